@@ -1,0 +1,18 @@
+//! # tea-primitives
+//!
+//! The one place where the TEA chain and `tea-worker` agree on data: both compile this crate
+//! (the runtime for `wasm32v1-none`, the worker natively), so they can never disagree on what a
+//! CID is, what a developer signed, or which host import belongs to which capability.
+//!
+//! - [`cid`]: content IDs of actor and provider Wasm (CIDv1, raw codec, sha2-256).
+//! - [`manifest`]: the developer-signed capability grants of a release.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod cid;
+pub mod manifest;
+
+pub use cid::{CidError, ContentId};
+pub use manifest::{Grant, Limits, Manifest};

@@ -1,0 +1,96 @@
+//! Genesis presets: `development` (one validator, Alice, with sudo) and `local_testnet`
+//! (Alice, Bob and Charlie validate together; no sudo key).
+//!
+//! The node's chain specs name these presets; `scripts/chain-specs.sh` renders them into
+//! `chain-specs/`.
+
+use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, UNIT};
+use alloc::{string::String, vec, vec::Vec};
+use frame_support::build_struct_json_patch;
+use serde_json::Value;
+use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_consensus_grandpa::AuthorityId as GrandpaId;
+use sp_genesis_builder::{self, PresetId};
+use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+
+/// Balance given to every endowed development account.
+pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
+
+fn testnet_genesis(
+	initial_authorities: Vec<(AuraId, GrandpaId)>,
+	endowed_accounts: Vec<AccountId>,
+	root: Option<AccountId>,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: BalancesConfig {
+			balances: endowed_accounts.iter().cloned().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
+		},
+		aura: pallet_aura::GenesisConfig {
+			authorities: initial_authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+		},
+		grandpa: pallet_grandpa::GenesisConfig {
+			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
+		},
+		sudo: SudoConfig { key: root },
+	})
+}
+
+fn authority(who: Sr25519Keyring) -> (AuraId, GrandpaId) {
+	let ed = match who {
+		Sr25519Keyring::Alice => Ed25519Keyring::Alice,
+		Sr25519Keyring::Bob => Ed25519Keyring::Bob,
+		Sr25519Keyring::Charlie => Ed25519Keyring::Charlie,
+		Sr25519Keyring::Dave => Ed25519Keyring::Dave,
+		Sr25519Keyring::Eve => Ed25519Keyring::Eve,
+		_ => Ed25519Keyring::Ferdie,
+	};
+	(who.public().into(), ed.public().into())
+}
+
+fn well_known_accounts() -> Vec<AccountId> {
+	Sr25519Keyring::iter()
+		.filter(|v| v != &Sr25519Keyring::One && v != &Sr25519Keyring::Two)
+		.map(|v| v.to_account_id())
+		.collect()
+}
+
+/// The development genesis: Alice alone validates and holds the sudo key.
+pub fn development_config_genesis() -> Value {
+	testnet_genesis(
+		vec![authority(Sr25519Keyring::Alice)],
+		well_known_accounts(),
+		Some(Sr25519Keyring::Alice.to_account_id()),
+	)
+}
+
+/// The local testnet genesis: Alice, Bob and Charlie validate; sudo is disabled.
+pub fn local_config_genesis() -> Value {
+	testnet_genesis(
+		vec![
+			authority(Sr25519Keyring::Alice),
+			authority(Sr25519Keyring::Bob),
+			authority(Sr25519Keyring::Charlie),
+		],
+		well_known_accounts(),
+		None,
+	)
+}
+
+/// The JSON patch of the preset `id`, if it exists.
+pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
+	let patch = match id.as_ref() {
+		sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
+		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
+		_ => return None,
+	};
+	// Serialising a `serde_json::Value` cannot fail: it holds no non-string map keys.
+	serde_json::to_string(&patch).ok().map(String::into_bytes)
+}
+
+/// The presets this runtime offers.
+pub fn preset_names() -> Vec<PresetId> {
+	vec![
+		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
+		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+	]
+}

@@ -1,0 +1,76 @@
+//! The genesis presets, built the way the node builds them: by calling the runtime's
+//! `GenesisBuilder` API inside the compiled Wasm, then reading the resulting state natively.
+
+use sc_chain_spec::GenesisConfigBuilderRuntimeCaller;
+use sp_keyring::Sr25519Keyring;
+use tea_runtime::{
+	genesis_config_presets::ENDOWMENT, AccountId, Balances, Runtime, BuildStorage as _,
+	WASM_BINARY,
+};
+
+fn preset_state(name: &str) -> sp_io::TestExternalities {
+	let wasm = WASM_BINARY.expect("the runtime's Wasm is built by build.rs");
+	let caller = GenesisConfigBuilderRuntimeCaller::<sp_io::SubstrateHostFunctions>::new(wasm);
+	let storage = caller
+		.get_storage_for_named_preset(Some(&name.to_string()))
+		.unwrap_or_else(|e| panic!("preset {name} does not build: {e}"));
+	sp_io::TestExternalities::new(storage)
+}
+
+fn alice() -> AccountId {
+	Sr25519Keyring::Alice.to_account_id()
+}
+
+#[test]
+fn wasm_lists_exactly_the_two_presets() {
+	let wasm = WASM_BINARY.unwrap();
+	let caller = GenesisConfigBuilderRuntimeCaller::<sp_io::SubstrateHostFunctions>::new(wasm);
+	let mut names: Vec<String> =
+		caller.preset_names().unwrap().into_iter().map(|p| String::from_utf8(p.to_vec()).unwrap()).collect();
+	names.sort();
+	assert_eq!(names, vec!["development".to_string(), "local_testnet".to_string()]);
+}
+
+#[test]
+fn development_preset_has_alice_as_sole_validator_and_sudo() {
+	preset_state("development").execute_with(|| {
+		let aura = pallet_aura::Authorities::<Runtime>::get();
+		assert_eq!(aura.len(), 1);
+		assert_eq!(aura[0], Sr25519Keyring::Alice.public().into());
+		let grandpa = pallet_grandpa::Pallet::<Runtime>::grandpa_authorities();
+		assert_eq!(grandpa.len(), 1);
+		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice()));
+		assert_eq!(Balances::free_balance(alice()), ENDOWMENT);
+		assert_eq!(Balances::free_balance(Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
+	});
+}
+
+#[test]
+fn local_preset_has_three_validators_and_no_sudo() {
+	preset_state("local_testnet").execute_with(|| {
+		let aura = pallet_aura::Authorities::<Runtime>::get();
+		let expected: Vec<sp_consensus_aura::sr25519::AuthorityId> =
+			[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie]
+				.iter()
+				.map(|k| k.public().into())
+				.collect();
+		assert_eq!(aura.into_inner(), expected);
+		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 3);
+		assert_eq!(pallet_sudo::Key::<Runtime>::get(), None, "sudo is for the dev chain only");
+		assert_eq!(Balances::free_balance(Sr25519Keyring::Charlie.to_account_id()), ENDOWMENT);
+	});
+}
+
+#[test]
+fn unknown_preset_is_refused() {
+	let wasm = WASM_BINARY.unwrap();
+	let caller = GenesisConfigBuilderRuntimeCaller::<sp_io::SubstrateHostFunctions>::new(wasm);
+	assert!(caller.get_storage_for_named_preset(Some(&"mainnet".to_string())).is_err());
+}
+
+#[test]
+fn native_default_genesis_builds() {
+	// The runtime's default genesis (no preset) must also be a valid state.
+	let storage = tea_runtime::RuntimeGenesisConfig::default().build_storage().unwrap();
+	assert!(!storage.top.is_empty());
+}

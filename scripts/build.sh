@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds tea-node and tea-worker (debug profile, dependencies optimised; see Cargo.toml).
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+require_wasm_toolchain
+log "building the workspace (tea-node, tea-worker, tests) into $CARGO_TARGET_DIR"
+cargo build --workspace --all-targets "$@"

@@ -1,0 +1,152 @@
+// Helpers for the end-to-end tests: start real tea-node / tea-worker processes on free
+// loopback ports with temporary base paths, wait for chain progress, and stop every process
+// by PID at the end, even when a test fails.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiPromise, WsProvider } from '@polkadot/api';
+
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/tea-target');
+export const BIN = process.env.TEA_BIN ?? join(targetDir, 'debug');
+export const TEA_NODE = join(BIN, 'tea-node');
+export const TEA_WORKER = join(BIN, 'tea-worker');
+
+const children = new Set();
+const tempDirs = new Set();
+
+function killAll() {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try { process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+  }
+  children.clear();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+// Last line of defence: never leave a node behind, whatever way the test process ends.
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), `tea-${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
+}
+
+/**
+ * Starts a tea-node. Returns { child, ws, rpcPort, p2pPort, promPort, log, stop() }.
+ * `args` are extra CLI arguments (e.g. ['--dev'] or ['--chain', 'local', '--alice']).
+ */
+export async function startNode(name, args) {
+  const [rpcPort, p2pPort, promPort] = [await freePort(), await freePort(), await freePort()];
+  const base = tempDir(name);
+  const log = join(base, 'node.log');
+  const out = createWriteStream(log);
+  const child = spawn(TEA_NODE, [
+    ...args,
+    '--base-path', base,
+    '--rpc-port', String(rpcPort),
+    '--port', String(p2pPort),
+    '--prometheus-port', String(promPort),
+    '--no-telemetry', '--no-mdns', '--no-hardware-benchmarks',
+    '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  children.add(child);
+  const node = {
+    name, child, base, log, rpcPort, p2pPort, promPort,
+    ws: `ws://127.0.0.1:${rpcPort}`,
+    stop: () => stop(child),
+    logTail: (n = 40) => {
+      try { return readFileSync(log, 'utf8').split('\n').slice(-n).join('\n'); } catch { return ''; }
+    },
+  };
+  return node;
+}
+
+async function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) { children.delete(child); return; }
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(child.pid, 'SIGTERM');
+  const timer = setTimeout(() => { try { process.kill(child.pid, 'SIGKILL'); } catch { } }, 10_000);
+  await exited;
+  clearTimeout(timer);
+  children.delete(child);
+}
+
+export async function stopAll() {
+  await Promise.all([...children].map(stop));
+  killAll();
+}
+
+/** Connects @polkadot/api, retrying while the node starts (its runtime is compiled first). */
+export async function connect(node, timeoutMs = 180_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (node.child.exitCode !== null) {
+      throw new Error(`${node.name} exited with ${node.child.exitCode}:\n${node.logTail()}`);
+    }
+    if (await rpcAlive(node.rpcPort)) {
+      const provider = new WsProvider(node.ws, false);
+      await provider.connect();
+      return ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
+    }
+    if (Date.now() > deadline) throw new Error(`${node.name}: RPC not up in ${timeoutMs} ms:\n${node.logTail()}`);
+    await sleep(500);
+  }
+}
+
+async function rpcAlive(port) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 1, jsonrpc: '2.0', method: 'system_health', params: [] }),
+    });
+    return res.ok;
+  } catch { return false; }
+}
+
+/** Waits until the node has finalized at least block `n`; returns the finalized number. */
+export async function waitFinalized(api, n, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const head = await api.rpc.chain.getFinalizedHead();
+    const header = await api.rpc.chain.getHeader(head);
+    const num = header.number.toNumber();
+    if (num >= n) return num;
+    if (Date.now() > deadline) throw new Error(`finalized only #${num} of #${n} in ${timeoutMs} ms`);
+    await sleep(1000);
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs tea-worker synchronously; returns { status, stdout, stderr }. */
+export function worker(args, timeoutMs = 60_000) {
+  const res = spawnSync(TEA_WORKER, args, { encoding: 'utf8', timeout: timeoutMs });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** Runs tea-node synchronously (for subcommands and bad-input checks). */
+export function teaNode(args, timeoutMs = 120_000) {
+  const res = spawnSync(TEA_NODE, args, { encoding: 'utf8', timeout: timeoutMs });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}

@@ -1,0 +1,231 @@
+//! The chain client: talks to a tea-node over JSON-RPC with subxt.
+//!
+//! Today it answers `status`; the issues that follow add registration, attestations,
+//! heartbeats and the finalized-block follower, all owned by one task behind a handle.
+
+use std::{fmt, time::Duration};
+use subxt::{
+	rpcs::{methods::LegacyRpcMethods, RpcClient},
+	OnlineClient, SubstrateConfig,
+};
+
+const LOG_TARGET: &str = "tea::chain";
+
+/// What can go wrong talking to the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+	/// The endpoint is not a WebSocket/HTTP URL.
+	#[error("'{url}' is not a node RPC endpoint: expected a URL like ws://127.0.0.1:9944")]
+	InvalidUrl {
+		/// The URL given.
+		url: String,
+	},
+	/// Nothing answered at the endpoint.
+	#[error(
+		"cannot reach a tea-node at {url} ({reason}): is the node running? Start one with \
+		 `scripts/run`, or pass --chain ws://HOST:PORT"
+	)]
+	Unreachable {
+		/// The URL given.
+		url: String,
+		/// Why the connection failed.
+		reason: String,
+	},
+	/// The node did not answer in time.
+	#[error("the tea-node at {url} did not answer within {secs} s: is it still starting?")]
+	Timeout {
+		/// The URL given.
+		url: String,
+		/// The timeout in seconds.
+		secs: u64,
+	},
+	/// The node answered, but a request failed.
+	#[error("the tea-node at {url} failed a request ({what}): {reason}")]
+	Request {
+		/// The URL given.
+		url: String,
+		/// What was asked.
+		what: &'static str,
+		/// The node's or the client's error.
+		reason: String,
+	},
+}
+
+/// A connection to a tea-node.
+pub struct ChainClient {
+	url: String,
+	rpc: LegacyRpcMethods<SubstrateConfig>,
+	api: OnlineClient<SubstrateConfig>,
+}
+
+/// A snapshot of the chain as a worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainStatus {
+	/// The endpoint.
+	pub url: String,
+	/// Chain name from the chain spec (`system_chain`).
+	pub chain: String,
+	/// Runtime `spec_name`.
+	pub spec_name: String,
+	/// Runtime `spec_version`.
+	pub spec_version: u32,
+	/// Runtime `transaction_version`.
+	pub transaction_version: u32,
+	/// Genesis hash, `0x`-prefixed hex.
+	pub genesis_hash: String,
+	/// Number of the latest finalized block.
+	pub finalized_number: u64,
+	/// Hash of the latest finalized block, `0x`-prefixed hex.
+	pub finalized_hash: String,
+}
+
+impl ChainClient {
+	/// Connects to `url`, giving up after `timeout`.
+	pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ChainError> {
+		let parsed = url
+			.parse::<url::Url>()
+			.map_err(|_| ChainError::InvalidUrl { url: url.to_string() })?;
+		if !matches!(parsed.scheme(), "ws" | "wss" | "http" | "https") || parsed.host().is_none() {
+			return Err(ChainError::InvalidUrl { url: url.to_string() });
+		}
+		let connect = async {
+			let rpc = RpcClient::from_insecure_url(url).await.map_err(|e| ChainError::Unreachable {
+				url: url.to_string(),
+				reason: root_cause(&e),
+			})?;
+			let api = OnlineClient::<SubstrateConfig>::from_rpc_client(rpc.clone())
+				.await
+				.map_err(|e| request_error(url, "metadata and runtime version", &e))?;
+			Ok::<_, ChainError>((LegacyRpcMethods::new(rpc), api))
+		};
+		let (rpc, api) = tokio::time::timeout(timeout, connect)
+			.await
+			.map_err(|_| ChainError::Timeout { url: url.to_string(), secs: timeout.as_secs() })??;
+		tracing::debug!(target: LOG_TARGET, %url, "connected");
+		Ok(Self { url: url.to_string(), rpc, api })
+	}
+
+	/// Reads the chain name, the runtime version and the latest finalized block.
+	pub async fn status(&self) -> Result<ChainStatus, ChainError> {
+		let url = &self.url;
+		let chain =
+			self.rpc.system_chain().await.map_err(|e| request_error(url, "system_chain", &e))?;
+		let at = self
+			.api
+			.at_current_block()
+			.await
+			.map_err(|e| request_error(url, "latest finalized block", &e))?;
+		let version = self
+			.rpc
+			.state_get_runtime_version(Some(at.block_hash()))
+			.await
+			.map_err(|e| request_error(url, "state_getRuntimeVersion", &e))?;
+		let spec_name = version
+			.other
+			.get("specName")
+			.and_then(|v| v.as_str())
+			.unwrap_or_default()
+			.to_string();
+		Ok(ChainStatus {
+			url: url.clone(),
+			chain,
+			spec_name,
+			spec_version: version.spec_version,
+			transaction_version: version.transaction_version,
+			genesis_hash: format!("{:?}", self.api.genesis_hash()),
+			finalized_number: at.block_number(),
+			finalized_hash: format!("{:?}", at.block_hash()),
+		})
+	}
+}
+
+impl ChainStatus {
+	/// The status as one JSON object (stable field names, for scripts and tests).
+	pub fn to_json(&self) -> String {
+		serde_json::json!({
+			"url": self.url,
+			"chain": self.chain,
+			"specName": self.spec_name,
+			"specVersion": self.spec_version,
+			"transactionVersion": self.transaction_version,
+			"genesisHash": self.genesis_hash,
+			"finalizedNumber": self.finalized_number,
+			"finalizedHash": self.finalized_hash,
+		})
+		.to_string()
+	}
+}
+
+impl fmt::Display for ChainStatus {
+	fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+		writeln!(f, "node:       {}", self.url)?;
+		writeln!(f, "chain:      {}", self.chain)?;
+		writeln!(
+			f,
+			"runtime:    {} spec_version {} (transaction_version {})",
+			self.spec_name, self.spec_version, self.transaction_version
+		)?;
+		writeln!(f, "genesis:    {}", self.genesis_hash)?;
+		write!(f, "finalized:  #{} {}", self.finalized_number, self.finalized_hash)
+	}
+}
+
+fn request_error(url: &str, what: &'static str, e: &dyn std::error::Error) -> ChainError {
+	ChainError::Request { url: url.to_string(), what, reason: root_cause(e) }
+}
+
+/// The innermost cause of an error: the part a user can act on ("Connection refused").
+fn root_cause(e: &dyn std::error::Error) -> String {
+	let mut cur = e;
+	while let Some(next) = cur.source() {
+		cur = next;
+	}
+	cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[tokio::test]
+	async fn rejects_non_rpc_urls_before_connecting() {
+		for bad in ["", "localhost:9944", "ftp://127.0.0.1:9944", "ws://", "not a url"] {
+			let err = ChainClient::connect(bad, Duration::from_secs(1)).await.err().unwrap();
+			assert!(matches!(err, ChainError::InvalidUrl { .. }), "{bad}: {err}");
+		}
+	}
+
+	#[tokio::test]
+	async fn closed_port_is_reported_as_unreachable() {
+		// Bind then drop a listener: the port is free and nothing answers on it.
+		let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+		let url = format!("ws://127.0.0.1:{port}");
+		let err = ChainClient::connect(&url, Duration::from_secs(5)).await.err().unwrap();
+		match &err {
+			ChainError::Unreachable { url: u, reason } => {
+				assert_eq!(u, &url);
+				assert!(reason.to_lowercase().contains("refused"), "{reason}");
+			},
+			other => panic!("expected Unreachable, got {other}"),
+		}
+		assert!(err.to_string().contains("is the node running?"));
+	}
+
+	#[test]
+	fn status_json_is_valid_json_with_stable_fields() {
+		let s = ChainStatus {
+			url: "ws://127.0.0.1:9944".into(),
+			chain: "TEA \"Dev\"".into(),
+			spec_name: "tea".into(),
+			spec_version: 100,
+			transaction_version: 1,
+			genesis_hash: "0x00".into(),
+			finalized_number: 7,
+			finalized_hash: "0x01".into(),
+		};
+		let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+		assert_eq!(v["chain"], "TEA \"Dev\"");
+		assert_eq!(v["specVersion"], 100);
+		assert_eq!(v["finalizedNumber"], 7);
+	}
+}

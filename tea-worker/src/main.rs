@@ -1,0 +1,37 @@
+//! `tea-worker`: the TEA companion daemon.
+//!
+//! `main` only parses options, sets up logging and hands off to the subsystem that serves the
+//! chosen subcommand. Subsystems live in their own modules: `chain` (the chain client) now;
+//! `runtime`, `providers`, `tpm`, `p2p` and `store` arrive with their issues.
+
+mod chain;
+mod cli;
+mod error;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+	let cli = Cli::parse();
+	init_tracing(&cli.log);
+
+	let result = match cli.command {
+		Command::Status(args) => cli::status(args).await,
+	};
+	match result {
+		Ok(()) => ExitCode::SUCCESS,
+		Err(e) => {
+			// One clear line that says what went wrong and what to do.
+			eprintln!("error: {e}");
+			ExitCode::FAILURE
+		},
+	}
+}
+
+fn init_tracing(filter: &str) {
+	let filter = tracing_subscriber::EnvFilter::try_new(filter)
+		.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+	tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
