@@ -9,7 +9,7 @@ use alloc::string::String;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 use sha2::{Digest, Sha256};
-use sp_runtime::{traits::ConstU32, BoundedVec, RuntimeDebug};
+use sp_runtime::{traits::ConstU32, BoundedVec};
 
 /// Multicodec code of the `raw` codec: the CID names bytes, not a DAG.
 pub const RAW_CODEC: u64 = 0x55;
@@ -21,7 +21,7 @@ pub const DIGEST_LEN: usize = 32;
 pub const MAX_CID_LEN: u32 = 64;
 
 /// Why bytes or text are not a TEA content ID.
-#[derive(Clone, Copy, PartialEq, Eq, RuntimeDebug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
 pub enum CidError {
 	/// Longer than [`MAX_CID_LEN`] bytes.
 	TooLong,

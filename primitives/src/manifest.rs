@@ -12,7 +12,7 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 use sp_runtime::{
 	traits::{ConstU32, Verify},
-	BoundedVec, MultiSignature, RuntimeDebug,
+	BoundedVec, MultiSignature,
 };
 
 /// Domain separator prefixed to every signed manifest.
@@ -29,7 +29,7 @@ pub type Name = BoundedVec<u8, ConstU32<MAX_NAME_LEN>>;
 
 /// Resource budgets that bound every call an actor makes under a grant.
 #[derive(
-	Clone, Copy, PartialEq, Eq, RuntimeDebug, Encode, Decode, DecodeWithMemTracking,
+	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking,
 	MaxEncodedLen, TypeInfo,
 )]
 pub struct Limits {
@@ -41,7 +41,7 @@ pub struct Limits {
 
 /// Permission to call some operations of one provider.
 #[derive(
-	Clone, PartialEq, Eq, RuntimeDebug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
 	TypeInfo,
 )]
 pub struct Grant<BlockNumber> {
@@ -66,7 +66,7 @@ impl<BlockNumber: PartialOrd + Copy> Grant<BlockNumber> {
 
 /// What a developer signs for one release of an actor.
 #[derive(
-	Clone, PartialEq, Eq, RuntimeDebug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
 	TypeInfo,
 )]
 pub struct Manifest<AccountId, BlockNumber> {

@@ -13,6 +13,8 @@ include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
 
 extern crate alloc;
 
+use alloc::vec::Vec;
+
 pub mod apis;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarks;
@@ -24,8 +26,6 @@ use sp_runtime::{
 	traits::{BlakeTwo256, IdentifyAccount, Verify},
 	MultiAddress, MultiSignature,
 };
-#[cfg(feature = "std")]
-use sp_version::NativeVersion;
 use sp_version::RuntimeVersion;
 
 pub use frame_system::Call as SystemCall;
@@ -102,12 +102,6 @@ pub const MICRO_UNIT: Balance = 1_000_000;
 /// Existential deposit: accounts below this balance are reaped.
 pub const EXISTENTIAL_DEPOSIT: Balance = MILLI_UNIT;
 
-/// The version of this runtime when compiled natively.
-#[cfg(feature = "std")]
-pub fn native_version() -> NativeVersion {
-	NativeVersion { runtime_version: VERSION, can_author_with: Default::default() }
-}
-
 /// Transaction signature: sr25519, ed25519 or ecdsa.
 pub type Signature = MultiSignature;
 
@@ -175,7 +169,7 @@ pub type Executive = frame_executive::Executive<
 	Migrations,
 >;
 
-/// The pallets of the runtime. Indices are part of the transaction format: never reuse one.
+// The pallets of the runtime. Indices are part of the transaction format: never reuse one.
 #[frame_support::runtime]
 mod runtime {
 	#[runtime::runtime]
@@ -214,8 +208,8 @@ mod runtime {
 	#[runtime::pallet_index(6)]
 	pub type Utility = pallet_utility;
 
-	/// Present in every runtime so that the dev preset can set a key; the `local_testnet`
-	/// preset (and any production chain spec) leaves the key empty, which disables it.
+	// Present in every runtime so that the dev preset can set a key; the `local_testnet`
+	// preset (and any production chain spec) leaves the key empty, which disables it.
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
 	// TEA pallets (actors, nodes, attestation, upgrades, rewards) take indices 20 and up.

@@ -25,8 +25,7 @@ fn alice() -> AccountId {
 fn wasm_lists_exactly_the_two_presets() {
 	let wasm = WASM_BINARY.unwrap();
 	let caller = GenesisConfigBuilderRuntimeCaller::<sp_io::SubstrateHostFunctions>::new(wasm);
-	let mut names: Vec<String> =
-		caller.preset_names().unwrap().into_iter().map(|p| String::from_utf8(p.to_vec()).unwrap()).collect();
+	let mut names: Vec<String> = caller.preset_names().unwrap().into_iter().collect();
 	names.sort();
 	assert_eq!(names, vec!["development".to_string(), "local_testnet".to_string()]);
 }

@@ -99,7 +99,7 @@ test('Prometheus metrics are served', async () => {
   const res = await fetch(`http://127.0.0.1:${node.promPort}/metrics`);
   assert.equal(res.status, 200);
   const body = await res.text();
-  assert.match(body, /substrate_block_height\{status="finalized"/);
+  assert.match(body, /substrate_block_height\{[^}]*status="finalized"/);
 });
 
 test('tea-worker status reads the same chain', async () => {

@@ -5,7 +5,8 @@
 
 use std::{fmt, time::Duration};
 use subxt::{
-	rpcs::{methods::LegacyRpcMethods, RpcClient},
+	config::RpcConfigFor,
+	rpcs::{LegacyRpcMethods, RpcClient},
 	OnlineClient, SubstrateConfig,
 };
 
@@ -54,7 +55,7 @@ pub enum ChainError {
 /// A connection to a tea-node.
 pub struct ChainClient {
 	url: String,
-	rpc: LegacyRpcMethods<SubstrateConfig>,
+	rpc: LegacyRpcMethods<RpcConfigFor<SubstrateConfig>>,
 	api: OnlineClient<SubstrateConfig>,
 }
 
