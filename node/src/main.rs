@@ -9,7 +9,10 @@ mod service;
 fn main() {
 	if let Err(e) = command::run() {
 		// One clear line, no backtrace: the messages say what to do.
-		eprintln!("error: {e}");
+		match e {
+			sc_cli::Error::Input(msg) => eprintln!("error: {msg}"),
+			other => eprintln!("error: {other}"),
+		}
 		std::process::exit(1);
 	}
 }

@@ -138,7 +138,7 @@ test('tea-worker status rejects a malformed endpoint', () => {
 });
 
 test('tea-node refuses an unknown --chain with one clear line', () => {
-  const res = teaNode(['--chain', 'no-such-chain', '--base-path', tempDir('badchain'), '--no-hardware-benchmarks']);
+  const res = teaNode(['--chain', 'no-such-chain', '--base-path', tempDir('badchain')]);
   assert.notEqual(res.status, 0);
   assert.match(res.stderr, /error: unknown chain 'no-such-chain': use `--chain dev`, `--chain local` or the path of a chain spec JSON file/);
   assert.doesNotMatch(res.stderr, /panicked|RUST_BACKTRACE/);

@@ -63,9 +63,8 @@ export async function startNode(name, args) {
     ...args,
     '--base-path', base,
     '--rpc-port', String(rpcPort),
-    '--port', String(p2pPort),
     '--prometheus-port', String(promPort),
-    '--no-telemetry', '--no-mdns', '--no-hardware-benchmarks',
+    '--no-telemetry', '--no-mdns',
     '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(out);
