@@ -7,7 +7,8 @@
 fn main() {
 	use std::path::Path;
 	// The committed chain specs embed this Wasm, so it must not depend on where the checkout or
-	// the cargo home lives: strip those prefixes from the paths compiled into panic messages.
+	// the cargo home lives: strip those prefixes from the paths compiled into panic messages, and
+	// drop the symbol-name section, whose mangled hashes include the checkout's absolute path.
 	let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
 	let workspace = Path::new(&manifest_dir).parent().expect("runtime/ is inside the workspace");
 	let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| {
@@ -16,6 +17,7 @@ fn main() {
 	substrate_wasm_builder::WasmBuilder::init_with_defaults()
 		.append_to_rust_flags(format!("--remap-path-prefix={}=/tea", workspace.display()))
 		.append_to_rust_flags(format!("--remap-path-prefix={cargo_home}=/cargo"))
+		.append_to_rust_flags("-C link-arg=--strip-all")
 		.build();
 }
 
