@@ -5,7 +5,7 @@
 //! multiformats implementation) and then narrowed to what TEA accepts, each refusal with its
 //! own error.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 use sha2::{Digest, Sha256};
