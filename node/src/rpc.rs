@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use jsonrpsee::RpcModule;
 use sc_transaction_pool_api::TransactionPool;
-use tea_runtime::{opaque::Block, AccountId, Balance, Nonce};
 use sp_api::ProvideRuntimeApi;
 use sp_block_builder::BlockBuilder;
 use sp_blockchain::{Error as BlockChainError, HeaderBackend, HeaderMetadata};
+use tea_runtime::{opaque::Block, AccountId, Balance, Nonce};
 
 /// Full client dependencies.
 pub struct FullDeps<C, P> {

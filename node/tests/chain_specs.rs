@@ -27,7 +27,11 @@ fn export(chain: &str, raw: bool) -> Value {
 		cmd.arg("--raw");
 	}
 	let out = cmd.output().expect("tea-node runs");
-	assert!(out.status.success(), "export-chain-spec failed: {}", String::from_utf8_lossy(&out.stderr));
+	assert!(
+		out.status.success(),
+		"export-chain-spec failed: {}",
+		String::from_utf8_lossy(&out.stderr)
+	);
 	serde_json::from_slice(&out.stdout).expect("chain spec is JSON")
 }
 
@@ -68,8 +72,8 @@ fn staleness(mut committed: Value, mut rendered: Value) -> Result<(), &'static s
 		apis.sort();
 		apis
 	};
-	if (&c.spec_name, c.spec_version, c.impl_version, c.transaction_version, sorted(&c.apis)) !=
-		(&r.spec_name, r.spec_version, r.impl_version, r.transaction_version, sorted(&r.apis))
+	if (&c.spec_name, c.spec_version, c.impl_version, c.transaction_version, sorted(&c.apis))
+		!= (&r.spec_name, r.spec_version, r.impl_version, r.transaction_version, sorted(&r.apis))
 	{
 		return Err("runtime version differs");
 	}

@@ -52,7 +52,15 @@ impl core::fmt::Display for CidError {
 
 /// A validated CIDv1 (raw codec, sha2-256) in canonical binary form.
 #[derive(
-	Clone, PartialEq, Eq, PartialOrd, Ord, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
+	Clone,
+	PartialEq,
+	Eq,
+	PartialOrd,
+	Ord,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
 	TypeInfo,
 )]
 pub struct ContentId(BoundedVec<u8, ConstU32<MAX_CID_LEN>>);

@@ -29,8 +29,16 @@ pub type Name = BoundedVec<u8, ConstU32<MAX_NAME_LEN>>;
 
 /// Resource budgets that bound every call an actor makes under a grant.
 #[derive(
-	Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking,
-	MaxEncodedLen, TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
 )]
 pub struct Limits {
 	/// Most 64 KiB Wasm pages the actor's memory may grow to.
@@ -41,8 +49,7 @@ pub struct Limits {
 
 /// Permission to call some operations of one provider.
 #[derive(
-	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-	TypeInfo,
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub struct Grant<BlockNumber> {
 	/// Provider name, e.g. `tea:keyvalue`.
@@ -66,8 +73,7 @@ impl<BlockNumber: PartialOrd + Copy> Grant<BlockNumber> {
 
 /// What a developer signs for one release of an actor.
 #[derive(
-	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen,
-	TypeInfo,
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub struct Manifest<AccountId, BlockNumber> {
 	/// The developer account that owns the actor and signs this manifest.

@@ -1,6 +1,5 @@
 //! The runtime APIs the node, polkadot.js and tea-worker call into.
 
-
 // External crates imports
 use alloc::vec::Vec;
 use frame_support::{

@@ -4,8 +4,7 @@
 use sc_chain_spec::GenesisConfigBuilderRuntimeCaller;
 use sp_keyring::Sr25519Keyring;
 use tea_runtime::{
-	genesis_config_presets::ENDOWMENT, AccountId, Balances, Runtime, BuildStorage as _,
-	WASM_BINARY,
+	genesis_config_presets::ENDOWMENT, AccountId, Balances, BuildStorage as _, Runtime, WASM_BINARY,
 };
 
 fn preset_state(name: &str) -> sp_io::TestExternalities {

@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
 			// One clear line that says what went wrong and what to do.
 			eprintln!("error: {e}");
 			ExitCode::FAILURE
-		},
+		}
 	}
 }
 

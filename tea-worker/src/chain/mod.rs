@@ -83,16 +83,14 @@ pub struct ChainStatus {
 impl ChainClient {
 	/// Connects to `url`, giving up after `timeout`.
 	pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ChainError> {
-		let parsed = url
-			.parse::<url::Url>()
-			.map_err(|_| ChainError::InvalidUrl { url: url.to_string() })?;
+		let parsed =
+			url.parse::<url::Url>().map_err(|_| ChainError::InvalidUrl { url: url.to_string() })?;
 		if !matches!(parsed.scheme(), "ws" | "wss" | "http" | "https") || parsed.host().is_none() {
 			return Err(ChainError::InvalidUrl { url: url.to_string() });
 		}
 		let connect = async {
-			let rpc = RpcClient::from_insecure_url(url).await.map_err(|e| ChainError::Unreachable {
-				url: url.to_string(),
-				reason: root_cause(&e),
+			let rpc = RpcClient::from_insecure_url(url).await.map_err(|e| {
+				ChainError::Unreachable { url: url.to_string(), reason: root_cause(&e) }
 			})?;
 			let api = OnlineClient::<SubstrateConfig>::from_rpc_client(rpc.clone())
 				.await
@@ -121,12 +119,8 @@ impl ChainClient {
 			.state_get_runtime_version(Some(at.block_hash()))
 			.await
 			.map_err(|e| request_error(url, "state_getRuntimeVersion", &e))?;
-		let spec_name = version
-			.other
-			.get("specName")
-			.and_then(|v| v.as_str())
-			.unwrap_or_default()
-			.to_string();
+		let spec_name =
+			version.other.get("specName").and_then(|v| v.as_str()).unwrap_or_default().to_string();
 		Ok(ChainStatus {
 			url: url.clone(),
 			chain,
@@ -206,7 +200,7 @@ mod tests {
 			ChainError::Unreachable { url: u, reason } => {
 				assert_eq!(u, &url);
 				assert!(reason.to_lowercase().contains("refused"), "{reason}");
-			},
+			}
 			other => panic!("expected Unreachable, got {other}"),
 		}
 		assert!(err.to_string().contains("is the node running?"));
