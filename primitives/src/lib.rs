@@ -6,13 +6,18 @@
 //!
 //! - [`cid`]: content IDs of actor and provider Wasm (CIDv1, raw codec, sha2-256).
 //! - [`manifest`]: the developer-signed capability grants of a release.
+//! - [`abi`]: the TEA host ABI, the imports and exports of an actor module.
+//! - [`code`]: the check of a release's Wasm bytes against its CID, size and grants.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
+pub mod abi;
 pub mod cid;
+pub mod code;
 pub mod manifest;
 
 pub use cid::{CidError, ContentId};
-pub use manifest::{Grant, Limits, Manifest};
+pub use code::{ActorInterface, CodeRejection};
+pub use manifest::{Grant, Limits, Manifest, Name};

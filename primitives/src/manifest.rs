@@ -11,8 +11,8 @@ use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 use sp_runtime::{
-	traits::{ConstU32, Verify},
-	BoundedVec, MultiSignature,
+	traits::{ConstU32, IdentifyAccount, Verify},
+	BoundedVec,
 };
 
 /// Domain separator prefixed to every signed manifest.
@@ -97,10 +97,24 @@ impl<AccountId: Encode, BlockNumber: Encode> Manifest<AccountId, BlockNumber> {
 	}
 }
 
-impl<BlockNumber: Encode> Manifest<sp_runtime::AccountId32, BlockNumber> {
+impl<AccountId: Encode, BlockNumber: Encode> Manifest<AccountId, BlockNumber> {
 	/// Whether `signature` is the developer's signature over this manifest.
-	pub fn verify(&self, signature: &MultiSignature) -> bool {
+	pub fn verify<S>(&self, signature: &S) -> bool
+	where
+		S: Verify,
+		S::Signer: IdentifyAccount<AccountId = AccountId>,
+	{
 		signature.verify(&self.signing_payload()[..], &self.developer)
+	}
+
+	/// Signs this manifest with `pair` (the developer's key), as `tea-worker actor sign` does.
+	#[cfg(feature = "std")]
+	pub fn sign<P>(&self, pair: &P) -> sp_runtime::MultiSignature
+	where
+		P: sp_core::Pair,
+		P::Signature: Into<sp_runtime::MultiSignature>,
+	{
+		pair.sign(&self.signing_payload()).into()
 	}
 }
 
@@ -109,6 +123,7 @@ mod tests {
 	use super::*;
 	use sp_core::{sr25519, Pair};
 	use sp_keyring::Sr25519Keyring;
+	use sp_runtime::MultiSignature;
 
 	fn name(s: &str) -> Name {
 		Name::try_from(s.as_bytes().to_vec()).unwrap()
