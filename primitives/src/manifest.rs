@@ -39,7 +39,10 @@ pub type Name = BoundedVec<u8, ConstU32<MAX_NAME_LEN>>;
 	DecodeWithMemTracking,
 	MaxEncodedLen,
 	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
 )]
+#[serde(rename_all = "camelCase")]
 pub struct Limits {
 	/// Most 64 KiB Wasm pages the actor's memory may grow to.
 	pub max_memory_pages: u32,
