@@ -4,22 +4,45 @@
 //! The node's chain specs name these presets; `scripts/chain-specs.sh` renders them into
 //! `chain-specs/`.
 
-use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, UNIT};
+use crate::{AccountId, ActorsConfig, BalancesConfig, RuntimeGenesisConfig, SudoConfig, UNIT};
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_tea_actors::GenesisProvider;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{self, PresetId};
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+use tea_primitives::{cid::ContentId, manifest::Limits};
 
 /// Balance given to every endowed development account.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
+
+/// The built-in providers of `tea-worker` and their operations (ABI v1). Their CID is that of
+/// their interface name and version until providers ship as separate artifacts.
+fn builtin_providers() -> Vec<GenesisProvider> {
+	[
+		("tea:keyvalue", &["get", "put", "delete"][..]),
+		("tea:log", &["write"]),
+		("tea:random", &["bytes"]),
+		("tea:blob", &["read"]),
+		("tea:message", &["send"]),
+	]
+	.into_iter()
+	.map(|(name, operations)| GenesisProvider {
+		name: name.into(),
+		cid: ContentId::of(alloc::format!("{name}/v1").as_bytes()).to_text(),
+		operations: operations.iter().map(|op| String::from(*op)).collect(),
+		schema_version: 1,
+	})
+	.collect()
+}
 
 fn testnet_genesis(
 	initial_authorities: Vec<(AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: Option<AccountId>,
+	required_approvals: u32,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -32,6 +55,11 @@ fn testnet_genesis(
 			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: root },
+		actors: ActorsConfig {
+			providers: builtin_providers(),
+			grant_limits: Some(Limits { max_memory_pages: 256, max_fuel_per_call: 1_000_000_000 }),
+			required_approvals,
+		},
 	})
 }
 
@@ -60,6 +88,7 @@ pub fn development_config_genesis() -> Value {
 		vec![authority(Sr25519Keyring::Alice)],
 		well_known_accounts(),
 		Some(Sr25519Keyring::Alice.to_account_id()),
+		1,
 	)
 }
 
@@ -73,6 +102,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		well_known_accounts(),
 		None,
+		2,
 	)
 }
 

@@ -137,6 +137,8 @@ pub type BlockId = generic::BlockId<Block>;
 
 /// The transaction extensions every signed transaction carries.
 pub type TxExtension = (
+	// Lets authorized calls (validators' verdicts) in without a signer; a no-op otherwise.
+	frame_system::AuthorizeCall<Runtime>,
 	frame_system::CheckNonZeroSender<Runtime>,
 	frame_system::CheckSpecVersion<Runtime>,
 	frame_system::CheckTxVersion<Runtime>,
@@ -213,4 +215,6 @@ mod runtime {
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
 	// TEA pallets (actors, nodes, attestation, upgrades, rewards) take indices 20 and up.
+	#[runtime::pallet_index(20)]
+	pub type Actors = pallet_tea_actors;
 }

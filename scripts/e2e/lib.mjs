@@ -149,3 +149,47 @@ export function teaNode(args, timeoutMs = 120_000) {
   const res = spawnSync(TEA_NODE, args, { encoding: 'utf8', timeout: timeoutMs });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
+
+/** Sends `tx` signed by `signer`; resolves with the block's events of this extrinsic, rejects
+ * with `pallet.Error` text on a dispatch error. */
+export function send(api, tx, signer) {
+  return new Promise((resolve, reject) => {
+    let unsub;
+    tx.signAndSend(signer, (result) => {
+      if (result.dispatchError) {
+        const e = result.dispatchError;
+        let text = e.toString();
+        if (e.isModule) {
+          const meta = api.registry.findMetaError(e.asModule);
+          text = `${meta.section}.${meta.name}`;
+        }
+        if (unsub) unsub();
+        reject(new Error(text));
+      } else if (result.status.isInBlock) {
+        if (unsub) unsub();
+        resolve(result.events.map(({ event }) => event));
+      }
+    }).then((u) => { unsub = u; }, reject);
+  });
+}
+
+/** Resolves with the first event `section.method` for which `filter(event)` holds. */
+export function nextEvent(api, section, method, filter = () => true, timeoutMs = 120_000) {
+  return new Promise((resolve, reject) => {
+    let unsub;
+    const timer = setTimeout(() => {
+      if (unsub) unsub();
+      reject(new Error(`no ${section}.${method} event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    api.query.system.events((records) => {
+      for (const { event } of records) {
+        if (event.section === section && event.method === method && filter(event)) {
+          clearTimeout(timer);
+          if (unsub) unsub();
+          resolve(event);
+          return;
+        }
+      }
+    }).then((u) => { unsub = u; }, reject);
+  });
+}

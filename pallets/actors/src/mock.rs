@@ -76,6 +76,11 @@ impl ValidatorSet<UintAuthorityId> for TestValidators {
 	fn validators() -> Vec<UintAuthorityId> {
 		MockValidators::get()
 	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_for_benchmark(validators: Vec<UintAuthorityId>) {
+		MockValidators::set(validators);
+	}
 }
 
 pub const ACTOR_DEPOSIT: Balance = 100;
@@ -148,6 +153,10 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	.assimilate_storage(&mut storage)
 	.unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);
+	// Benchmarks sign manifests with keys generated in the keystore, as on a real node.
+	ext.register_extension(sp_keystore::KeystoreExt::new(
+		sp_keystore::testing::MemoryKeystore::new(),
+	));
 	ext.execute_with(|| System::set_block_number(1));
 	ext
 }

@@ -152,6 +152,10 @@ impl<ValidatorId: Encode> Verdict<ValidatorId> {
 pub trait ValidatorSet<ValidatorId> {
 	/// The current set.
 	fn validators() -> alloc::vec::Vec<ValidatorId>;
+
+	/// Makes `validators` the current set (benchmarks only).
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_for_benchmark(validators: alloc::vec::Vec<ValidatorId>);
 }
 
 /// What governance (the upgrades pallet) needs from the actor registry, without touching its

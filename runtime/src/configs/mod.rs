@@ -3,6 +3,8 @@
 //! The substrate pallets are configured here; every TEA pallet gets its own module
 //! (`configs/actors.rs`, `configs/nodes.rs`, ...) so that its parameters read in one place.
 
+mod actors;
+
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,

@@ -1,0 +1,159 @@
+// pallet-tea-actors end to end against `tea-node --dev`, driven by @polkadot/api as a developer
+// and a DAO member would: publish releases with real sr25519-signed manifests, watch the dev
+// validator's off-chain worker fetch them from a local HTTP gateway and vote, revoke a grant.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { Keyring } from '@polkadot/keyring';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
+import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
+import { startNode, connect, stopAll, send, nextEvent, freePort } from './lib.mjs';
+import { actorWasm, cidBytes, cidText } from './wasm.mjs';
+
+let node;
+let api;
+let gateway;
+const served = new Map(); // path -> bytes
+const requests = [];
+let alice;
+let bob;
+
+before(async () => {
+  await cryptoWaitReady();
+  const keyring = new Keyring({ type: 'sr25519' });
+  alice = keyring.addFromUri('//Alice');
+  bob = keyring.addFromUri('//Bob');
+
+  const port = await freePort();
+  gateway = createServer((req, res) => {
+    requests.push(req.url);
+    const body = served.get(req.url);
+    if (!body) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(body));
+  });
+  await new Promise((r) => gateway.listen(port, '127.0.0.1', r));
+
+  node = await startNode('actors', ['--dev']);
+  api = await connect(node);
+  // The node operator points the off-chain worker at the gateway.
+  await api.rpc.offchain.localStorageSet('PERSISTENT', stringToHex('tea::gateway'), stringToHex(`http://127.0.0.1:${port}`));
+});
+
+after(async () => {
+  if (api) await api.disconnect().catch(() => {});
+  await stopAll();
+  if (gateway) gateway.close();
+});
+
+const text = (bytes) => Buffer.from(bytes.toU8a(true)).toString('utf8');
+
+/** The developer's signed manifest for `bytes`, as `publishRelease` takes it. */
+function signedManifest(signer, actor, version, bytes, grants) {
+  const type = api.tx.actors.publishRelease.meta.args[0].type.toString();
+  const manifest = api.createType(type, {
+    developer: signer.address,
+    actor: stringToHex(actor),
+    version,
+    cid: u8aToHex(cidBytes(bytes)),
+    grants: grants.map(([provider, operations]) => ({
+      provider: stringToHex(provider),
+      operations: operations.map(stringToHex),
+      limits: { maxMemoryPages: 16, maxFuelPerCall: 1_000_000 },
+      expiresAt: null,
+    })),
+  });
+  const payload = u8aConcat(stringToU8a('tea/manifest/v1'), manifest.toU8a());
+  return { manifest, signature: { Sr25519: u8aToHex(signer.sign(payload)) } };
+}
+
+function publish(signer, actor, version, bytes, grants) {
+  const { manifest, signature } = signedManifest(signer, actor, version, bytes, grants);
+  return send(api, api.tx.actors.publishRelease(manifest, signature, bytes.length), signer);
+}
+
+function serve(bytes, body = bytes) {
+  served.set(`/ipfs/${cidText(bytes)}`, body);
+}
+
+test('built-in providers are registered at genesis and shown with their operations', async () => {
+  const kv = (await api.query.actors.providers(stringToHex('tea:keyvalue'))).unwrap();
+  assert.deepEqual(kv.operations.map(text), ['get', 'put', 'delete']);
+  const names = (await api.query.actors.providers.keys()).map((k) => text(k.args[0])).sort();
+  assert.deepEqual(names, ['tea:blob', 'tea:keyvalue', 'tea:log', 'tea:message', 'tea:random']);
+  assert.equal((await api.query.actors.requiredApprovals()).toNumber(), 1);
+});
+
+test('a release with a signed manifest is fetched by CID, checked and validated off-chain', async () => {
+  await send(api, api.tx.actors.registerActor(stringToHex('counter')), alice);
+  const code = actorWasm([['tea:keyvalue', 'get']], 1);
+  serve(code);
+  const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'counter');
+  const events = await publish(alice, 'counter', 1, code, [['tea:keyvalue', ['get']]]);
+  const published = events.find((e) => e.section === 'actors' && e.method === 'ReleasePublished');
+  assert.ok(published, 'ReleasePublished event');
+  assert.equal(u8aToHex(published.data[2].toU8a(true)), u8aToHex(cidBytes(code)));
+
+  await validated;
+  assert.ok(requests.includes(`/ipfs/${cidText(code)}`), `gateway saw ${requests}`);
+  const release = (await api.query.actors.releases(stringToHex('counter'), 1)).unwrap();
+  assert.equal(release.status.type, 'Validated');
+  assert.equal(release.approvals.length, 1);
+  assert.equal((await api.query.actors.pendingValidation()).length, 0);
+});
+
+test('an import the manifest does not grant gets the release rejected with the reason', async () => {
+  // Granted tea:keyvalue/get, imports tea:keyvalue/put as well.
+  const code = actorWasm([['tea:keyvalue', 'get'], ['tea:keyvalue', 'put']], 2);
+  serve(code);
+  const rejected = nextEvent(api, 'actors', 'ReleaseRejected', (e) => text(e.data[0]) === 'counter' && e.data[1].toNumber() === 2);
+  await publish(alice, 'counter', 2, code, [['tea:keyvalue', ['get']]]);
+  const event = await rejected;
+  const reason = event.data[3];
+  assert.equal(reason.type, 'UngrantedImport');
+  assert.equal(text(reason.asUngrantedImport.provider), 'tea:keyvalue');
+  assert.equal(text(reason.asUngrantedImport.operation), 'put');
+  const release = (await api.query.actors.releases(stringToHex('counter'), 2)).unwrap();
+  assert.equal(release.status.type, 'Rejected');
+});
+
+test('bytes that do not hash to the CID get the release rejected', async () => {
+  const code = actorWasm([], 3);
+  const evil = actorWasm([], 4);
+  serve(code, evil);
+  const rejected = nextEvent(api, 'actors', 'ReleaseRejected', (e) => e.data[1].toNumber() === 3);
+  await publish(alice, 'counter', 3, code, []);
+  assert.equal((await rejected).data[3].type, 'HashMismatch');
+});
+
+test('bad manifests are refused with specific errors and change nothing', async () => {
+  const code = actorWasm([], 5);
+  const before = (await api.query.actors.actors(stringToHex('counter'))).unwrap().releases.toNumber();
+  // Signed by Bob, claims Alice as developer.
+  const { manifest } = signedManifest(alice, 'counter', 9, code, []);
+  const payload = u8aConcat(stringToU8a('tea/manifest/v1'), manifest.toU8a());
+  const forged = { Sr25519: u8aToHex(bob.sign(payload)) };
+  await assert.rejects(send(api, api.tx.actors.publishRelease(manifest, forged, code.length), alice), /actors\.BadSignature/);
+  await assert.rejects(publish(alice, 'counter', 1, code, []), /actors\.VersionNotIncreasing/);
+  await assert.rejects(publish(alice, 'counter', 9, code, [['tea:shell', ['exec']]]), /actors\.UnknownProvider/);
+  await assert.rejects(publish(alice, 'counter', 9, code, [['tea:keyvalue', ['drop']]]), /actors\.UnknownOperation/);
+  await assert.rejects(publish(bob, 'counter', 9, code, []), /actors\.NotActorOwner/);
+  const after = (await api.query.actors.actors(stringToHex('counter'))).unwrap().releases.toNumber();
+  assert.equal(after, before);
+});
+
+test('the developer revokes a grant; storage and the event say so', async () => {
+  const events = await send(api, api.tx.actors.revokeGrant(stringToHex('counter'), 1, stringToHex('tea:keyvalue')), alice);
+  const revoked = events.find((e) => e.section === 'actors' && e.method === 'GrantRevoked');
+  assert.ok(revoked, 'GrantRevoked event');
+  assert.equal(revoked.data[3].isTrue, false, 'not by governance');
+  const release = (await api.query.actors.releases(stringToHex('counter'), 1)).unwrap();
+  assert.ok(release.grants[0].revokedAt.isSome);
+  await assert.rejects(
+    send(api, api.tx.actors.revokeGrant(stringToHex('counter'), 1, stringToHex('tea:keyvalue')), alice),
+    /actors\.GrantAlreadyRevoked/,
+  );
+  // Governance (sudo on the dev chain) revokes the whole release.
+  const sudoEvents = await send(api, api.tx.sudo.sudo(api.tx.actors.revokeRelease(stringToHex('counter'), 1)), alice);
+  assert.ok(sudoEvents.some((e) => e.section === 'actors' && e.method === 'ReleaseRevoked'));
+});
