@@ -229,14 +229,7 @@ mod tests {
 
 	/// An actor with the required exports and `imports` spliced in.
 	fn actor(imports: &str) -> Vec<u8> {
-		wat::parse_str(format!(
-			r#"(module
-				{imports}
-				(memory (export "memory") 1)
-				(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
-				(func (export "tea_run") (param i32 i32) (result i64) i64.const 0))"#
-		))
-		.unwrap()
+		wat::parse_str(crate::testing::actor_wat(imports)).unwrap()
 	}
 
 	fn check(bytes: &[u8], grants: &[Grant<u32>]) -> Result<ActorInterface, CodeRejection> {
@@ -368,13 +361,8 @@ mod tests {
 	fn random_and_mutated_bytes_never_panic() {
 		let valid = actor(KV_GET);
 		let grants = [grant("tea:keyvalue", &["get"])];
-		let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-		let mut next = || {
-			seed ^= seed << 13;
-			seed ^= seed >> 7;
-			seed ^= seed << 17;
-			seed
-		};
+		let mut rng = crate::testing::XorShift::new(0x9e37_79b9_7f4a_7c15);
+		let mut next = || rng.next();
 		for round in 0..4000 {
 			let mut bytes = if round % 2 == 0 {
 				valid.clone()

@@ -17,6 +17,8 @@ pub mod abi;
 pub mod cid;
 pub mod code;
 pub mod manifest;
+#[cfg(feature = "std")]
+pub mod testing;
 
 pub use cid::{CidError, ContentId};
 pub use code::{ActorInterface, CodeRejection};

@@ -19,13 +19,7 @@ type ActorsError = Error<Test>;
 
 /// An actor module importing `imports` (WAT import clauses).
 fn wasm(imports: &str) -> Vec<u8> {
-	wat::parse_str(format!(
-		r#"(module {imports}
-			(memory (export "memory") 1)
-			(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
-			(func (export "tea_run") (param i32 i32) (result i64) i64.const 0))"#
-	))
-	.unwrap()
+	wat::parse_str(tea_primitives::testing::actor_wat(imports)).unwrap()
 }
 
 const KV_GET: &str = r#"(import "tea:keyvalue" "get" (func (param i32 i32) (result i64)))"#;
@@ -103,6 +97,18 @@ fn submit(call: Call<Test>) -> Result<(), DispatchError> {
 	}
 	let call: RuntimeCall = call.into();
 	call.dispatch(frame_system::RawOrigin::Authorized.into()).map(|_| ()).map_err(|e| e.error)
+}
+
+/// Publishes `m` signed by `signer` from `origin`, expecting `error` and no storage change.
+fn refused(
+	origin: AccountId,
+	m: ManifestOf<Test>,
+	signer: Sr25519Keyring,
+	size: u32,
+	error: ActorsError,
+) {
+	let sig = sign(signer, &m);
+	assert_noop!(TeaActors::publish_release(RuntimeOrigin::signed(origin), m, sig, size), error);
 }
 
 fn last_event() -> crate::Event<Test> {
@@ -206,21 +212,6 @@ mod publish_release {
 					.into(),
 			);
 		});
-	}
-
-	/// Publishes `m` signed by `signer` from `origin`, expecting `error` and no storage change.
-	fn refused(
-		origin: AccountId,
-		m: ManifestOf<Test>,
-		signer: Sr25519Keyring,
-		size: u32,
-		error: ActorsError,
-	) {
-		let sig = sign(signer, &m);
-		assert_noop!(
-			TeaActors::publish_release(RuntimeOrigin::signed(origin), m, sig, size),
-			error
-		);
 	}
 
 	#[test]
@@ -402,13 +393,8 @@ mod publish_release {
 				manifest_for(&alice(), "counter", 1, &code, vec![grant("tea:keyvalue", &["get"])]);
 			let sig = sign(Sr25519Keyring::Alice, &good);
 			let encoded = good.encode();
-			let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-			let mut next = || {
-				seed ^= seed << 13;
-				seed ^= seed >> 7;
-				seed ^= seed << 17;
-				seed
-			};
+			let mut rng = tea_primitives::testing::XorShift::new(0x2545_f491_4f6c_dd1d);
+			let mut next = || rng.next();
 			let mut decoded = 0;
 			for round in 0..3000 {
 				let mut bytes = encoded.clone();
@@ -563,15 +549,7 @@ mod revocation {
 			assert_eq!(crate::Actors::<Test>::get(name("counter")).unwrap().releases, 0);
 			// The version number stays used.
 			let m = manifest_for(&alice(), "counter", 1, &wasm(""), vec![]);
-			assert_noop!(
-				TeaActors::publish_release(
-					RuntimeOrigin::signed(alice()),
-					m.clone(),
-					sign(Sr25519Keyring::Alice, &m),
-					10
-				),
-				ActorsError::VersionNotIncreasing
-			);
+			refused(alice(), m, Sr25519Keyring::Alice, 10, ActorsError::VersionNotIncreasing);
 		});
 	}
 }
@@ -777,15 +755,7 @@ mod governance {
 			// A retired provider can no longer be granted.
 			assert_ok!(TeaActors::register_actor(RuntimeOrigin::signed(alice()), name("counter")));
 			let m = manifest_for(&alice(), "counter", 1, b"x", vec![grant("tea:blob", &["read"])]);
-			assert_noop!(
-				TeaActors::publish_release(
-					RuntimeOrigin::signed(alice()),
-					m.clone(),
-					sign(Sr25519Keyring::Alice, &m),
-					1
-				),
-				ActorsError::UnknownProvider
-			);
+			refused(alice(), m, Sr25519Keyring::Alice, 1, ActorsError::UnknownProvider);
 		});
 	}
 

@@ -1,0 +1,32 @@
+//! Helpers for the tests of this crate and of its users (std only).
+
+use alloc::{format, string::String};
+
+/// A deterministic xorshift64 stream for fuzz-style tests: reproducible, no dependency.
+pub struct XorShift(u64);
+
+impl XorShift {
+	/// A stream from a non-zero seed.
+	pub fn new(seed: u64) -> Self {
+		Self(seed.max(1))
+	}
+
+	/// The next value.
+	pub fn next(&mut self) -> u64 {
+		self.0 ^= self.0 << 13;
+		self.0 ^= self.0 >> 7;
+		self.0 ^= self.0 << 17;
+		self.0
+	}
+}
+
+/// WAT text of a minimal actor (ABI v1 exports) with `imports` (WAT import clauses) spliced in.
+pub fn actor_wat(imports: &str) -> String {
+	format!(
+		r#"(module
+			{imports}
+			(memory (export "memory") 1)
+			(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
+			(func (export "tea_run") (param i32 i32) (result i64) i64.const 0))"#
+	)
+}
