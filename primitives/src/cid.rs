@@ -57,6 +57,7 @@ impl core::fmt::Display for CidError {
 	Eq,
 	PartialOrd,
 	Ord,
+	Hash,
 	Encode,
 	Decode,
 	DecodeWithMemTracking,

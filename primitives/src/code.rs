@@ -103,7 +103,13 @@ pub fn inspect(bytes: &[u8]) -> Result<ActorInterface, CodeRejection> {
 	Validator::new_with_features(actor_wasm_features())
 		.validate_all(bytes)
 		.map_err(|_| CodeRejection::InvalidWasm)?;
+	interface(bytes)
+}
 
+/// The ABI check of [`inspect`] without the full validation of function bodies: for callers that
+/// compile the module next (the compiler validates it), so the bytes are not validated twice.
+/// Malformed sections still fail with [`CodeRejection::InvalidWasm`].
+pub fn interface(bytes: &[u8]) -> Result<ActorInterface, CodeRejection> {
 	let mut interface = ActorInterface::default();
 	let mut types: Vec<FuncType> = Vec::new();
 	// Type index of every function, imported ones first (the Wasm function index space).
@@ -381,6 +387,7 @@ mod tests {
 			// Must return (Ok or a specific error), never panic.
 			let _ = check(&bytes, &grants);
 			let _ = inspect(&bytes);
+			let _ = interface(&bytes);
 		}
 	}
 }

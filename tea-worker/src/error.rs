@@ -1,6 +1,11 @@
 //! The worker's top-level error: each subsystem's error composes into it.
 
-use crate::chain::ChainError;
+use crate::{
+	chain::ChainError,
+	grants::ManifestError,
+	runtime::{InvokeError, LoadError},
+	store::StoreError,
+};
 
 /// Everything a `tea-worker` command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -8,4 +13,27 @@ pub enum WorkerError {
 	/// The chain client failed.
 	#[error(transparent)]
 	Chain(#[from] ChainError),
+	/// The content store failed.
+	#[error(transparent)]
+	Store(#[from] StoreError),
+	/// A manifest is malformed or its signature is wrong.
+	#[error(transparent)]
+	Manifest(#[from] ManifestError),
+	/// An actor could not be loaded.
+	#[error(transparent)]
+	Load(#[from] LoadError),
+	/// An actor call failed.
+	#[error(transparent)]
+	Invoke(#[from] InvokeError),
+	/// Bad command-line input.
+	#[error("{0}")]
+	Usage(String),
+	/// A file could not be read or written.
+	#[error("{path}: {source}")]
+	Io {
+		/// Which file.
+		path: String,
+		/// What went wrong.
+		source: std::io::Error,
+	},
 }

@@ -1,12 +1,10 @@
 //! `tea-worker`: the TEA companion daemon.
 //!
 //! `main` only parses options, sets up logging and hands off to the subsystem that serves the
-//! chosen subcommand. Subsystems live in their own modules: `chain` (the chain client) now;
-//! `runtime`, `providers`, `tpm`, `p2p` and `store` arrive with their issues.
+//! chosen subcommand. The subsystems live in the library (`store`, `grants`, `runtime`,
+//! `providers`, `chain`); `tpm` and `p2p` arrive with their issues.
 
-mod chain;
 mod cli;
-mod error;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -19,6 +17,7 @@ async fn main() -> ExitCode {
 
 	let result = match cli.command {
 		Command::Status(args) => cli::status(args).await,
+		Command::Actor(command) => cli::actor(command),
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

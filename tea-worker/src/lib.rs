@@ -1,0 +1,14 @@
+//! `tea-worker`: the TEA companion daemon, as a library (the binary is a thin CLI over it).
+//!
+//! - [`store`]: content-addressed blobs, verified on every read, fetched from a gateway.
+//! - [`grants`]: which releases may run and what they may call (signed manifests, chain).
+//! - [`runtime`]: the wasmtime mini-runtime with limits, fuel, deadlines and the host ABI.
+//! - [`providers`]: the built-in capability providers.
+//! - [`chain`]: the subxt client of tea-node.
+
+pub mod chain;
+pub mod error;
+pub mod grants;
+pub mod providers;
+pub mod runtime;
+pub mod store;

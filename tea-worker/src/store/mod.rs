@@ -1,0 +1,208 @@
+//! The content store: CID -> bytes on disk under `<data-dir>/blobs/`, verified on every read.
+//!
+//! Writes are atomic (temporary file, fsync, rename), so a crash leaves either the whole blob or
+//! nothing. A blob whose bytes no longer hash to its CID (disk corruption, tampering) is never
+//! returned: the read fails with [`StoreError::Corrupt`] and the file is moved aside. Missing
+//! blobs can be fetched through a [`Fetcher`] (an HTTP gateway here; libp2p peers later), and
+//! are verified before they are stored.
+
+mod gateway;
+
+pub use gateway::HttpGateway;
+
+use std::{
+	fs,
+	io::Write,
+	path::{Path, PathBuf},
+};
+use tea_primitives::ContentId;
+
+/// Content store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+	/// Not in the store (and no fetcher had it).
+	#[error("blob {0} is not in the content store")]
+	Missing(String),
+	/// The stored bytes do not hash to their CID.
+	#[error("blob {0} is corrupt or was tampered with: its bytes do not hash to its CID")]
+	Corrupt(String),
+	/// A fetcher returned bytes that do not hash to the CID asked for.
+	#[error("fetched bytes for {0} do not hash to that CID")]
+	FetchedWrongBytes(String),
+	/// A fetcher failed.
+	#[error("cannot fetch {cid}: {reason}")]
+	Fetch {
+		/// The CID asked for.
+		cid: String,
+		/// What went wrong.
+		reason: String,
+	},
+	/// The blob is larger than the caller allows.
+	#[error("blob {cid} is {size} bytes, more than the {limit} allowed")]
+	TooLarge {
+		/// The CID.
+		cid: String,
+		/// Its size.
+		size: u64,
+		/// The limit.
+		limit: u64,
+	},
+	/// A file system error.
+	#[error("content store I/O error at {path}: {source}")]
+	Io {
+		/// Where.
+		path: PathBuf,
+		/// What.
+		source: std::io::Error,
+	},
+}
+
+/// Fetches the bytes of a CID from somewhere else (a gateway, peers).
+pub trait Fetcher: Send + Sync {
+	/// The bytes of `cid`, unverified (the store verifies them).
+	fn fetch(&self, cid: &ContentId, max_size: u64) -> Result<Vec<u8>, String>;
+}
+
+/// A content-addressed blob store in a directory.
+pub struct ContentStore {
+	dir: PathBuf,
+	fetcher: Option<Box<dyn Fetcher>>,
+}
+
+impl ContentStore {
+	/// Opens (creating if needed) the store at `<data_dir>/blobs`.
+	pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+		let dir = data_dir.join("blobs");
+		fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+		Ok(Self { dir, fetcher: None })
+	}
+
+	/// Uses `fetcher` for blobs that are not stored locally.
+	pub fn with_fetcher(mut self, fetcher: impl Fetcher + 'static) -> Self {
+		self.fetcher = Some(Box::new(fetcher));
+		self
+	}
+
+	fn path(&self, cid: &ContentId) -> PathBuf {
+		self.dir.join(cid.to_text())
+	}
+
+	/// Stores `bytes` and returns their CID. Idempotent.
+	pub fn put(&self, bytes: &[u8]) -> Result<ContentId, StoreError> {
+		let cid = ContentId::of(bytes);
+		let path = self.path(&cid);
+		if path.exists() {
+			return Ok(cid);
+		}
+		let io = |source| StoreError::Io { path: path.clone(), source };
+		let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io)?;
+		tmp.write_all(bytes).map_err(io)?;
+		tmp.as_file().sync_all().map_err(io)?;
+		tmp.persist(&path).map_err(|e| io(e.error))?;
+		// Make the rename itself durable.
+		if let Ok(dir) = fs::File::open(&self.dir) {
+			let _ = dir.sync_all();
+		}
+		Ok(cid)
+	}
+
+	/// Imports the file at `path`; returns its CID.
+	pub fn import_file(&self, path: &Path) -> Result<ContentId, StoreError> {
+		let bytes =
+			fs::read(path).map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
+		self.put(&bytes)
+	}
+
+	/// Whether `cid` is stored locally (not verified).
+	pub fn contains(&self, cid: &ContentId) -> bool {
+		self.path(cid).exists()
+	}
+
+	/// The verified bytes of `cid`, fetching them if needed; at most `max_size` bytes.
+	pub fn get(&self, cid: &ContentId, max_size: u64) -> Result<Vec<u8>, StoreError> {
+		let path = self.path(cid);
+		match fs::metadata(&path) {
+			Ok(meta) => {
+				if meta.len() > max_size {
+					return Err(StoreError::TooLarge {
+						cid: cid.to_text(),
+						size: meta.len(),
+						limit: max_size,
+					});
+				}
+				let bytes = fs::read(&path)
+					.map_err(|source| StoreError::Io { path: path.clone(), source })?;
+				if !cid.matches(&bytes) {
+					// Keep the evidence, never serve it again.
+					let _ = fs::rename(&path, path.with_extension("corrupt"));
+					tracing::warn!(target: "tea::store", cid = %cid.to_text(), "corrupt blob moved aside");
+					return Err(StoreError::Corrupt(cid.to_text()));
+				}
+				Ok(bytes)
+			}
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.fetch(cid, max_size),
+			Err(source) => Err(StoreError::Io { path, source }),
+		}
+	}
+
+	fn fetch(&self, cid: &ContentId, max_size: u64) -> Result<Vec<u8>, StoreError> {
+		let Some(fetcher) = &self.fetcher else {
+			return Err(StoreError::Missing(cid.to_text()));
+		};
+		let bytes = fetcher
+			.fetch(cid, max_size)
+			.map_err(|reason| StoreError::Fetch { cid: cid.to_text(), reason })?;
+		if !cid.matches(&bytes) {
+			return Err(StoreError::FetchedWrongBytes(cid.to_text()));
+		}
+		self.put(&bytes)?;
+		Ok(bytes)
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	struct FixedFetcher(Vec<u8>);
+	impl Fetcher for FixedFetcher {
+		fn fetch(&self, _: &ContentId, _: u64) -> Result<Vec<u8>, String> {
+			Ok(self.0.clone())
+		}
+	}
+
+	#[test]
+	fn put_get_round_trip_and_survive_reopen() {
+		let dir = tempfile::tempdir().unwrap();
+		let cid = ContentStore::open(dir.path()).unwrap().put(b"hello").unwrap();
+		assert_eq!(cid, ContentId::of(b"hello"));
+		let store = ContentStore::open(dir.path()).unwrap();
+		assert_eq!(store.get(&cid, 100).unwrap(), b"hello");
+		assert!(matches!(store.get(&cid, 2), Err(StoreError::TooLarge { size: 5, .. })));
+		assert!(matches!(store.get(&ContentId::of(b"absent"), 100), Err(StoreError::Missing(_))));
+	}
+
+	#[test]
+	fn tampered_blobs_are_refused_and_moved_aside() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = ContentStore::open(dir.path()).unwrap();
+		let cid = store.put(b"original").unwrap();
+		fs::write(dir.path().join("blobs").join(cid.to_text()), b"tampered").unwrap();
+		assert!(matches!(store.get(&cid, 100), Err(StoreError::Corrupt(_))));
+		assert!(!store.contains(&cid), "moved aside");
+	}
+
+	#[test]
+	fn fetched_bytes_are_verified_before_they_are_stored() {
+		let dir = tempfile::tempdir().unwrap();
+		let cid = ContentId::of(b"wanted");
+		let liar =
+			ContentStore::open(dir.path()).unwrap().with_fetcher(FixedFetcher(b"evil".to_vec()));
+		assert!(matches!(liar.get(&cid, 100), Err(StoreError::FetchedWrongBytes(_))));
+		assert!(!liar.contains(&cid));
+		let honest =
+			ContentStore::open(dir.path()).unwrap().with_fetcher(FixedFetcher(b"wanted".to_vec()));
+		assert_eq!(honest.get(&cid, 100).unwrap(), b"wanted");
+		assert!(honest.contains(&cid), "cached after a verified fetch");
+	}
+}
