@@ -6,7 +6,9 @@ use tea_actor_sdk::kv;
 
 fn handle(_input: &[u8]) -> Vec<u8> {
 	let current = match kv::get(b"count") {
-		Ok(Some(bytes)) => core::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
+		Ok(Some(bytes)) => {
+			core::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+		}
 		Ok(None) => 0,
 		Err(e) => return format!("error {}", e.code()).into_bytes(),
 	};
