@@ -150,7 +150,7 @@ fn resolve(actor: &str, data: &DataDir) -> Result<(ContentId, Arc<ContentStore>)
 	let store = Arc::new(ContentStore::open(&data.path())?);
 	let cid = match ContentId::parse(actor) {
 		Ok(cid) => cid,
-		Err(_) if Path::new(actor).exists() => store.import_file(Path::new(actor))?,
+		Err(_) if Path::new(actor).exists() => store.put(&read(Path::new(actor))?)?,
 		Err(e) => {
 			return Err(WorkerError::Usage(format!("{actor:?} is neither a file nor a CID ({e})")))
 		}
@@ -162,7 +162,7 @@ fn resolve(actor: &str, data: &DataDir) -> Result<(ContentId, Arc<ContentStore>)
 pub fn actor(command: ActorCommand) -> Result<(), WorkerError> {
 	match command {
 		ActorCommand::Pack { file, data } => {
-			let cid = ContentStore::open(&data.path())?.import_file(&file)?;
+			let cid = ContentStore::open(&data.path())?.put(&read(&file)?)?;
 			println!("{}", cid.to_text());
 		}
 		ActorCommand::Sign { manifest, key, out } => {
