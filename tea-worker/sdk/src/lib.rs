@@ -16,8 +16,8 @@
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32v1-none` (crate type `cdylib`). The macro
-//! exports `tea_alloc` and `tea_run`, installs a bump allocator (every invocation runs in a fresh
-//! instance, so memory is never reused) and a panic handler that traps.
+//! exports `tea_alloc` and `tea_run`, installs a bump allocator (reset at the start of every
+//! call, so nothing is ever freed one by one) and a panic handler that traps.
 //!
 //! Every host function returns `Err(HostError::Denied)` when the release's manifest does not
 //! grant the operation (or the grant expired or was revoked): the worker checks each call.
@@ -215,8 +215,8 @@ pub mod message {
 	}
 }
 
-/// A bump allocator over `memory.grow`: an actor instance lives for one invocation, so freeing
-/// is unnecessary and allocation is a pointer bump.
+/// A bump allocator over `memory.grow`, reset at the start of every call: freeing is
+/// unnecessary and allocation is a pointer bump.
 pub struct BumpAllocator;
 
 #[cfg(target_arch = "wasm32")]
@@ -228,6 +228,16 @@ mod bump {
 
 	extern "C" {
 		static __heap_base: u8;
+	}
+
+	/// Forgets every allocation: the start of a new call (see [`super::__alloc`]).
+	pub fn reset() {
+		// SAFETY: single-threaded Wasm; the statics are only touched here.
+		unsafe {
+			if END != 0 {
+				NEXT = core::ptr::addr_of!(__heap_base) as usize;
+			}
+		}
 	}
 
 	pub fn alloc(layout: Layout) -> *mut u8 {
@@ -262,8 +272,13 @@ unsafe impl core::alloc::GlobalAlloc for BumpAllocator {
 	unsafe fn dealloc(&self, _ptr: *mut u8, _layout: core::alloc::Layout) {}
 }
 
+/// The host calls `tea_alloc` exactly once at the start of every call, after it has read the
+/// previous call's output: the heap is reset there, so a session's calls do not accumulate
+/// memory. Actors keep state in providers (e.g. `kv`), never on the heap between calls.
 #[doc(hidden)]
 pub fn __alloc(len: i32) -> i32 {
+	#[cfg(target_arch = "wasm32")]
+	bump::reset();
 	let buffer: &'static mut [u8] = Vec::leak(vec![0u8; len.max(0) as usize]);
 	buffer.as_mut_ptr() as i32
 }

@@ -305,6 +305,15 @@ impl Inner {
 	fn load(&self, cid: &ContentId) -> Result<Arc<LoadedActor>, LoadError> {
 		let release =
 			self.grants.release(cid).ok_or_else(|| LoadError::NotApproved(cid.to_text()))?;
+		self.load_release(cid, &release)
+	}
+
+	/// Loads `cid`, already found approved as `release`.
+	fn load_release(
+		&self,
+		cid: &ContentId,
+		release: &ApprovedRelease,
+	) -> Result<Arc<LoadedActor>, LoadError> {
 		if let Some(actor) = self.modules.lock().unwrap_or_else(|e| e.into_inner()).get(cid) {
 			return Ok(actor.clone());
 		}
@@ -366,7 +375,7 @@ impl Session {
 	fn new(runtime: Arc<Inner>, cid: &ContentId, depth: u32) -> Result<Self, InvokeError> {
 		let release =
 			runtime.grants.release(cid).ok_or_else(|| LoadError::NotApproved(cid.to_text()))?;
-		let actor = runtime.load(cid)?;
+		let actor = runtime.load_release(cid, &release)?;
 		let limits = release.invocation_limits(runtime.config.default_limits);
 		let pages = limits.max_memory_pages.min(runtime.config.max_memory_pages);
 		let deadline_ticks =
