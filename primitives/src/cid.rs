@@ -57,7 +57,6 @@ impl core::fmt::Display for CidError {
 	Eq,
 	PartialOrd,
 	Ord,
-	Hash,
 	Encode,
 	Decode,
 	DecodeWithMemTracking,
@@ -65,6 +64,13 @@ impl core::fmt::Display for CidError {
 	TypeInfo,
 )]
 pub struct ContentId(BoundedVec<u8, ConstU32<MAX_CID_LEN>>);
+
+// By hand: `BoundedVec` is `Hash` only with `std`, and the runtime builds without it.
+impl core::hash::Hash for ContentId {
+	fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+		self.0.as_slice().hash(state);
+	}
+}
 
 impl ContentId {
 	/// The CID of `content`.

@@ -8,7 +8,9 @@ import { createServer } from 'node:http';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
-import { startNode, connect, stopAll, send, nextEvent, freePort } from './lib.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir } from './lib.mjs';
 import { actorWasm, cidBytes, cidText } from './wasm.mjs';
 
 let node;
@@ -156,4 +158,47 @@ test('the developer revokes a grant; storage and the event say so', async () => 
   // Governance (sudo on the dev chain) revokes the whole release.
   const sudoEvents = await send(api, api.tx.sudo.sudo(api.tx.actors.revokeRelease(stringToHex('counter'), 1)), alice);
   assert.ok(sudoEvents.some((e) => e.section === 'actors' && e.method === 'ReleaseRevoked'));
+});
+
+test('a manifest signed by `tea-worker actor sign` verifies on chain (the worker and the pallet agree)', async () => {
+  const dir = tempDir('sign');
+  const code = actorWasm([['tea:log', 'write']], 9);
+  const file = join(dir, 'logger.wasm');
+  writeFileSync(file, code);
+  const pack = worker(['actor', 'pack', file, '--data-dir', dir]);
+  assert.equal(pack.status, 0, pack.stderr);
+  const cid = pack.stdout.trim();
+  assert.equal(cid, cidText(code));
+
+  const manifestFile = join(dir, 'manifest.json');
+  writeFileSync(manifestFile, JSON.stringify({
+    actor: 'logger',
+    version: 1,
+    cid,
+    grants: [{ provider: 'tea:log', operations: ['write'], limits: { maxMemoryPages: 16, maxFuelPerCall: 1000000 }, expiresAt: null }],
+  }));
+  const sign = worker(['actor', 'sign', '--manifest', manifestFile, '--key', '//Bob']);
+  assert.equal(sign.status, 0, sign.stderr);
+  const signed = JSON.parse(sign.stdout);
+  assert.equal(signed.manifest.developer, bob.address);
+
+  await send(api, api.tx.actors.registerActor(stringToHex('logger')), bob);
+  const type = api.tx.actors.publishRelease.meta.args[0].type.toString();
+  const manifest = api.createType(type, {
+    developer: signed.manifest.developer,
+    actor: stringToHex(signed.manifest.actor),
+    version: signed.manifest.version,
+    cid: u8aToHex(cidBytes(code)),
+    grants: signed.manifest.grants.map((g) => ({
+      provider: stringToHex(g.provider),
+      operations: g.operations.map(stringToHex),
+      limits: g.limits,
+      expiresAt: g.expiresAt,
+    })),
+  });
+  serve(code);
+  const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'logger');
+  const events = await send(api, api.tx.actors.publishRelease(manifest, { Sr25519: signed.signature }, code.length), bob);
+  assert.ok(events.some((e) => e.section === 'actors' && e.method === 'ReleasePublished'));
+  await validated;
 });
