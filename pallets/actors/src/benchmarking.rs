@@ -2,17 +2,19 @@
 //! queue, the largest validator set.
 
 use super::*;
-use crate::Pallet as Actors;
 use alloc::{format, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::{
 	pallet_prelude::{Authorize, ConstU32, TransactionSource},
-	traits::{fungible::Mutate, Get},
+	traits::{fungible::Mutate, EnsureOrigin, Get},
 	BoundedVec,
 };
 use frame_system::RawOrigin;
 use sp_core::{crypto::KeyTypeId, sr25519};
-use sp_runtime::{traits::IdentifyAccount, RuntimeAppPublic};
+use sp_runtime::{
+	traits::{IdentifyAccount, Saturating},
+	RuntimeAppPublic,
+};
 use tea_primitives::manifest::MAX_OPERATIONS_PER_GRANT;
 
 const DEVELOPER_KEY: KeyTypeId = KeyTypeId(*b"tdev");
@@ -108,10 +110,10 @@ where
 {
 	let (public, account) = developer::<T>();
 	register_providers::<T>(grants);
-	Actors::<T>::do_register_actor(account.clone(), name("bench")).unwrap();
+	Pallet::<T>::do_register_actor(account.clone(), name("bench")).unwrap();
 	let m = manifest::<T>(&account, 1, grants);
 	let signature = sign::<T>(&public, &m);
-	Actors::<T>::do_publish_release(account.clone(), m.clone(), signature, 1024).unwrap();
+	Pallet::<T>::do_publish_release(account.clone(), m.clone(), signature, 1024).unwrap();
 	(account, m)
 }
 
@@ -152,14 +154,14 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(account.clone()), actor.clone());
 
-		assert_eq!(Actors::<T>::get(&actor).map(|a| a.owner), Some(account));
+		assert_eq!(crate::Actors::<T>::get(&actor).map(|a| a.owner), Some(account));
 	}
 
 	#[benchmark]
 	fn publish_release(g: Linear<0, MAX_GRANTS>) {
 		let (public, account) = developer::<T>();
 		register_providers::<T>(g);
-		Actors::<T>::do_register_actor(account.clone(), name("bench")).unwrap();
+		Pallet::<T>::do_register_actor(account.clone(), name("bench")).unwrap();
 		fill_queue::<T>();
 		let m = manifest::<T>(&account, 1, g);
 		let signature = sign::<T>(&public, &m);
@@ -167,7 +169,7 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(account), m.clone(), signature, 1024);
 
-		assert_eq!(Actors::<T>::status(&m.actor, 1), Some(ReleaseStatus::Proposed));
+		assert_eq!(Pallet::<T>::status(&m.actor, 1), Some(ReleaseStatus::Proposed));
 	}
 
 	#[benchmark]
@@ -190,7 +192,7 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(account), m.actor.clone(), 1);
 
-		assert_eq!(Actors::<T>::status(&m.actor, 1), Some(ReleaseStatus::Revoked));
+		assert_eq!(Pallet::<T>::status(&m.actor, 1), Some(ReleaseStatus::Revoked));
 	}
 
 	#[benchmark]
@@ -207,7 +209,7 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Authorized, verdict, signature);
 
-		assert_eq!(Actors::<T>::status(&m.actor, 1), Some(ReleaseStatus::Validated));
+		assert_eq!(Pallet::<T>::status(&m.actor, 1), Some(ReleaseStatus::Validated));
 	}
 
 	#[benchmark]
@@ -279,7 +281,7 @@ mod benchmarks {
 	#[benchmark]
 	fn remove_release() {
 		let (account, m) = published_release::<T>(MAX_GRANTS);
-		Actors::<T>::do_revoke_release(m.actor.clone(), 1, false).unwrap();
+		Pallet::<T>::do_revoke_release(m.actor.clone(), 1, false).unwrap();
 
 		#[extrinsic_call]
 		_(RawOrigin::Signed(account), m.actor.clone(), 1);
@@ -287,5 +289,5 @@ mod benchmarks {
 		assert!(Releases::<T>::get(&m.actor, 1).is_none());
 	}
 
-	impl_benchmark_test_suite!(Actors, crate::mock::new_test_ext(), crate::mock::Test);
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
 }
