@@ -8,5 +8,7 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_timestamp, Timestamp]
 	[pallet_sudo, Sudo]
 	[pallet_utility, Utility]
+	[pallet_collective, Council]
+	[pallet_elections_phragmen, Elections]
 	[pallet_tea_actors, Actors]
 );

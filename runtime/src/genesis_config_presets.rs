@@ -4,7 +4,10 @@
 //! The node's chain specs name these presets; `scripts/chain-specs.sh` renders them into
 //! `chain-specs/`.
 
-use crate::{AccountId, ActorsConfig, BalancesConfig, RuntimeGenesisConfig, SudoConfig, UNIT};
+use crate::{
+	AccountId, ActorsConfig, BalancesConfig, ElectionsConfig, RuntimeGenesisConfig, SudoConfig,
+	UNIT,
+};
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use pallet_tea_actors::GenesisProvider;
@@ -17,6 +20,16 @@ use tea_primitives::{cid::ContentId, manifest::Limits};
 
 /// Balance given to every endowed development account.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * UNIT;
+/// Stake with which each seeded committee member backs itself.
+pub const COMMITTEE_STAKE: crate::Balance = 10_000 * UNIT;
+
+/// The committee both presets start with: Alice, Bob and Charlie.
+fn committee() -> Vec<(AccountId, crate::Balance)> {
+	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie]
+		.iter()
+		.map(|k| (k.to_account_id(), COMMITTEE_STAKE))
+		.collect()
+}
 
 /// The built-in providers of `tea-worker` and their operations (ABI v1). Their CID is that of
 /// their interface name and version until providers ship as separate artifacts.
@@ -55,6 +68,7 @@ fn testnet_genesis(
 			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: root },
+		elections: ElectionsConfig { members: committee() },
 		actors: ActorsConfig {
 			providers: builtin_providers(),
 			grant_limits: Some(Limits { max_memory_pages: 256, max_fuel_per_call: 1_000_000_000 }),

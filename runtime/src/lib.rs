@@ -214,6 +214,13 @@ mod runtime {
 	// preset (and any production chain spec) leaves the key empty, which disables it.
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
+
+	// The DAO: an elected committee that proposes and votes motions.
+	#[runtime::pallet_index(10)]
+	pub type Council = pallet_collective<Instance1>;
+
+	#[runtime::pallet_index(11)]
+	pub type Elections = pallet_elections_phragmen;
 	// TEA pallets (actors, nodes, attestation, upgrades, rewards) take indices 20 and up.
 	#[runtime::pallet_index(20)]
 	pub type Actors = pallet_tea_actors;

@@ -202,3 +202,41 @@ test('a manifest signed by `tea-worker actor sign` verifies on chain (the worker
   assert.ok(events.some((e) => e.section === 'actors' && e.method === 'ReleasePublished'));
   await validated;
 });
+
+test('the elected committee governs providers: a 2/3 motion passes, a minority and outsiders fail', async () => {
+  const keyring = new Keyring({ type: 'sr25519' });
+  const charlie = keyring.addFromUri('//Charlie');
+  const dave = keyring.addFromUri('//Dave');
+  const members = (await api.query.council.members()).map((m) => m.toString()).sort();
+  assert.deepEqual(members, [alice.address, bob.address, charlie.address].sort());
+  const elected = (await api.query.elections.members()).map((m) => m.who.toString()).sort();
+  assert.deepEqual(elected, members, 'the council is the elected committee');
+
+  const proposal = api.tx.actors.registerProvider(stringToHex('tea:clock'), u8aToHex(cidBytes(stringToU8a('tea:clock/v1'))), [stringToHex('now')], 1);
+  const length = proposal.method.encodedLength;
+
+  // An outsider cannot propose.
+  await assert.rejects(send(api, api.tx.council.propose(2, proposal, length), dave), /council\.NotMember/);
+  // A minority motion (threshold 1 executes at once with 1 of 3) is refused by the 2/3 origin.
+  const minority = await send(api, api.tx.council.propose(1, proposal, length), alice);
+  const executedMinority = minority.find((e) => e.section === 'council' && e.method === 'Executed');
+  assert.ok(executedMinority, 'minority motion executed');
+  assert.ok(executedMinority.data[1].isErr, 'and failed: 1/3 is not 2/3');
+  assert.ok((await api.query.actors.providers(stringToHex('tea:clock'))).isNone);
+
+  // Alice proposes; Alice and Bob vote aye; anyone closes: 2 of 3 ayes is two thirds.
+  const proposed = (await send(api, api.tx.council.propose(2, proposal, length), alice))
+    .find((e) => e.section === 'council' && e.method === 'Proposed');
+  const [, index, hash] = proposed.data;
+  await send(api, api.tx.council.vote(hash, index, true), alice);
+  // One aye is not enough yet: closing early is refused.
+  const weight = { refTime: 1_000_000_000_000n, proofSize: 1_000_000n };
+  await assert.rejects(send(api, api.tx.council.close(hash, index, weight, length), charlie), /council\.TooEarly/);
+  await send(api, api.tx.council.vote(hash, index, true), bob);
+  const closed = await send(api, api.tx.council.close(hash, index, weight, length), charlie);
+  const executed = closed.find((e) => e.section === 'council' && e.method === 'Executed');
+  assert.ok(executed && executed.data[1].isOk, `motion executed: ${executed && executed.data[1].toString()}`);
+  assert.ok(closed.some((e) => e.section === 'actors' && e.method === 'ProviderRegistered'));
+  const clock = (await api.query.actors.providers(stringToHex('tea:clock'))).unwrap();
+  assert.deepEqual(clock.operations.map(text), ['now']);
+});

@@ -31,8 +31,8 @@ impl pallet_tea_actors::Config for Runtime {
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Signature = Signature;
 	type Signer = <Signature as Verify>::Signer;
-	/// Root (sudo on the dev chain) until the elected committee takes over.
-	type GovernanceOrigin = frame_system::EnsureRoot<AccountId>;
+	/// Two thirds of the elected committee (or root, i.e. sudo on the dev chain).
+	type GovernanceOrigin = super::governance::CommitteeOrRoot;
 	type ValidatorId = AuraId;
 	type Validators = AuraValidators;
 	type MaxValidators = ConstU32<32>;

@@ -4,6 +4,7 @@
 //! (`configs/actors.rs`, `configs/nodes.rs`, ...) so that its parameters read in one place.
 
 mod actors;
+pub mod governance;
 
 use frame_support::{
 	derive_impl,
