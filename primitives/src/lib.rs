@@ -8,6 +8,7 @@
 //! - [`manifest`]: the developer-signed capability grants of a release.
 //! - [`abi`]: the TEA host ABI, the imports and exports of an actor module.
 //! - [`code`]: the check of a release's Wasm bytes against its CID, size and grants.
+//! - [`tpm`]: TPM 2.0 quote verification (TPMS_ATTEST, PCR digest, P-256 ECDSA).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -19,6 +20,7 @@ pub mod code;
 pub mod manifest;
 #[cfg(feature = "std")]
 pub mod testing;
+pub mod tpm;
 
 pub use cid::{CidError, ContentId};
 pub use code::{ActorInterface, CodeRejection};

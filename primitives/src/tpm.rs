@@ -1,0 +1,312 @@
+//! TPM 2.0 quote verification (no_std): the runtime verifies workers' attestations with it, and
+//! the worker checks its own quotes with the same code before it submits them.
+//!
+//! A quote is `TPMS_ATTEST` (the TPM's marshalled attestation structure) signed by the node's
+//! attestation key (a restricted P-256 ECDSA key) as a `TPMT_SIGNATURE`. [`verify_quote`]
+//! checks, in order: the structure (magic `TPM_GENERATED_VALUE`, type `TPM_ST_ATTEST_QUOTE`), that
+//! `extraData` is the expected nonce (the chain's challenge, so no old quote can be replayed),
+//! that the quoted PCR selection is exactly the submitted PCRs (SHA-256 bank), that the PCR
+//! digest is the SHA-256 of the submitted values, and the ECDSA signature by the AK over
+//! SHA-256(`TPMS_ATTEST`). TPM signatures are not low-S normalised; the verifier accepts both.
+
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
+use scale_info::TypeInfo;
+use sha2::{Digest, Sha256};
+
+/// `TPM_GENERATED_VALUE`: every TPM-made structure starts with it.
+pub const TPM_GENERATED: u32 = 0xff54_4347;
+/// `TPM_ST_ATTEST_QUOTE`.
+pub const ST_ATTEST_QUOTE: u16 = 0x8018;
+/// `TPM_ALG_SHA256`.
+pub const ALG_SHA256: u16 = 0x000b;
+/// `TPM_ALG_ECDSA`.
+pub const ALG_ECDSA: u16 = 0x0018;
+/// Highest PCR index of a PC-client TPM.
+pub const MAX_PCR: u8 = 23;
+
+/// Why a quote is refused. Each is evidence against the submitting node.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum QuoteError {
+	/// The attestation structure ends early or has trailing bytes.
+	Malformed,
+	/// Not made by a TPM (magic is not `TPM_GENERATED_VALUE`).
+	NotTpmGenerated,
+	/// Not a quote (another attestation type).
+	NotAQuote,
+	/// `extraData` is not the expected challenge.
+	NonceMismatch,
+	/// The quoted PCR selection is not exactly the submitted PCRs in the SHA-256 bank.
+	PcrSelectionMismatch,
+	/// The quoted PCR digest is not the digest of the submitted PCR values.
+	PcrDigestMismatch,
+	/// The signature is not an ECDSA/SHA-256 `TPMT_SIGNATURE` with valid scalars.
+	BadSignatureEncoding,
+	/// The attestation key is not a valid P-256 point.
+	BadAttestationKey,
+	/// The signature does not verify with the attestation key.
+	BadSignature,
+}
+
+/// What a verified quote says.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct QuoteInfo {
+	/// TPM clock (milliseconds since the TPM was last cleared).
+	pub clock: u64,
+	/// TPM reset count.
+	pub reset_count: u32,
+	/// TPM firmware version.
+	pub firmware_version: u64,
+	/// The PCR digest (SHA-256 of the selected PCR values in index order).
+	pub pcr_digest: [u8; 32],
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+	fn take(&mut self, n: usize) -> Result<&'a [u8], QuoteError> {
+		if self.0.len() < n {
+			return Err(QuoteError::Malformed);
+		}
+		let (head, rest) = self.0.split_at(n);
+		self.0 = rest;
+		Ok(head)
+	}
+	fn u8(&mut self) -> Result<u8, QuoteError> {
+		Ok(self.take(1)?[0])
+	}
+	fn u16(&mut self) -> Result<u16, QuoteError> {
+		Ok(u16::from_be_bytes(self.take(2)?.try_into().map_err(|_| QuoteError::Malformed)?))
+	}
+	fn u32(&mut self) -> Result<u32, QuoteError> {
+		Ok(u32::from_be_bytes(self.take(4)?.try_into().map_err(|_| QuoteError::Malformed)?))
+	}
+	fn u64(&mut self) -> Result<u64, QuoteError> {
+		Ok(u64::from_be_bytes(self.take(8)?.try_into().map_err(|_| QuoteError::Malformed)?))
+	}
+	/// A `TPM2B_*`: u16 size, then the bytes.
+	fn sized(&mut self) -> Result<&'a [u8], QuoteError> {
+		let n = self.u16()? as usize;
+		self.take(n)
+	}
+}
+
+/// The `TPMS_PCR_SELECTION` bitmap of PCR `indices`.
+fn selection_bitmap(indices: impl Iterator<Item = u8>) -> [u8; 3] {
+	let mut bitmap = [0u8; 3];
+	for i in indices {
+		bitmap[(i / 8) as usize] |= 1 << (i % 8);
+	}
+	bitmap
+}
+
+/// Verifies a quote.
+///
+/// - `ak_sec1`: the node's registered attestation key, a SEC1 P-256 point.
+/// - `attest`: the `TPMS_ATTEST` bytes.
+/// - `signature`: the `TPMT_SIGNATURE` bytes.
+/// - `nonce`: the challenge the chain expects in `extraData`.
+/// - `pcrs`: the quoted PCRs as `(index, SHA-256 bank value)`, strictly ascending indices.
+pub fn verify_quote(
+	ak_sec1: &[u8],
+	attest: &[u8],
+	signature: &[u8],
+	nonce: &[u8],
+	pcrs: &[(u8, [u8; 32])],
+) -> Result<QuoteInfo, QuoteError> {
+	let mut r = Reader(attest);
+	if r.u32()? != TPM_GENERATED {
+		return Err(QuoteError::NotTpmGenerated);
+	}
+	if r.u16()? != ST_ATTEST_QUOTE {
+		return Err(QuoteError::NotAQuote);
+	}
+	let _qualified_signer = r.sized()?;
+	if r.sized()? != nonce {
+		return Err(QuoteError::NonceMismatch);
+	}
+	let clock = r.u64()?;
+	let reset_count = r.u32()?;
+	let _restart_count = r.u32()?;
+	let _safe = r.u8()?;
+	let firmware_version = r.u64()?;
+	// TPMS_QUOTE_INFO: TPML_PCR_SELECTION, then TPM2B_DIGEST.
+	let banks = r.u32()?;
+	let ascending = pcrs.windows(2).all(|w| w[0].0 < w[1].0);
+	if banks != 1 || !ascending || pcrs.iter().any(|(i, _)| *i > MAX_PCR) {
+		return Err(QuoteError::PcrSelectionMismatch);
+	}
+	let bank = r.u16()?;
+	let size = r.u8()? as usize;
+	let bitmap = r.take(size)?;
+	let expected = selection_bitmap(pcrs.iter().map(|(i, _)| *i));
+	let padded = bitmap.iter().copied().chain(core::iter::repeat(0)).take(3).collect::<Vec<_>>();
+	if bank != ALG_SHA256 || size < 3 || bitmap[3..].iter().any(|b| *b != 0) || padded != expected {
+		return Err(QuoteError::PcrSelectionMismatch);
+	}
+	let digest = r.sized()?;
+	if !r.0.is_empty() {
+		return Err(QuoteError::Malformed);
+	}
+	let mut hasher = Sha256::new();
+	for (_, value) in pcrs {
+		hasher.update(value);
+	}
+	let pcr_digest: [u8; 32] = hasher.finalize().into();
+	if digest != pcr_digest {
+		return Err(QuoteError::PcrDigestMismatch);
+	}
+
+	let key = VerifyingKey::from_sec1_bytes(ak_sec1).map_err(|_| QuoteError::BadAttestationKey)?;
+	let signature = parse_signature(signature)?;
+	key.verify(attest, &signature).map_err(|_| QuoteError::BadSignature)?;
+	Ok(QuoteInfo { clock, reset_count, firmware_version, pcr_digest })
+}
+
+/// Parses an ECDSA/SHA-256 `TPMT_SIGNATURE`: alg, hash, then `r` and `s` as `TPM2B`s.
+fn parse_signature(bytes: &[u8]) -> Result<Signature, QuoteError> {
+	let mut r = Reader(bytes);
+	let bad = |_| QuoteError::BadSignatureEncoding;
+	if r.u16().map_err(bad)? != ALG_ECDSA || r.u16().map_err(bad)? != ALG_SHA256 {
+		return Err(QuoteError::BadSignatureEncoding);
+	}
+	let (sig_r, sig_s) = (r.sized().map_err(bad)?, r.sized().map_err(bad)?);
+	if !r.0.is_empty() || sig_r.len() > 32 || sig_s.len() > 32 {
+		return Err(QuoteError::BadSignatureEncoding);
+	}
+	let pad = |v: &[u8]| {
+		let mut out = [0u8; 32];
+		out[32 - v.len()..].copy_from_slice(v);
+		out
+	};
+	Signature::from_scalars(pad(sig_r), pad(sig_s)).map_err(|_| QuoteError::BadSignatureEncoding)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	struct Vector {
+		ak: Vec<u8>,
+		nonce: Vec<u8>,
+		attest: Vec<u8>,
+		signature: Vec<u8>,
+		pcrs: Vec<(u8, [u8; 32])>,
+	}
+
+	fn hex(s: &str) -> Vec<u8> {
+		(0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+	}
+
+	/// Reads a committed vector (a tiny JSON reader: the files are written by our script).
+	fn vector(name: &str) -> Vector {
+		let path = format!("{}/test-vectors/tpm-quote-{name}.json", env!("CARGO_MANIFEST_DIR"));
+		let text = std::fs::read_to_string(path).unwrap();
+		let field = |key: &str| {
+			let start = text.find(&format!("\"{key}\": \"")).unwrap() + key.len() + 5;
+			let end = start + text[start..].find('"').unwrap();
+			hex(&text[start..end])
+		};
+		let pcrs_start = text.find("\"pcrs\"").unwrap();
+		let pcrs = text[pcrs_start..]
+			.split('[')
+			.skip(2)
+			.map(|entry| {
+				let (index, rest) = entry.split_once(',').unwrap();
+				let value = rest.split('"').nth(1).unwrap();
+				(index.trim().parse().unwrap(), hex(value).try_into().unwrap())
+			})
+			.collect();
+		Vector {
+			ak: field("akSec1"),
+			nonce: field("nonce"),
+			attest: field("attest"),
+			signature: field("signature"),
+			pcrs,
+		}
+	}
+
+	fn verify(v: &Vector) -> Result<QuoteInfo, QuoteError> {
+		verify_quote(&v.ak, &v.attest, &v.signature, &v.nonce, &v.pcrs)
+	}
+
+	#[test]
+	fn swtpm_quotes_verify() {
+		for name in ["a", "b"] {
+			let v = vector(name);
+			let info = verify(&v).unwrap();
+			assert_eq!(v.pcrs.iter().map(|p| p.0).collect::<Vec<_>>(), [16, 23]);
+			assert_eq!(v.pcrs[1].1, [0u8; 32], "PCR 23 untouched");
+			assert!(info.clock > 0);
+		}
+	}
+
+	#[test]
+	fn every_tampering_is_caught_with_its_reason() {
+		let v = vector("a");
+		let other = vector("b");
+		let with = |f: &dyn Fn(&mut Vector)| {
+			let mut t = vector("a");
+			f(&mut t);
+			verify(&t)
+		};
+		assert_eq!(with(&|t| t.nonce[0] ^= 1), Err(QuoteError::NonceMismatch));
+		assert_eq!(with(&|t| t.pcrs[0].1[5] ^= 1), Err(QuoteError::PcrDigestMismatch));
+		assert_eq!(with(&|t| t.pcrs.truncate(1)), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(with(&|t| t.pcrs[1].0 = 22), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(with(&|t| t.pcrs.reverse()), Err(QuoteError::PcrSelectionMismatch));
+		// Another TPM's key, or another measurement's PCR values.
+		assert_eq!(with(&|t| t.ak = other.ak.clone()), Err(QuoteError::BadSignature));
+		assert_eq!(with(&|t| t.pcrs = other.pcrs.clone()), Err(QuoteError::PcrDigestMismatch));
+		assert_eq!(with(&|t| t.ak = vec![4; 65]), Err(QuoteError::BadAttestationKey));
+		// Flipped bytes in the signed structure: the clock (covered by the signature only), the
+		// magic, the type.
+		// From the end: digest (34), PCR selection (10), firmware (8), clock info (17).
+		let clock_at = v.attest.len() - 34 - 10 - 8 - 17;
+		assert_eq!(with(&|t| t.attest[clock_at] ^= 1), Err(QuoteError::BadSignature));
+		assert_eq!(with(&|t| t.attest[0] ^= 1), Err(QuoteError::NotTpmGenerated));
+		assert_eq!(with(&|t| t.attest[5] ^= 1), Err(QuoteError::NotAQuote));
+		assert_eq!(with(&|t| t.attest.push(0)), Err(QuoteError::Malformed));
+		assert_eq!(with(&|t| t.attest.truncate(40)), Err(QuoteError::Malformed));
+		// The signature.
+		assert_eq!(with(&|t| t.signature[10] ^= 1), Err(QuoteError::BadSignature));
+		assert_eq!(with(&|t| t.signature[0] ^= 1), Err(QuoteError::BadSignatureEncoding));
+		assert_eq!(
+			with(&|t| t.signature.pop().map(drop).unwrap()),
+			Err(QuoteError::BadSignatureEncoding)
+		);
+		assert_eq!(with(&|t| t.signature = other.signature.clone()), Err(QuoteError::BadSignature));
+	}
+
+	#[test]
+	fn random_bytes_never_panic() {
+		let v = vector("a");
+		let mut rng = crate::testing::XorShift::new(7);
+		for round in 0..5000 {
+			let mut attest = v.attest.clone();
+			let mut signature = v.signature.clone();
+			for _ in 0..1 + rng.next() % 3 {
+				let at = rng.next() as usize % attest.len();
+				attest[at] = rng.next() as u8;
+				let at = rng.next() as usize % signature.len();
+				signature[at] = rng.next() as u8;
+			}
+			if round % 3 == 0 {
+				attest.truncate(rng.next() as usize % (attest.len() + 1));
+			}
+			assert!(verify_quote(&v.ak, &attest, &signature, &v.nonce, &v.pcrs).is_err());
+		}
+	}
+}
