@@ -18,6 +18,21 @@ fn kv(ops: &[&str]) -> tea_worker::grants::GrantJson {
 	grant("tea:keyvalue", ops, limits(16, 50_000_000), None)
 }
 
+/// Stores the numbers 1..=4 and approves `stats` reading blobs and logging with `log_fuel` as
+/// its log grant's fuel budget. Returns (data CID, stats CID).
+fn stats_with_data(worker: &Worker, log_fuel: u64) -> (ContentId, ContentId) {
+	let data = worker.store.put(b"1\n2\n3\n4\n").unwrap();
+	let cid = worker.approve(
+		"stats",
+		&actor_bytes("stats"),
+		vec![
+			grant("tea:blob", &["read"], limits(16, 50_000_000), None),
+			grant("tea:log", &["write"], limits(16, log_fuel), None),
+		],
+	);
+	(data, cid)
+}
+
 fn text(output: Vec<u8>) -> String {
 	String::from_utf8(output).unwrap()
 }
@@ -118,15 +133,7 @@ fn a_grant_fuel_budget_bounds_its_calls() {
 	let worker = Worker::new(SECOND);
 	// The log grant allows calls only in the first 1000 units of fuel; stats burns far more
 	// parsing before it logs, so its log call is refused with BudgetExceeded.
-	let data = worker.store.put(b"1\n2\n3\n4\n").unwrap();
-	let cid = worker.approve(
-		"stats",
-		&actor_bytes("stats"),
-		vec![
-			grant("tea:blob", &["read"], limits(16, 50_000_000), None),
-			grant("tea:log", &["write"], limits(16, 1_000), None),
-		],
-	);
+	let (data, cid) = stats_with_data(&worker, 1_000);
 	let out = text(worker.runtime.invoke(&cid, data.as_bytes()).unwrap().output);
 	assert!(out.starts_with("count=4"), "{out}");
 	assert!(worker.log.lines().is_empty());
@@ -257,15 +264,7 @@ fn tampered_or_unapproved_bytes_are_refused_before_compilation() {
 #[test]
 fn stats_runs_next_to_the_data() {
 	let worker = Worker::new(SECOND);
-	let data = worker.store.put(b"1\n2\n3\n4\n").unwrap();
-	let cid = worker.approve(
-		"stats",
-		&actor_bytes("stats"),
-		vec![
-			grant("tea:blob", &["read"], limits(16, 50_000_000), None),
-			grant("tea:log", &["write"], limits(16, 50_000_000), None),
-		],
-	);
+	let (data, cid) = stats_with_data(&worker, 50_000_000);
 	let out = text(worker.runtime.invoke(&cid, data.as_bytes()).unwrap().output);
 	assert_eq!(out, "count=4 mean=2.5 min=1 max=4 variance=1.25");
 	assert_eq!(worker.log.lines(), vec![("stats".to_string(), "stats over 4 values".to_string())]);
