@@ -11,6 +11,9 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 export CARGO_TARGET_DIR="${TEA_BENCH_TARGET_DIR:-$HOME/.cache/tea-target-bench}"
 require_wasm_toolchain
+# frame-benchmarking-cli pulls in a test runtime for `benchmark storage` whose Wasm the builder
+# cannot locate from this workspace's metadata; that subcommand is not used here.
+export SKIP_FRAME_STORAGE_ACCESS_TEST_RUNTIME_WASM_BUILD=1
 
 cd "$TEA_ROOT"
 log "building tea-node with runtime-benchmarks in $CARGO_TARGET_DIR"

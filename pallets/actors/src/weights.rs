@@ -1,7 +1,6 @@
-//! Weights for `pallet_tea_actors`.
-//!
-//! PROVISIONAL: hand-set upper bounds until `scripts/benchmark.sh` regenerates this file with
-//! `tea-node benchmark pallet` on the reference machine (the file header then says so).
+//! The weight functions of `pallet_tea_actors`, and hand-set upper bounds for tests and for
+//! runtimes that have not benchmarked the pallet. The TEA runtime uses the weights generated on
+//! its reference machine: `runtime/src/weights/pallet_tea_actors.rs` (`scripts/benchmark.sh`).
 
 #![cfg_attr(rustfmt, rustfmt_skip)]
 #![allow(unused_parens)]

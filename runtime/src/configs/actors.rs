@@ -44,7 +44,8 @@ impl pallet_tea_actors::Config for Runtime {
 	type MaxCodeSize = ConstU32<{ 4 * 1024 * 1024 }>;
 	/// Two minutes at six-second blocks.
 	type FetchRetryBlocks = ConstU32<20>;
-	type WeightInfo = pallet_tea_actors::weights::SubstrateWeight<Runtime>;
+	/// Generated on this machine by `scripts/benchmark.sh`.
+	type WeightInfo = crate::weights::pallet_tea_actors::WeightInfo<Runtime>;
 }
 
 impl<C> frame_system::offchain::CreateTransactionBase<C> for Runtime
