@@ -18,6 +18,15 @@ impl XorShift {
 		self.0 ^= self.0 << 17;
 		self.0
 	}
+
+	/// A value in `0..n` (0 when `n` is 0).
+	pub fn below(&mut self, n: u32) -> u32 {
+		if n == 0 {
+			0
+		} else {
+			(self.next() % n as u64) as u32
+		}
+	}
 }
 
 /// WAT text of a minimal actor (ABI v1 exports) with `imports` (WAT import clauses) spliced in.

@@ -11,4 +11,5 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_collective, Council]
 	[pallet_elections_phragmen, Elections]
 	[pallet_tea_actors, Actors]
+	[pallet_tea_upgrades, Upgrades]
 );

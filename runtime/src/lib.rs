@@ -62,12 +62,28 @@ impl_opaque_keys! {
 }
 
 /// The runtime version. `spec_version` must be bumped for every runtime upgrade.
+#[cfg(not(feature = "spec-bump"))]
 #[sp_version::runtime_version]
 pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tea"),
 	impl_name: alloc::borrow::Cow::Borrowed("tea-runtime"),
 	authoring_version: 1,
 	spec_version: 100,
+	impl_version: 1,
+	apis: apis::RUNTIME_API_VERSIONS,
+	transaction_version: 1,
+	system_version: 1,
+};
+
+/// The same runtime with the next `spec_version`: what the end-to-end test upgrades to
+/// (`runtime/spec-bump` builds it; never enabled in the node).
+#[cfg(feature = "spec-bump")]
+#[sp_version::runtime_version]
+pub const VERSION: RuntimeVersion = RuntimeVersion {
+	spec_name: alloc::borrow::Cow::Borrowed("tea"),
+	impl_name: alloc::borrow::Cow::Borrowed("tea-runtime"),
+	authoring_version: 1,
+	spec_version: 101,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -225,4 +241,7 @@ mod runtime {
 	// TEA pallets (actors, nodes, attestation, upgrades, rewards) take indices 20 and up.
 	#[runtime::pallet_index(20)]
 	pub type Actors = pallet_tea_actors;
+
+	#[runtime::pallet_index(21)]
+	pub type Upgrades = pallet_tea_upgrades;
 }

@@ -10,7 +10,7 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir } from './lib.mjs';
+import { startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir, motion } from './lib.mjs';
 import { actorWasm, cidBytes, cidText } from './wasm.mjs';
 
 let node;
@@ -239,4 +239,43 @@ test('the elected committee governs providers: a 2/3 motion passes, a minority a
   assert.ok(closed.some((e) => e.section === 'actors' && e.method === 'ProviderRegistered'));
   const clock = (await api.query.actors.providers(stringToHex('tea:clock'))).unwrap();
   assert.deepEqual(clock.operations.map(text), ['now']);
+});
+
+test('a council motion approves a validated release with a rollout plan and its first tier opens', async () => {
+  const keyring = new Keyring({ type: 'sr25519' });
+  const charlie = keyring.addFromUri('//Charlie');
+  await send(api, api.tx.actors.registerActor(stringToHex('analytics')), bob);
+  const code = actorWasm([['tea:log', 'write']], 7);
+  serve(code);
+  const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'analytics');
+  await publish(bob, 'analytics', 1, code, [['tea:log', ['write']]]);
+  await validated;
+
+  // What a DAO member fills in on the apps UI's "propose motion" form.
+  const plan = { tiers: [{ share: 20, wait: 10 }, { share: 80, wait: 20 }], maxFailure: 10 };
+  const approve = api.tx.upgrades.approveRelease(stringToHex('analytics'), 1, plan);
+  // Tiers that do not sum to 100% are refused (a direct call shows the error; the origin
+  // check comes first, so it goes through sudo on the dev chain).
+  const bad = api.tx.upgrades.approveRelease(stringToHex('analytics'), 1, { ...plan, tiers: [{ share: 20, wait: 10 }] });
+  const sudid = (await send(api, api.tx.sudo.sudo(bad), alice)).find((e) => e.section === 'sudo' && e.method === 'Sudid');
+  const error = api.registry.findMetaError(sudid.data[0].asErr.asModule);
+  assert.equal(`${error.section}.${error.name}`, 'upgrades.SharesNot100');
+
+  const closed = await motion(api, approve, alice, [alice, bob], charlie);
+  const started = closed.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
+  assert.ok(started, `rollout started: ${closed.map((e) => `${e.section}.${e.method}`)}`);
+  const rollout = started.data[0].toNumber();
+  const opened = closed.find((e) => e.section === 'upgrades' && e.method === 'TierOpened');
+  assert.ok(opened, 'the first tier opened');
+  assert.equal(opened.data[0].toNumber(), rollout);
+  assert.equal(opened.data[1].toNumber(), 0);
+  const stored = (await api.query.upgrades.rollouts(rollout)).unwrap();
+  assert.equal(stored.state.type, 'Running');
+  assert.equal(stored.state.asRunning.tier.toNumber(), 0);
+  assert.equal(stored.state.asRunning.deadline.toNumber(), opened.data[3].toNumber());
+  assert.deepEqual(stored.tiers.map((t) => t.tier.share.toNumber()), [20, 80]);
+  const release = (await api.query.actors.releases(stringToHex('analytics'), 1)).unwrap();
+  assert.equal(release.status.type, 'Rolling');
+  // A second rollout of the same actor is refused while this one is live.
+  await assert.rejects(motion(api, approve, alice, [alice, bob], charlie), /upgrades\.ReleaseNotValidated/);
 });

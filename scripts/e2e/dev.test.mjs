@@ -33,7 +33,7 @@ test('metadata describes the TEA runtime', async () => {
   assert.equal(api.runtimeVersion.specVersion.toNumber(), 100);
   const meta = await api.rpc.state.getMetadata();
   const pallets = meta.asLatest.pallets.map((p) => p.name.toString());
-  for (const p of ['System', 'Timestamp', 'Aura', 'Grandpa', 'Balances', 'TransactionPayment', 'Utility', 'Sudo']) {
+  for (const p of ['System', 'Timestamp', 'Aura', 'Grandpa', 'Balances', 'TransactionPayment', 'Utility', 'Sudo', 'Council', 'Elections', 'Actors', 'Upgrades']) {
     assert.ok(pallets.includes(p), `pallet ${p} missing from metadata: ${pallets}`);
   }
   assert.equal(api.registry.chainSS58, 42);

@@ -193,3 +193,43 @@ export function nextEvent(api, section, method, filter = () => true, timeoutMs =
     }).then((u) => { unsub = u; }, reject);
   });
 }
+
+/** Submits `tx` unsigned (no account, no fee); resolves with the events of its block, rejects if
+ * the pool refuses it or it fails. */
+export function sendUnsigned(api, tx) {
+  return new Promise((resolve, reject) => {
+    let unsub;
+    tx.send((result) => {
+      if (result.dispatchError) {
+        if (unsub) unsub();
+        reject(new Error(result.dispatchError.toString()));
+      } else if (result.status.isInBlock) {
+        if (unsub) unsub();
+        resolve({ events: result.events.map(({ event }) => event), block: result.status.asInBlock });
+      }
+    }).then((u) => { unsub = u; }, reject);
+  });
+}
+
+/** A council motion as DAO members make it in polkadot.js apps (Governance → Council →
+ * Motions): `proposer` proposes `call` needing `threshold` ayes, everyone in `ayes` votes aye
+ * (the proposer must vote too), and `closer` closes it. Resolves with the events of the close,
+ * rejects if the motion did not execute successfully. */
+export async function motion(api, call, proposer, ayes, closer, threshold = 2) {
+  const length = call.method.encodedLength;
+  const proposed = (await send(api, api.tx.council.propose(threshold, call, length), proposer))
+    .find((e) => e.section === 'council' && e.method === 'Proposed');
+  if (!proposed) throw new Error('no council.Proposed event');
+  const [, index, hash] = proposed.data;
+  for (const voter of ayes) await send(api, api.tx.council.vote(hash, index, true), voter);
+  const weight = { refTime: 1_000_000_000_000n, proofSize: 1_000_000n };
+  const closed = await send(api, api.tx.council.close(hash, index, weight, length), closer);
+  const executed = closed.find((e) => e.section === 'council' && e.method === 'Executed');
+  if (!executed) throw new Error(`motion not executed: ${closed.map((e) => `${e.section}.${e.method}`)}`);
+  if (executed.data[1].isErr) {
+    const e = executed.data[1].asErr;
+    const meta = e.isModule ? api.registry.findMetaError(e.asModule) : null;
+    throw new Error(`motion failed: ${meta ? `${meta.section}.${meta.name}` : e.toString()}`);
+  }
+  return closed;
+}

@@ -880,7 +880,7 @@ pub mod pallet {
 		/// - the pending queue holds exactly the `Proposed` releases, without duplicates;
 		/// - an actor's `active_version` is the only `Active` release of that actor;
 		/// - approvals are below the required count for proposed releases and have no duplicates.
-		#[cfg(any(feature = "try-runtime", test))]
+		#[cfg(any(feature = "try-runtime", feature = "std"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 			use alloc::collections::btree_map::BTreeMap;
 			let mut counts: BTreeMap<Name, (u32, u32, Option<u32>)> = BTreeMap::new();
@@ -971,6 +971,35 @@ pub mod pallet {
 				)?;
 			}
 			Ok(())
+		}
+
+		#[cfg(feature = "runtime-benchmarks")]
+		fn validated_for_benchmark(actor: &Name, version: u32) {
+			use codec::Encode;
+			let owner: T::AccountId = frame_benchmarking::account("owner", 0, 0);
+			Actors::<T>::mutate(actor, |info| {
+				let info = info.get_or_insert_with(|| ActorInfo {
+					owner,
+					deposit: sp_runtime::traits::Zero::zero(),
+					latest_version: None,
+					active_version: None,
+					releases: 0,
+				});
+				info.releases += 1;
+				info.latest_version = info.latest_version.max(Some(version));
+			});
+			let cid = ContentId::of(&(actor, version).encode());
+			let release = Release {
+				cid: cid.clone(),
+				code_size: 1,
+				status: ReleaseStatus::Validated,
+				grants: Default::default(),
+				published_at: frame_system::Pallet::<T>::block_number(),
+				deposit: sp_runtime::traits::Zero::zero(),
+				approvals: Default::default(),
+			};
+			Releases::<T>::insert(actor, version, release);
+			ReleaseByCid::<T>::insert(cid, (actor.clone(), version));
 		}
 	}
 }

@@ -173,4 +173,9 @@ pub trait ActorReleases {
 	fn roll_back(actor: &Name, version: u32) -> Result<(), DispatchError>;
 	/// `Rolling | Approved -> Active`; the previously active release becomes `Deprecated`.
 	fn activate(actor: &Name, version: u32) -> Result<(), DispatchError>;
+
+	/// Benchmarks only: stores a `Validated` release `version` of `actor` (registering the actor
+	/// if needed), without deposits or signatures.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn validated_for_benchmark(actor: &Name, version: u32);
 }
