@@ -2,7 +2,7 @@
 # Generates the runtime's weight files on this machine with `tea-node benchmark` (built with the
 # `runtime-benchmarks` feature in its own target dir, so the everyday build is not recompiled).
 #
-#   scripts/benchmark.sh                      # pallet_tea_actors + block/extrinsic overhead
+#   scripts/benchmark.sh                      # the TEA pallets + block/extrinsic overhead
 #   scripts/benchmark.sh pallet_balances ...  # other pallets
 #
 # Output: runtime/src/weights/<pallet>.rs (and block_weights.rs, extrinsic_weights.rs).
@@ -24,7 +24,7 @@ OUT=runtime/src/weights
 mkdir -p "$OUT"
 
 pallets=("$@")
-[ ${#pallets[@]} -gt 0 ] || pallets=(pallet_tea_actors)
+[ ${#pallets[@]} -gt 0 ] || pallets=(pallet_tea_actors pallet_tea_upgrades)
 for pallet in "${pallets[@]}"; do
 	log "benchmarking $pallet"
 	"$NODE" benchmark pallet \

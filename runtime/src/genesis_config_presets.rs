@@ -5,12 +5,13 @@
 //! `chain-specs/`.
 
 use crate::{
-	AccountId, ActorsConfig, BalancesConfig, ElectionsConfig, RuntimeGenesisConfig, SudoConfig,
-	UNIT,
+	AccountId, ActorsConfig, BalancesConfig, BlockNumber, ElectionsConfig, RuntimeGenesisConfig,
+	SudoConfig, UpgradesConfig, UNIT,
 };
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use pallet_tea_actors::GenesisProvider;
+use pallet_tea_upgrades::RolloutTimings;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -56,6 +57,7 @@ fn testnet_genesis(
 	endowed_accounts: Vec<AccountId>,
 	root: Option<AccountId>,
 	required_approvals: u32,
+	rollout_timings: Option<RolloutTimings<BlockNumber>>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -74,6 +76,7 @@ fn testnet_genesis(
 			grant_limits: Some(Limits { max_memory_pages: 256, max_fuel_per_call: 1_000_000_000 }),
 			required_approvals,
 		},
+		upgrades: UpgradesConfig { timings: rollout_timings },
 	})
 }
 
@@ -96,13 +99,19 @@ fn well_known_accounts() -> Vec<AccountId> {
 		.collect()
 }
 
-/// The development genesis: Alice alone validates and holds the sudo key.
+/// Rollouts on the dev chain: two-block tiers and grace period, so that a release goes from
+/// approval to `Active` in seconds.
+pub const DEV_ROLLOUT_TIMINGS: RolloutTimings<BlockNumber> =
+	RolloutTimings { min_tier_blocks: 2, grace_period: 2 };
+
+/// The development genesis: Alice alone validates and holds the sudo key; rollouts are fast.
 pub fn development_config_genesis() -> Value {
 	testnet_genesis(
 		vec![authority(Sr25519Keyring::Alice)],
 		well_known_accounts(),
 		Some(Sr25519Keyring::Alice.to_account_id()),
 		1,
+		Some(DEV_ROLLOUT_TIMINGS),
 	)
 }
 
@@ -117,6 +126,7 @@ pub fn local_config_genesis() -> Value {
 		well_known_accounts(),
 		None,
 		2,
+		None,
 	)
 }
 

@@ -4,7 +4,8 @@
 use sc_chain_spec::GenesisConfigBuilderRuntimeCaller;
 use sp_keyring::Sr25519Keyring;
 use tea_runtime::{
-	genesis_config_presets::ENDOWMENT, AccountId, Balances, BuildStorage as _, Runtime, WASM_BINARY,
+	genesis_config_presets::ENDOWMENT, AccountId, Balances, BuildStorage as _, Runtime, MINUTES,
+	WASM_BINARY,
 };
 
 fn preset_state(name: &str) -> sp_io::TestExternalities {
@@ -40,6 +41,11 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice()));
 		assert_eq!(Balances::free_balance(alice()), ENDOWMENT);
 		assert_eq!(Balances::free_balance(Sr25519Keyring::Bob.to_account_id()), ENDOWMENT);
+		assert_eq!(
+			pallet_tea_upgrades::Timings::<Runtime>::get(),
+			tea_runtime::genesis_config_presets::DEV_ROLLOUT_TIMINGS,
+			"rollouts are fast on the dev chain"
+		);
 	});
 }
 
@@ -56,6 +62,8 @@ fn local_preset_has_three_validators_and_no_sudo() {
 		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 3);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), None, "sudo is for the dev chain only");
 		assert_eq!(Balances::free_balance(Sr25519Keyring::Charlie.to_account_id()), ENDOWMENT);
+		let timings = pallet_tea_upgrades::Timings::<Runtime>::get();
+		assert_eq!((timings.min_tier_blocks, timings.grace_period), (MINUTES, 10 * MINUTES));
 	});
 }
 

@@ -10,7 +10,8 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir, motion } from './lib.mjs';
+import { spawn } from 'node:child_process';
+import { startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir, motion, TEA_WORKER } from './lib.mjs';
 import { actorWasm, cidBytes, cidText } from './wasm.mjs';
 
 let node;
@@ -252,11 +253,11 @@ test('a council motion approves a validated release with a rollout plan and its 
   await validated;
 
   // What a DAO member fills in on the apps UI's "propose motion" form.
-  const plan = { tiers: [{ share: 20, wait: 10 }, { share: 80, wait: 20 }], maxFailure: 10 };
+  const plan = { tiers: [{ share: 20, wait: 2 }, { share: 80, wait: 3 }], maxFailure: 10 };
   const approve = api.tx.upgrades.approveRelease(stringToHex('analytics'), 1, plan);
   // Tiers that do not sum to 100% are refused (a direct call shows the error; the origin
   // check comes first, so it goes through sudo on the dev chain).
-  const bad = api.tx.upgrades.approveRelease(stringToHex('analytics'), 1, { ...plan, tiers: [{ share: 20, wait: 10 }] });
+  const bad = api.tx.upgrades.approveRelease(stringToHex('analytics'), 1, { ...plan, tiers: [{ share: 20, wait: 2 }] });
   const sudid = (await send(api, api.tx.sudo.sudo(bad), alice)).find((e) => e.section === 'sudo' && e.method === 'Sudid');
   const error = api.registry.findMetaError(sudid.data[0].asErr.asModule);
   assert.equal(`${error.section}.${error.name}`, 'upgrades.SharesNot100');
@@ -278,4 +279,70 @@ test('a council motion approves a validated release with a rollout plan and its 
   assert.equal(release.status.type, 'Rolling');
   // A second rollout of the same actor is refused while this one is live.
   await assert.rejects(motion(api, approve, alice, [alice, bob], charlie), /upgrades\.ReleaseNotValidated/);
+  analytics = { code, rollout };
+});
+
+let analytics;
+
+/** Runs `tea-worker args` in the background; resolves with its exit code and output. */
+function watchUntil(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TEA_WORKER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Calls `f` every 2 s until `done(result)` holds, at most 30 times; returns the last result. */
+async function retry(f, done) {
+  let result;
+  for (let i = 0; i < 30; i++) {
+    result = f();
+    if (done(result)) break;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return result;
+}
+
+test('tea-worker runs a release only once the chain made it active, and stops when it is revoked', async () => {
+  const { code, rollout } = analytics;
+  const dir = tempDir('chain-grants');
+  const file = join(dir, 'analytics.wasm');
+  writeFileSync(file, code);
+  const run = () => worker(['actor', 'run', file, 'hello', '--chain', node.ws, '--data-dir', dir]);
+
+  // Rolling out, and this worker has no node id: refused with the reason.
+  const completed = nextEvent(api, 'upgrades', 'RolloutCompleted', (e) => e.data[0].toNumber() === rollout);
+  const early = run();
+  assert.notEqual(early.status, 0, early.stdout);
+  assert.match(early.stderr, /release analytics v1 is rolling out/);
+  const unknown = worker(['actor', 'run', file, '--chain', node.ws, '--node-id', '0x12', '--data-dir', dir]);
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /--node-id "0x12" is not 0x and 64 hex digits/);
+
+  // The dev chain's tiers (2 and 3 blocks) and grace period (2 blocks) pass; it becomes Active.
+  await completed;
+  const release = (await api.query.actors.releases(stringToHex('analytics'), 1)).unwrap();
+  assert.equal(release.status.type, 'Active');
+  // The worker reads finalized state, a block or two behind the best block.
+  const ok = await retry(run, (r) => r.status === 0);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stderr, /fuel used: \d+/);
+
+  // A worker following finalized blocks sees the developer revoke the release.
+  const watch = watchUntil(['actor', 'watch', file, '--chain', node.ws, '--until', 'refused', '--timeout', '120', '--data-dir', dir]);
+  await new Promise((r) => setTimeout(r, 3000));
+  await send(api, api.tx.actors.revokeRelease(stringToHex('analytics'), 1), bob);
+  const watched = await watch;
+  assert.equal(watched.code, 0, watched.stderr);
+  const lines = watched.stdout.trim().split('\n');
+  assert.match(lines[0], /^#\d+ runnable$/);
+  assert.match(lines.at(-1), /^#\d+ refused: release analytics v1 is Revoked on chain/);
+  const refused = run();
+  assert.notEqual(refused.status, 0, 'refused after revocation');
+  assert.match(refused.stderr, /release analytics v1 is Revoked on chain/);
 });

@@ -7,9 +7,9 @@ use std::{
 };
 use tea_primitives::{code, ContentId};
 use tea_worker::{
-	chain::ChainClient,
+	chain::{grants::ChainGrants, ChainClient},
 	error::WorkerError,
-	grants::{LocalGrants, ManifestJson, SignedManifestJson},
+	grants::{GrantSource, LocalGrants, ManifestJson, SignedManifestJson},
 	providers::{Blob, KeyValue, Log, Provider, Random},
 	runtime::{MiniRuntime, RuntimeConfig},
 	store::ContentStore,
@@ -102,7 +102,29 @@ pub enum ActorCommand {
 		#[command(flatten)]
 		data: DataDir,
 	},
-	/// Run an actor locally under the grants of its signed manifest.
+	/// Follow the chain's finalized blocks and print, whenever it changes, whether this actor
+	/// may run here and why not; stop once it reaches the state asked for with `--until`.
+	Watch {
+		/// A .wasm file or the CID of a stored blob.
+		actor: String,
+		/// A tea-node RPC endpoint.
+		#[arg(long)]
+		chain: String,
+		/// This worker's node id (0x-hex, 32 bytes), for releases that are rolling out.
+		#[arg(long)]
+		node_id: Option<String>,
+		/// Stop when the actor is `runnable` or `refused`; without it, follow until Ctrl-C.
+		#[arg(long)]
+		until: Option<WatchUntil>,
+		/// Give up after this many seconds.
+		#[arg(long, default_value_t = 600)]
+		timeout: u64,
+		#[command(flatten)]
+		data: DataDir,
+	},
+	/// Run an actor locally, under the grants of its signed manifest (`--manifest`) or as the
+	/// chain approved it (`--chain`: the release must be active, or rolling out with this
+	/// node's tier open).
 	Run {
 		/// A .wasm file or the CID of a stored blob.
 		actor: String,
@@ -110,10 +132,17 @@ pub enum ActorCommand {
 		#[arg(default_value = "")]
 		input: String,
 		/// The signed manifest of the release.
+		#[arg(long, required_unless_present = "chain", conflicts_with = "chain")]
+		manifest: Option<PathBuf>,
+		/// A tea-node RPC endpoint whose finalized state decides what may run.
 		#[arg(long)]
-		manifest: PathBuf,
-		/// Block number to evaluate grant expiry at.
-		#[arg(long, default_value_t = 0)]
+		chain: Option<String>,
+		/// This worker's node id (0x-hex, 32 bytes), for releases that are rolling out.
+		#[arg(long, requires = "chain")]
+		node_id: Option<String>,
+		/// Block number to evaluate grant expiry at (with --manifest; --chain uses the
+		/// finalized block).
+		#[arg(long, default_value_t = 0, conflicts_with = "chain")]
 		block: u32,
 		/// Wall-clock limit in milliseconds.
 		#[arg(long, default_value_t = 2000)]
@@ -121,6 +150,24 @@ pub enum ActorCommand {
 		#[command(flatten)]
 		data: DataDir,
 	},
+}
+
+/// A node id: `0x` and 64 hex digits.
+fn parse_node_id(text: &str) -> Result<sp_core::H256, WorkerError> {
+	let digits = text.strip_prefix("0x").unwrap_or(text);
+	let bytes = hex::decode(digits).ok().filter(|b| b.len() == 32).ok_or_else(|| {
+		WorkerError::Usage(format!("--node-id {text:?} is not 0x and 64 hex digits"))
+	})?;
+	Ok(sp_core::H256::from_slice(&bytes))
+}
+
+/// The state `actor watch --until` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchUntil {
+	/// The chain lets this worker run the actor.
+	Runnable,
+	/// The chain does not (any more).
+	Refused,
 }
 
 /// `tea-worker status`.
@@ -159,7 +206,7 @@ fn resolve(actor: &str, data: &DataDir) -> Result<(ContentId, Arc<ContentStore>)
 }
 
 /// `tea-worker actor ...`.
-pub fn actor(command: ActorCommand) -> Result<(), WorkerError> {
+pub async fn actor(command: ActorCommand) -> Result<(), WorkerError> {
 	match command {
 		ActorCommand::Pack { file, data } => {
 			let cid = ContentStore::open(&data.path())?.put(&read(&file)?)?;
@@ -223,19 +270,77 @@ pub fn actor(command: ActorCommand) -> Result<(), WorkerError> {
 				)));
 			}
 		}
-		ActorCommand::Run { actor, input, manifest, block, timeout_ms, data } => {
-			let (cid, store) = resolve(&actor, &data)?;
-			let signed = read_signed(&manifest)?;
-			let grants = Arc::new(LocalGrants::new());
-			let release = grants.approve_signed(&signed)?;
-			if release.cid != cid {
-				return Err(WorkerError::Usage(format!(
-					"the manifest is for {}, not {}",
-					release.cid.to_text(),
-					cid.to_text()
-				)));
+		ActorCommand::Watch { actor, chain, node_id, until, timeout, data } => {
+			let (cid, _) = resolve(&actor, &data)?;
+			let node = node_id.as_deref().map(parse_node_id).transpose()?;
+			let client = ChainClient::connect(&chain, Duration::from_secs(30)).await?;
+			let grants = ChainGrants::load(&client, node).await?;
+			let mut last = None;
+			let mut report = |grants: &ChainGrants| {
+				let runnable = grants.release(&cid).is_some();
+				let line = if runnable {
+					"runnable".to_string()
+				} else {
+					format!(
+						"refused: {}",
+						grants.reason(&cid).unwrap_or_else(|| "no release has this CID".into())
+					)
+				};
+				if last.as_ref() != Some(&line) {
+					println!("#{} {line}", grants.current_block());
+					last = Some(line);
+				}
+				match until {
+					Some(WatchUntil::Runnable) => runnable,
+					Some(WatchUntil::Refused) => !runnable,
+					None => false,
+				}
+			};
+			if report(&*grants) {
+				return Ok(());
 			}
-			grants.set_block(block);
+			tokio::time::timeout(Duration::from_secs(timeout), grants.follow(&client, report))
+				.await
+				.map_err(|_| {
+					let wanted = match until {
+						Some(WatchUntil::Runnable) => " before it became runnable",
+						Some(WatchUntil::Refused) => " before it was refused",
+						None => "",
+					};
+					WorkerError::Usage(format!("stopped watching {cid} after {timeout} s{wanted}"))
+				})??;
+		}
+		ActorCommand::Run { actor, input, manifest, chain, node_id, block, timeout_ms, data } => {
+			let (cid, store) = resolve(&actor, &data)?;
+			let grants: Arc<dyn GrantSource> = match (manifest, chain) {
+				(Some(manifest), _) => {
+					let signed = read_signed(&manifest)?;
+					let grants = Arc::new(LocalGrants::new());
+					let release = grants.approve_signed(&signed)?;
+					if release.cid != cid {
+						return Err(WorkerError::Usage(format!(
+							"the manifest is for {}, not {}",
+							release.cid.to_text(),
+							cid.to_text()
+						)));
+					}
+					grants.set_block(block);
+					grants
+				}
+				(None, Some(url)) => {
+					let node = node_id.as_deref().map(parse_node_id).transpose()?;
+					let client = ChainClient::connect(&url, Duration::from_secs(30)).await?;
+					let grants = ChainGrants::load(&client, node).await?;
+					if grants.release(&cid).is_none() {
+						let why = grants.reason(&cid).unwrap_or_else(|| {
+							format!("no release on chain has the CID {}", cid.to_text())
+						});
+						return Err(WorkerError::Usage(format!("{why}; not running it")));
+					}
+					grants
+				}
+				(None, None) => unreachable!("clap requires --manifest or --chain"),
+			};
 			let log = Arc::new(Log::default());
 			let kv = KeyValue::open(&data.path().join("kv.redb")).map_err(|e| {
 				WorkerError::Usage(format!("cannot open the key-value database: {e}"))

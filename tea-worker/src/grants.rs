@@ -285,6 +285,18 @@ impl LocalGrants {
 		Self::default()
 	}
 
+	/// Replaces everything: the runnable releases, the active release of each actor, the block.
+	pub fn replace_all(
+		&self,
+		releases: Vec<ApprovedRelease>,
+		active: HashMap<String, ContentId>,
+		block: u32,
+	) {
+		let releases = releases.into_iter().map(|r| (r.cid.clone(), r)).collect();
+		*self.state.write().unwrap_or_else(|e| e.into_inner()) =
+			LocalState { releases, active, block };
+	}
+
 	/// Approves (and activates) the release of a verified manifest.
 	pub fn approve(&self, manifest: &ChainManifest) -> ApprovedRelease {
 		let release = ApprovedRelease {

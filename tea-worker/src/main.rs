@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
 
 	let result = match cli.command {
 		Command::Status(args) => cli::status(args).await,
-		Command::Actor(command) => cli::actor(command),
+		Command::Actor(command) => cli::actor(command).await,
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use frame_support::{
 };
 use pallet_tea_actors::ActorReleases;
 use sp_core::H256;
-use sp_runtime::{traits::One, Percent};
+use sp_runtime::Percent;
 use tea_primitives::manifest::Name;
 
 fn actor() -> Name {
@@ -28,7 +28,7 @@ fn worst_plan<T: Config>() -> RolloutPlanOf<T> {
 			} else {
 				share
 			} as u8),
-			wait: T::MinTierBlocks::get().max(One::one()),
+			wait: Timings::<T>::get().min_tier_blocks,
 		})
 		.collect::<Vec<_>>();
 	RolloutPlan { tiers: BoundedVec::truncate_from(tiers), max_failure: Percent::from_percent(50) }
@@ -39,7 +39,7 @@ fn one_tier<T: Config>() -> RolloutPlanOf<T> {
 	RolloutPlan {
 		tiers: BoundedVec::truncate_from(vec![Tier {
 			share: Percent::from_percent(100),
-			wait: T::MinTierBlocks::get().max(One::one()),
+			wait: Timings::<T>::get().min_tier_blocks,
 		}]),
 		max_failure: Percent::from_percent(0),
 	}
@@ -244,7 +244,9 @@ mod benchmarks {
 		let node: T::NodeId = account("node", 0, 0);
 		T::Nodes::set_for_benchmark(vec![node.clone()]);
 		for i in 0..r {
-			let new = H256::from_low_u64_be(i as u64 + 1);
+			let mut bytes = [0u8; 32];
+			bytes[..4].copy_from_slice(&(i + 1).to_le_bytes());
+			let new = H256(bytes);
 			Pallet::<T>::roll_out_measurement(governance::<T>(), new, None, one_tier::<T>())
 				.unwrap();
 			let target = RolloutTarget::Measurement { new, replaces: None };
@@ -255,6 +257,15 @@ mod benchmarks {
 			Pallet::<T>::note_failure(&node);
 		}
 		assert!((0..r).all(|i| Rollouts::<T>::get(i).unwrap().tiers[0].failed == 1));
+	}
+
+	#[benchmark]
+	fn set_rollout_timings() {
+		let timings = RolloutTimings { min_tier_blocks: 5u32.into(), grace_period: 7u32.into() };
+		let origin = governance::<T>();
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, timings);
+		assert_eq!(Timings::<T>::get(), timings);
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);

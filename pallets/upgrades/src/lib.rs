@@ -68,7 +68,10 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use pallet_tea_actors::{ActorReleases, ReleaseStatus};
 	use sp_core::H256;
-	use sp_runtime::{traits::Saturating, Perbill};
+	use sp_runtime::{
+		traits::{Saturating, Zero},
+		Perbill,
+	};
 	use tea_primitives::manifest::Name;
 
 	/// The in-code storage version.
@@ -112,11 +115,11 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxCaKeys: Get<u32>;
 
-		/// Shortest wait of a tier, in blocks: time for nodes to load and attest.
+		/// Default shortest wait of a tier, in blocks, until governance sets [`Timings`].
 		#[pallet::constant]
 		type MinTierBlocks: Get<BlockNumberFor<Self>>;
 
-		/// Blocks between the last tier passing and the previous release/measurement retiring.
+		/// Default grace period, in blocks, until governance sets [`Timings`].
 		#[pallet::constant]
 		type GracePeriod: Get<BlockNumberFor<Self>>;
 
@@ -132,6 +135,8 @@ pub mod pallet {
 		pub measurements: Vec<Measurement>,
 		/// Allowed TPM vendor CA keys (DER `SubjectPublicKeyInfo`).
 		pub ca_keys: Vec<Vec<u8>>,
+		/// Rollout timings other than the runtime's defaults (the dev chain goes fast).
+		pub timings: Option<RolloutTimings<BlockNumberFor<T>>>,
 		#[serde(skip)]
 		pub _config: core::marker::PhantomData<T>,
 	}
@@ -149,6 +154,24 @@ pub mod pallet {
 				let key = CaKey::try_from(key.clone()).expect("genesis CA key too long");
 				CaKeys::<T>::insert(ca_key_hash(&key), key);
 			}
+			if let Some(timings) = self.timings {
+				assert!(!timings.min_tier_blocks.is_zero(), "genesis min_tier_blocks is zero");
+				Timings::<T>::put(timings);
+			}
+		}
+	}
+
+	/// How fast rollouts may go.
+	#[pallet::storage]
+	pub type Timings<T: Config> =
+		StorageValue<_, RolloutTimings<BlockNumberFor<T>>, ValueQuery, DefaultTimings<T>>;
+
+	/// The runtime's default timings.
+	#[pallet::type_value]
+	pub fn DefaultTimings<T: Config>() -> RolloutTimings<BlockNumberFor<T>> {
+		RolloutTimings {
+			min_tier_blocks: T::MinTierBlocks::get(),
+			grace_period: T::GracePeriod::get(),
 		}
 	}
 
@@ -216,6 +239,8 @@ pub mod pallet {
 		CaKeyAdded { key_hash: H256 },
 		/// A TPM vendor CA key was removed.
 		CaKeyRemoved { key_hash: H256 },
+		/// Governance changed the rollout timings (running tiers keep their deadlines).
+		RolloutTimingsSet { timings: RolloutTimings<BlockNumberFor<T>> },
 		/// The committee authorized a runtime upgrade to the code with this hash; anyone may
 		/// now submit it with `system.apply_authorized_upgrade`.
 		RuntimeUpgradeAuthorized { code_hash: T::Hash },
@@ -267,6 +292,8 @@ pub mod pallet {
 		UnknownCaKey,
 		/// The allowlist holds `MaxCaKeys` keys.
 		TooManyCaKeys,
+		/// A tier must last at least one block.
+		ZeroTierBlocks,
 	}
 
 	#[pallet::hooks]
@@ -499,6 +526,21 @@ pub mod pallet {
 			Self::deposit_event(Event::RuntimeUpgradeAuthorized { code_hash });
 			Ok(())
 		}
+
+		/// Set how fast rollouts may go: the shortest tier wait (at least one block) and the
+		/// grace period (committee). Running tiers and grace periods keep their deadlines.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::set_rollout_timings())]
+		pub fn set_rollout_timings(
+			origin: OriginFor<T>,
+			timings: RolloutTimings<BlockNumberFor<T>>,
+		) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			ensure!(!timings.min_tier_blocks.is_zero(), Error::<T>::ZeroTierBlocks);
+			Timings::<T>::put(timings);
+			Self::deposit_event(Event::RolloutTimingsSet { timings });
+			Ok(())
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
@@ -508,10 +550,11 @@ pub mod pallet {
 			plan: &RolloutPlanOf<T>,
 		) -> Result<(RolloutId, Vec<T::NodeId>), DispatchError> {
 			ensure!(!plan.tiers.is_empty(), Error::<T>::NoTiers);
+			let timings = Timings::<T>::get();
 			let mut total: u32 = 0;
 			for tier in &plan.tiers {
 				ensure!(!tier.share.is_zero(), Error::<T>::EmptyTier);
-				ensure!(tier.wait >= T::MinTierBlocks::get(), Error::<T>::TierTooShort);
+				ensure!(tier.wait >= timings.min_tier_blocks, Error::<T>::TierTooShort);
 				total = total.saturating_add(tier.share.deconstruct() as u32);
 			}
 			ensure!(total == 100, Error::<T>::SharesNot100);
@@ -621,7 +664,7 @@ pub mod pallet {
 					});
 				}
 				None => {
-					let grace_until = now.saturating_add(T::GracePeriod::get());
+					let grace_until = now.saturating_add(Timings::<T>::get().grace_period);
 					rollout.state = RolloutState::Grace { until: grace_until };
 					Self::deposit_event(Event::RolloutPassed { rollout: id, grace_until });
 				}

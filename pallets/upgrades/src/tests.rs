@@ -762,6 +762,45 @@ mod governance {
 	}
 
 	#[test]
+	fn the_committee_tunes_rollout_timings() {
+		build_and_execute(|| {
+			let defaults = RolloutTimings { min_tier_blocks: MIN_TIER_BLOCKS, grace_period: GRACE };
+			assert_eq!(Timings::<Test>::get(), defaults);
+			let fast = RolloutTimings { min_tier_blocks: 1, grace_period: 0 };
+			assert_noop!(
+				Upgrades::set_rollout_timings(
+					RuntimeOrigin::signed(account(Sr25519Keyring::Bob)),
+					fast
+				),
+				DispatchError::BadOrigin
+			);
+			assert_noop!(
+				Upgrades::set_rollout_timings(
+					committee(),
+					RolloutTimings { min_tier_blocks: 0, grace_period: 9 }
+				),
+				UpgradesError::ZeroTierBlocks
+			);
+			assert_ok!(Upgrades::set_rollout_timings(committee(), fast));
+			assert!(events().contains(&Event::RolloutTimingsSet { timings: fast }));
+			// One-block tiers are allowed now, and a zero grace period completes at the next block.
+			MockNodes::set(vec![]);
+			validated("counter", 1);
+			assert_ok!(Upgrades::approve_release(
+				committee(),
+				name("counter"),
+				1,
+				plan(&[(100, 1)], 0)
+			));
+			run_to(2);
+			assert_eq!(rollout(0).state, RolloutState::Grace { until: 2 });
+			run_to(3);
+			assert_eq!(rollout(0).state, RolloutState::Completed);
+			assert_eq!(status("counter", 1), Some(ReleaseStatus::Active));
+		});
+	}
+
+	#[test]
 	fn the_committee_authorizes_a_runtime_upgrade_with_the_version_check() {
 		build_and_execute(|| {
 			let code_hash = H256::repeat_byte(0xc0);

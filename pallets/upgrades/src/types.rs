@@ -68,6 +68,29 @@ impl RolloutTarget {
 	}
 }
 
+/// How fast rollouts may go; governance tunes it.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutTimings<BlockNumber> {
+	/// Shortest wait of a tier: time for a node to fetch, load and attest. At least 1.
+	pub min_tier_blocks: BlockNumber,
+	/// Blocks between the last tier passing and the previous release/measurement retiring.
+	pub grace_period: BlockNumber,
+}
+
 /// One tier of a rollout plan.
 #[derive(
 	Clone,

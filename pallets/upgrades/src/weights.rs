@@ -26,6 +26,7 @@ pub trait WeightInfo {
 	fn finish(n: u32) -> Weight;
 	fn note_upgraded() -> Weight;
 	fn note_failure(r: u32) -> Weight;
+	fn set_rollout_timings() -> Weight;
 }
 
 /// Weights for `pallet_tea_upgrades` using the Substrate node and recommended hardware.
@@ -117,6 +118,10 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(0_u64))
 			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(r.into())))
 	}
+	fn set_rollout_timings() -> Weight {
+		Weight::from_parts(20_000_000, 10_000)
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
 }
 
 // For backwards compatibility and tests.
@@ -206,5 +211,9 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(r.into())))
 			.saturating_add(RocksDbWeight::get().writes(0_u64))
 			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(r.into())))
+	}
+	fn set_rollout_timings() -> Weight {
+		Weight::from_parts(20_000_000, 10_000)
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 }

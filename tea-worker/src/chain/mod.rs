@@ -3,6 +3,8 @@
 //! Today it answers `status`; the issues that follow add registration, attestations,
 //! heartbeats and the finalized-block follower, all owned by one task behind a handle.
 
+pub mod grants;
+
 use std::{fmt, time::Duration};
 use subxt::{
 	config::RpcConfigFor,
