@@ -262,7 +262,8 @@ test('a council motion approves a validated release with a rollout plan and its 
   const error = api.registry.findMetaError(sudid.data[0].asErr.asModule);
   assert.equal(`${error.section}.${error.name}`, 'upgrades.SharesNot100');
 
-  const closed = await motion(api, approve, alice, [alice, bob], charlie);
+  // Alice proposes; Bob and Charlie vote aye; Alice closes.
+  const closed = await motion(api, approve, alice, [bob, charlie], alice);
   const started = closed.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
   assert.ok(started, `rollout started: ${closed.map((e) => `${e.section}.${e.method}`)}`);
   const rollout = started.data[0].toNumber();

@@ -116,9 +116,9 @@ pub enum ActorCommand {
 		/// Stop when the actor is `runnable` or `refused`; without it, follow until Ctrl-C.
 		#[arg(long)]
 		until: Option<WatchUntil>,
-		/// Give up after this many seconds.
-		#[arg(long, default_value_t = 600)]
-		timeout: u64,
+		/// Give up after this many seconds (default: never).
+		#[arg(long)]
+		timeout: Option<u64>,
 		#[command(flatten)]
 		data: DataDir,
 	},
@@ -299,6 +299,9 @@ pub async fn actor(command: ActorCommand) -> Result<(), WorkerError> {
 			if report(&*grants) {
 				return Ok(());
 			}
+			let Some(timeout) = timeout else {
+				return Ok(grants.follow(&client, report).await?);
+			};
 			tokio::time::timeout(Duration::from_secs(timeout), grants.follow(&client, report))
 				.await
 				.map_err(|_| {

@@ -195,18 +195,24 @@ mod benchmarks {
 		_(origin as T::RuntimeOrigin, T::Hash::default());
 	}
 
-	/// The gate of a tier none of whose `n` nodes upgraded: every one is marked and reported.
+	/// The gate of a tier none of whose `n` nodes upgraded: every one is marked and reported,
+	/// and (the plan tolerating it) the rollout passes into its grace period.
 	#[benchmark]
 	fn gate(n: Linear<0, { T::MaxNodes::get() }>) {
-		release_rollout::<T>(n);
+		nodes::<T>(n);
+		active_and_validated::<T>();
+		let mut plan = one_tier::<T>();
+		plan.max_failure = Percent::from_percent(100);
+		Pallet::<T>::approve_release(governance::<T>(), actor(), 2, plan).unwrap();
 		let rollout = Rollouts::<T>::get(0).unwrap();
 		let now = frame_system::Pallet::<T>::block_number();
 		#[block]
 		{
 			Pallet::<T>::gate(0, rollout, 0, now);
 		}
-		let failed = Rollouts::<T>::get(0).unwrap().tiers[0].failed;
-		assert_eq!(failed, n);
+		let rollout = Rollouts::<T>::get(0).unwrap();
+		assert_eq!(rollout.tiers[0].failed, n);
+		assert!(matches!(rollout.state, RolloutState::Grace { .. }));
 	}
 
 	/// The end of the grace period: activation, deprecation of the previous release, `n` node

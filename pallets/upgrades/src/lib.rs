@@ -7,11 +7,12 @@
 //!   measurement, together with a [`RolloutPlan`]: tiers (share of the nodes, blocks to wait)
 //!   and the highest acceptable failure rate. At approval the nodes of the registry
 //!   ([`NodeSet`]) are ranked by `blake2_256(seed ‖ rollout id ‖ node id)`, where the seed is
-//!   the parent block hash, and cut into tiers of exactly the planned shares: deterministic,
-//!   and unknown before the motion executes. Each tier opens with [`Event::TierOpened`]; its
+//!   `blake2_256` of the parent block hash, and cut into tiers of the planned shares (rounded
+//!   up, so a small first tier still gets a node): deterministic, and unknown before the motion
+//!   executes. Each tier opens with [`Event::TierOpened`]; its
 //!   nodes load the target and prove it with an attestation ([`RolloutSignals`]) before the
 //!   tier's deadline.
-//! - **Health gate.** At a tier's deadline, nodes that did not prove the upgrade are
+//! - **Health gate.** After a tier's deadline, nodes that did not prove the upgrade are
 //!   `MissedDeadline` (reported to the registry as evidence). If the failure rate among the
 //!   nodes of the opened tiers (failed attestations or heartbeats, missed deadlines) is above
 //!   the plan's `max_failure`, the rollout **freezes**; the committee resumes it or rolls it
@@ -213,7 +214,7 @@ pub mod pallet {
 	pub enum Event<T: Config> {
 		/// The committee approved a rollout; `nodes` nodes were assigned to its tiers.
 		RolloutStarted { rollout: RolloutId, target: RolloutTarget, nodes: u32 },
-		/// A tier opened: its `nodes` nodes must load the target and attest before `deadline`.
+		/// A tier opened: its `nodes` nodes must load the target and attest by block `deadline`.
 		TierOpened { rollout: RolloutId, tier: u32, nodes: u32, deadline: BlockNumberFor<T> },
 		/// A node proved it runs the target.
 		NodeUpgraded { rollout: RolloutId, node: T::NodeId },
@@ -225,6 +226,9 @@ pub mod pallet {
 		RolloutFrozen { rollout: RolloutId, tier: u32, failure_rate: Perbill, by_committee: bool },
 		/// The committee resumed a frozen rollout.
 		RolloutResumed { rollout: RolloutId },
+		/// The release was revoked during its rollout; the rollout ended without reporting
+		/// anyone.
+		RolloutCancelled { rollout: RolloutId },
 		/// Every tier passed; the previous release/measurement retires at `grace_until`.
 		RolloutPassed { rollout: RolloutId, grace_until: BlockNumberFor<T> },
 		/// The target is active everywhere.
@@ -308,18 +312,32 @@ pub mod pallet {
 				}
 				weight.saturating_accrue(T::DbWeight::get().reads(1));
 				let Some(rollout) = Rollouts::<T>::get(id) else { continue };
+				let due = match rollout.state {
+					RolloutState::Running { deadline, .. } => now > deadline,
+					RolloutState::Grace { until } => now > until,
+					_ => false,
+				};
+				if !due {
+					continue;
+				}
+				gates += 1;
+				// A release revoked meanwhile: its nodes rightly refuse it; report nobody.
+				if let RolloutTarget::Release { actor, version } = &rollout.target {
+					if T::Releases::status(actor, *version) != Some(ReleaseStatus::Rolling) {
+						let nodes = Self::cancel(id, rollout);
+						weight.saturating_accrue(T::WeightInfo::roll_back(nodes));
+						continue;
+					}
+				}
 				match rollout.state {
-					RolloutState::Running { tier, deadline } if now >= deadline => {
-						gates += 1;
+					RolloutState::Running { tier, .. } => {
 						let nodes = Self::gate(id, rollout, tier, now);
 						weight.saturating_accrue(T::WeightInfo::gate(nodes));
 					}
-					RolloutState::Grace { until } if now >= until => {
-						gates += 1;
+					_ => {
 						let nodes = Self::finish(id, rollout);
 						weight.saturating_accrue(T::WeightInfo::finish(nodes));
 					}
-					_ => {}
 				}
 			}
 			weight
@@ -398,11 +416,11 @@ pub mod pallet {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			Rollouts::<T>::try_mutate(rollout, |r| {
 				let r = r.as_mut().ok_or(Error::<T>::UnknownRollout)?;
-				let RolloutState::Running { tier, .. } = r.state else {
+				let RolloutState::Running { tier, deadline } = r.state else {
 					return Err(Error::<T>::NotRunning.into());
 				};
 				let failure_rate = r.failure_rate(tier);
-				r.state = RolloutState::Frozen { tier, failure_rate };
+				r.state = RolloutState::Frozen { tier, failure_rate, deadline: Some(deadline) };
 				Self::deposit_event(Event::RolloutFrozen {
 					rollout,
 					tier,
@@ -413,17 +431,25 @@ pub mod pallet {
 			})
 		}
 
-		/// Resume a frozen rollout: the next tier opens now (committee).
+		/// Resume a frozen rollout (committee): after a failed gate the next tier opens now;
+		/// after the committee's own freeze the tier continues (through at least this block)
+		/// and its gate runs as planned.
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::resume_rollout())]
 		pub fn resume_rollout(origin: OriginFor<T>, rollout: RolloutId) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			let mut r = Rollouts::<T>::get(rollout).ok_or(Error::<T>::UnknownRollout)?;
-			let RolloutState::Frozen { tier, .. } = r.state else {
+			let RolloutState::Frozen { tier, deadline, .. } = r.state else {
 				return Err(Error::<T>::NotFrozen.into());
 			};
 			Self::deposit_event(Event::RolloutResumed { rollout });
-			Self::advance(rollout, &mut r, tier.saturating_add(1));
+			match deadline {
+				Some(deadline) => {
+					let now = frame_system::Pallet::<T>::block_number();
+					r.state = RolloutState::Running { tier, deadline: deadline.max(now) };
+				}
+				None => Self::advance(rollout, &mut r, tier.saturating_add(1)),
+			}
 			Rollouts::<T>::insert(rollout, r);
 			Ok(())
 		}
@@ -616,8 +642,9 @@ pub mod pallet {
 		}
 
 		/// Ranks `nodes` by `blake2_256(seed ‖ id ‖ node)` and stores each one's tier: tier `i`
-		/// gets the ranks from `⌊n·S(i-1)/100⌋` up to `⌊n·S(i)/100⌋`, where `S(i)` is the sum of
-		/// the shares of tiers `0..=i`. Returns the number of nodes of each tier.
+		/// gets the ranks from `⌈n·S(i-1)/100⌉` up to `⌈n·S(i)/100⌉`, where `S(i)` is the sum of
+		/// the shares of tiers `0..=i` (rounding up: a 10% canary tier over 5 nodes gets one).
+		/// Returns the number of nodes of each tier.
 		pub(crate) fn assign(
 			id: RolloutId,
 			seed: H256,
@@ -637,7 +664,7 @@ pub mod pallet {
 				let to = if i + 1 == tiers.len() {
 					ranked.len()
 				} else {
-					(n * share_sum / 100) as usize
+					n.saturating_mul(share_sum).div_ceil(100).min(n) as usize
 				};
 				for (_, node) in &ranked[from..to] {
 					let assignment = Assignment { tier: i as u32, status: NodeUpgrade::Pending };
@@ -696,7 +723,7 @@ pub mod pallet {
 			}
 			let failure_rate = rollout.failure_rate(tier);
 			if failure_rate > Perbill::from_percent(rollout.max_failure.deconstruct() as u32) {
-				rollout.state = RolloutState::Frozen { tier, failure_rate };
+				rollout.state = RolloutState::Frozen { tier, failure_rate, deadline: None };
 				Self::deposit_event(Event::RolloutFrozen {
 					rollout: id,
 					tier,
@@ -715,7 +742,10 @@ pub mod pallet {
 		pub(crate) fn finish(id: RolloutId, mut rollout: RolloutOf<T>) -> u32 {
 			match &rollout.target {
 				RolloutTarget::Release { actor, version } => {
-					if let Err(e) = T::Releases::activate(actor, *version) {
+					let activated = frame_support::storage::with_storage_layer(|| {
+						T::Releases::activate(actor, *version)
+					});
+					if let Err(e) = activated {
 						// Revoked during the grace period: nothing to activate.
 						log::warn!(
 							target: LOG_TARGET,
@@ -725,8 +755,11 @@ pub mod pallet {
 				}
 				RolloutTarget::Measurement { new, replaces } => {
 					Measurements::<T>::insert(new, MeasurementStatus::Allowed);
+					// Only if still allowed: the committee may have removed it, and another
+					// rollout may be rolling it out again.
 					if let Some(old) = replaces {
-						if Measurements::<T>::take(old).is_some() {
+						if Measurements::<T>::get(old) == Some(MeasurementStatus::Allowed) {
+							Measurements::<T>::remove(old);
 							Self::deposit_event(Event::MeasurementRemoved { measurement: *old });
 						}
 					}
@@ -737,6 +770,15 @@ pub mod pallet {
 			let nodes = Self::retire(id, &rollout);
 			Rollouts::<T>::insert(id, rollout);
 			Self::deposit_event(Event::RolloutCompleted { rollout: id });
+			nodes
+		}
+
+		/// The release was revoked during its rollout: end it without reporting anyone.
+		pub(crate) fn cancel(id: RolloutId, mut rollout: RolloutOf<T>) -> u32 {
+			rollout.state = RolloutState::Cancelled;
+			let nodes = Self::retire(id, &rollout);
+			Rollouts::<T>::insert(id, rollout);
+			Self::deposit_event(Event::RolloutCancelled { rollout: id });
 			nodes
 		}
 
@@ -777,6 +819,12 @@ pub mod pallet {
 						LiveByKey::<T>::get(rollout.target.key()) == Some(id),
 						"live rollout not indexed"
 					);
+					if let RolloutTarget::Measurement { new, .. } = rollout.target {
+						ensure!(
+							Measurements::<T>::get(new) == Some(MeasurementStatus::Rolling(id)),
+							"live measurement rollout without its rolling entry"
+						);
+					}
 					for (t, p) in tallies.iter().zip(&rollout.tiers) {
 						ensure!(*t == (p.nodes, p.upgraded, p.failed), "tier tallies mismatch");
 					}
@@ -808,7 +856,19 @@ pub mod pallet {
 		fn note_upgraded(node: &T::NodeId, target: &RolloutTarget) {
 			let Some(id) = LiveByKey::<T>::get(target.key()) else { return };
 			let Some(mut rollout) = Rollouts::<T>::get(id) else { return };
-			if rollout.target != *target {
+			// A measurement is proved by the quoted digest alone; a release by its version.
+			let same = match (&rollout.target, target) {
+				(
+					RolloutTarget::Release { actor, version },
+					RolloutTarget::Release { actor: a, version: v },
+				) => actor == a && version == v,
+				(
+					RolloutTarget::Measurement { new, .. },
+					RolloutTarget::Measurement { new: n, .. },
+				) => new == n,
+				_ => false,
+			};
+			if !same {
 				return;
 			}
 			let open = rollout.state.open_tier();

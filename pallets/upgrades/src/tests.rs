@@ -230,10 +230,12 @@ mod tiers {
 			});
 			let mut cumulative = 0u64;
 			for (i, (share, _)) in shares.iter().enumerate() {
-				let before = n * cumulative / 100;
+				let before = (n * cumulative).div_ceil(100);
 				cumulative += *share as u64;
-				let after = n * cumulative / 100;
+				let after = (n * cumulative).div_ceil(100);
 				assert_eq!(counts[i] as u64, after - before, "n={n} shares={shares:?}");
+				// Rounding up: the first tier is never empty while there are nodes.
+				assert!(n == 0 || counts[0] > 0);
 			}
 			assert_eq!(counts.iter().sum::<u32>() as u64, n);
 		}
@@ -268,10 +270,11 @@ mod gate {
 			let first = tier_nodes(0, 0);
 			// 4 of 5 upgrade: 20% failed, exactly the threshold.
 			upgrade(&first[..4]);
-			run_to(2);
-			assert!(matches!(rollout(0).state, RolloutState::Running { tier: 0, .. }));
+			// Proofs count up to and including the deadline block (3); the gate runs after it.
 			run_to(3);
-			assert_eq!(rollout(0).state, RolloutState::Running { tier: 1, deadline: 5 });
+			assert!(matches!(rollout(0).state, RolloutState::Running { tier: 0, deadline: 3 }));
+			run_to(4);
+			assert_eq!(rollout(0).state, RolloutState::Running { tier: 1, deadline: 6 });
 			assert_eq!(Missed::get(), vec![(first[4], 0)]);
 			assert!(events().contains(&Event::DeadlineMissed { rollout: 0, node: first[4] }));
 			assert_eq!(
@@ -280,8 +283,8 @@ mod gate {
 			);
 			// Second tier: 4 of 5 again -> 2 of 10 failed, still exactly 20%.
 			upgrade(&tier_nodes(0, 1)[..4]);
-			run_to(5);
-			assert_eq!(rollout(0).state, RolloutState::Grace { until: 5 + GRACE });
+			run_to(7);
+			assert_eq!(rollout(0).state, RolloutState::Grace { until: 7 + GRACE });
 			assert_eq!(rollout(0).failure_rate(1), Perbill::from_percent(20));
 		});
 	}
@@ -291,13 +294,17 @@ mod gate {
 		build_and_execute(|| {
 			two_tiers();
 			upgrade(&tier_nodes(0, 0)[..4]);
-			run_to(3);
+			run_to(4);
 			// 3 of 5 in the second tier: 3 of 10 failed in all, above 20%.
 			upgrade(&tier_nodes(0, 1)[..3]);
-			run_to(5);
+			run_to(7);
 			assert_eq!(
 				rollout(0).state,
-				RolloutState::Frozen { tier: 1, failure_rate: Perbill::from_percent(30) }
+				RolloutState::Frozen {
+					tier: 1,
+					failure_rate: Perbill::from_percent(30),
+					deadline: None
+				}
 			);
 			assert!(events().contains(&Event::RolloutFrozen {
 				rollout: 0,
@@ -332,10 +339,14 @@ mod gate {
 			Upgrades::note_failure(&first[1]);
 			let t = rollout(0).tiers[0];
 			assert_eq!((t.upgraded, t.failed), (3, 2));
-			run_to(3);
+			run_to(4);
 			assert_eq!(
 				rollout(0).state,
-				RolloutState::Frozen { tier: 0, failure_rate: Perbill::from_percent(40) }
+				RolloutState::Frozen {
+					tier: 0,
+					failure_rate: Perbill::from_percent(40),
+					deadline: None
+				}
 			);
 			assert!(Missed::get().is_empty());
 		});
@@ -368,11 +379,13 @@ mod gate {
 				1,
 				plan(&[(50, 2), (50, 3)], 0)
 			));
-			run_to(3);
-			assert_eq!(rollout(0).state, RolloutState::Running { tier: 1, deadline: 6 });
-			run_to(6);
-			assert_eq!(rollout(0).state, RolloutState::Grace { until: 6 + GRACE });
-			run_to(6 + GRACE);
+			run_to(4);
+			assert_eq!(rollout(0).state, RolloutState::Running { tier: 1, deadline: 7 });
+			run_to(8);
+			assert_eq!(rollout(0).state, RolloutState::Grace { until: 8 + GRACE });
+			run_to(8 + GRACE);
+			assert!(matches!(rollout(0).state, RolloutState::Grace { .. }));
+			run_to(9 + GRACE);
 			assert_eq!(rollout(0).state, RolloutState::Completed);
 			assert_eq!(status("counter", 1), Some(ReleaseStatus::Active));
 		});
@@ -392,7 +405,7 @@ mod lifecycle {
 			1,
 			plan(&[(100, 2)], 0)
 		));
-		run_to(3 + GRACE);
+		run_to(5 + GRACE);
 		assert_eq!(status("counter", 1), Some(ReleaseStatus::Active));
 		MockNodes::set((1..=10).collect());
 		validated("counter", 2);
@@ -404,21 +417,29 @@ mod lifecycle {
 		));
 	}
 
+	/// Every node of rollout 1 proves `counter` v2, tier by tier, each tier's gate runs.
+	fn upgrade_all_tiers() {
+		for t in 0..2 {
+			for n in tier_nodes(1, t) {
+				Upgrades::note_upgraded(&n, &release("counter", 2));
+			}
+			let RolloutState::Running { deadline, .. } = rollout(1).state else {
+				panic!("running")
+			};
+			run_to(deadline + 1);
+		}
+	}
+
 	#[test]
 	fn completion_waits_for_the_grace_period_then_deprecates_the_previous_release() {
 		build_and_execute(|| {
 			v1_active_v2_rolling();
-			for t in 0..2 {
-				for n in tier_nodes(1, t) {
-					Upgrades::note_upgraded(&n, &release("counter", 2));
-				}
-				run_to(System::block_number() + 2);
-			}
+			upgrade_all_tiers();
 			let RolloutState::Grace { until } = rollout(1).state else { panic!("in grace") };
-			run_to(until - 1);
+			run_to(until);
 			assert_eq!(status("counter", 1), Some(ReleaseStatus::Active));
 			assert_eq!(status("counter", 2), Some(ReleaseStatus::Rolling));
-			run_to(until);
+			run_to(until + 1);
 			assert_eq!(rollout(1).state, RolloutState::Completed);
 			assert_eq!(status("counter", 1), Some(ReleaseStatus::Deprecated));
 			assert_eq!(status("counter", 2), Some(ReleaseStatus::Active));
@@ -434,14 +455,28 @@ mod lifecycle {
 			v1_active_v2_rolling();
 			let before_v1 = pallet_tea_actors::Releases::<Test>::get(name("counter"), 1);
 			let before_actor = pallet_tea_actors::Actors::<Test>::get(name("counter"));
+			let running = rollout(1).state;
+			let RolloutState::Running { deadline, .. } = running else { panic!("running") };
 			assert_ok!(Upgrades::freeze_rollout(committee(), 1));
 			assert_noop!(Upgrades::freeze_rollout(committee(), 1), UpgradesError::NotRunning);
+			// Frozen by the committee before its gate: frozen rollouts do not move.
+			run_to(deadline + 3);
+			assert!(matches!(rollout(1).state, RolloutState::Frozen { deadline: Some(_), .. }));
+			assert!(Missed::get().is_empty());
+			// Resuming continues the same tier, and its gate still runs: nobody upgraded.
 			assert_ok!(Upgrades::resume_rollout(committee(), 1));
-			assert_eq!(
-				rollout(1).state,
-				RolloutState::Running { tier: 1, deadline: System::block_number() + 2 }
-			);
+			let now = System::block_number();
+			assert_eq!(rollout(1).state, RolloutState::Running { tier: 0, deadline: now });
 			assert_noop!(Upgrades::resume_rollout(committee(), 1), UpgradesError::NotFrozen);
+			run_to(now + 1);
+			assert!(matches!(
+				rollout(1).state,
+				RolloutState::Frozen { tier: 0, deadline: None, .. }
+			));
+			assert_eq!(Missed::get().len(), tier_nodes(1, 0).len());
+			// Resuming after a failed gate opens the next tier.
+			assert_ok!(Upgrades::resume_rollout(committee(), 1));
+			assert!(matches!(rollout(1).state, RolloutState::Running { tier: 1, .. }));
 			assert_ok!(Upgrades::roll_back(committee(), 1));
 			assert_eq!(rollout(1).state, RolloutState::RolledBack);
 			assert_eq!(status("counter", 2), Some(ReleaseStatus::Approved));
@@ -466,12 +501,7 @@ mod lifecycle {
 	fn roll_back_during_the_grace_period_keeps_the_previous_release_active() {
 		build_and_execute(|| {
 			v1_active_v2_rolling();
-			for t in 0..2 {
-				for n in tier_nodes(1, t) {
-					Upgrades::note_upgraded(&n, &release("counter", 2));
-				}
-				run_to(System::block_number() + 2);
-			}
+			upgrade_all_tiers();
 			assert!(matches!(rollout(1).state, RolloutState::Grace { .. }));
 			assert_ok!(Upgrades::roll_back(committee(), 1));
 			run_to(System::block_number() + GRACE + 1);
@@ -500,16 +530,18 @@ mod measurements {
 			assert!(!Upgrades::measurement_allowed(&second[0], &new));
 			assert!(!Upgrades::measurement_allowed(&99, &new), "not in the rollout");
 			assert!(Upgrades::measurement_allowed(&second[0], &old));
-			let target = RolloutTarget::Measurement { new, replaces: Some(old) };
+			// Attestation knows the quoted digest only, not what it replaces.
+			let target = RolloutTarget::Measurement { new, replaces: None };
 			for n in &first {
 				Upgrades::note_upgraded(n, &target);
 			}
-			run_to(3);
+			assert_eq!(rollout(0).tiers[0].upgraded, first.len() as u32);
+			run_to(4);
 			assert!(Upgrades::measurement_allowed(&second[0], &new));
 			for n in &second {
 				Upgrades::note_upgraded(n, &target);
 			}
-			run_to(5 + GRACE);
+			run_to(8 + GRACE);
 			assert_eq!(rollout(0).state, RolloutState::Completed);
 			assert_eq!(Measurements::<Test>::get(new), Some(MeasurementStatus::Allowed));
 			assert_eq!(Measurements::<Test>::get(old), None);
@@ -792,9 +824,9 @@ mod governance {
 				1,
 				plan(&[(100, 1)], 0)
 			));
-			run_to(2);
-			assert_eq!(rollout(0).state, RolloutState::Grace { until: 2 });
 			run_to(3);
+			assert_eq!(rollout(0).state, RolloutState::Grace { until: 3 });
+			run_to(4);
 			assert_eq!(rollout(0).state, RolloutState::Completed);
 			assert_eq!(status("counter", 1), Some(ReleaseStatus::Active));
 		});
@@ -936,7 +968,7 @@ mod bad_input {
 	}
 
 	#[test]
-	fn a_release_revoked_during_its_rollout_never_activates_and_still_rolls_back() {
+	fn a_release_revoked_during_its_rollout_is_cancelled_and_still_rolls_back() {
 		build_and_execute(|| {
 			MockNodes::set(vec![]);
 			validated("counter", 1);
@@ -948,9 +980,55 @@ mod bad_input {
 			assert_ok!(TeaActors::revoke_release(committee(), name("other"), 1));
 			assert_ok!(Upgrades::roll_back(committee(), 1));
 			assert_eq!(status("other", 1), Some(ReleaseStatus::Revoked));
-			run_to(3 + GRACE);
-			assert_eq!(rollout(0).state, RolloutState::Completed);
+			// At its gate the revoked release's rollout ends; its nodes are not reported.
+			MockNodes::set((1..=10).collect());
+			run_to(4);
+			assert_eq!(rollout(0).state, RolloutState::Cancelled);
+			assert!(events().contains(&Event::RolloutCancelled { rollout: 0 }));
+			assert!(Missed::get().is_empty());
+			assert!(LiveRollouts::<Test>::get().is_empty());
 			assert_eq!(status("counter", 1), Some(ReleaseStatus::Revoked));
+		});
+	}
+
+	#[test]
+	fn at_most_two_gates_run_per_block_and_the_rest_wait() {
+		build_and_execute(|| {
+			MockNodes::set(vec![]);
+			for i in 1..=MAX_LIVE as u8 {
+				assert_ok!(Upgrades::roll_out_measurement(
+					committee(),
+					measurement(i),
+					None,
+					plan(&[(50, 2), (50, 2)], 0)
+				));
+			}
+			run_to(4);
+			let tiers: Vec<_> = (0..MAX_LIVE).map(|i| rollout(i).state.open_tier()).collect();
+			assert_eq!(tiers, vec![Some(1), Some(1), Some(0)]);
+			run_to(5);
+			assert_eq!(rollout(2).state, RolloutState::Running { tier: 1, deadline: 7 });
+		});
+	}
+
+	#[test]
+	fn finishing_never_removes_a_replaced_measurement_that_rolls_out_again() {
+		build_and_execute(|| {
+			MockNodes::set(vec![]);
+			let (m1, m2) = (measurement(1), measurement(2));
+			assert_ok!(Upgrades::allow_measurement(committee(), m1));
+			assert_ok!(Upgrades::roll_out_measurement(
+				committee(),
+				m2,
+				Some(m1),
+				plan(&[(100, 2)], 0)
+			));
+			assert_ok!(Upgrades::remove_measurement(committee(), m1));
+			assert_ok!(Upgrades::roll_out_measurement(committee(), m1, None, plan(&[(100, 9)], 0)));
+			run_to(5 + GRACE);
+			assert_eq!(rollout(0).state, RolloutState::Completed);
+			assert_eq!(Measurements::<Test>::get(m2), Some(MeasurementStatus::Allowed));
+			assert_eq!(Measurements::<Test>::get(m1), Some(MeasurementStatus::Rolling(1)));
 		});
 	}
 }

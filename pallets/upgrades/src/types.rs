@@ -162,37 +162,44 @@ pub struct TierProgress<BlockNumber> {
 	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub enum RolloutState<BlockNumber> {
-	/// Tier `tier` (from 0) is open until `deadline`, when the health gate runs.
+	/// Tier `tier` (from 0) is open; its nodes' proofs count up to and including block
+	/// `deadline`, and the health gate runs at the start of the next block.
 	Running {
 		/// The highest open tier.
 		tier: u32,
-		/// When the gate runs.
+		/// The last block of the tier.
 		deadline: BlockNumber,
 	},
-	/// The gate failed at `tier` (or the committee froze it); the committee resumes or rolls
-	/// back.
+	/// The gate failed at `tier`, or the committee froze the rollout before it; the committee
+	/// resumes or rolls back.
 	Frozen {
 		/// The highest open tier.
 		tier: u32,
 		/// Failure rate among the opened tiers' nodes when it froze.
 		failure_rate: Perbill,
+		/// The tier's deadline if the committee froze it before its gate ran: resuming
+		/// continues the tier (and runs its gate). `None` when the gate froze it: resuming
+		/// opens the next tier.
+		deadline: Option<BlockNumber>,
 	},
-	/// Every tier passed; the previous release/measurement stays usable until `until`, and the
-	/// committee may still roll back.
+	/// Every tier passed; the previous release/measurement stays usable up to and including
+	/// block `until`, and the committee may still roll back.
 	Grace {
-		/// End of the grace period.
+		/// The last block of the grace period.
 		until: BlockNumber,
 	},
 	/// Done: the target is active everywhere.
 	Completed,
 	/// Rolled back: every node returned to the previous release/measurement.
 	RolledBack,
+	/// The release was revoked during its rollout: nothing to roll out any more.
+	Cancelled,
 }
 
 impl<BlockNumber> RolloutState<BlockNumber> {
 	/// Whether the rollout still needs the chain's attention.
 	pub fn is_live(&self) -> bool {
-		!matches!(self, Self::Completed | Self::RolledBack)
+		!matches!(self, Self::Completed | Self::RolledBack | Self::Cancelled)
 	}
 
 	/// The highest open tier; every tier during the grace period.
@@ -200,7 +207,7 @@ impl<BlockNumber> RolloutState<BlockNumber> {
 		match self {
 			Self::Running { tier, .. } | Self::Frozen { tier, .. } => Some(*tier),
 			Self::Grace { .. } | Self::Completed => Some(u32::MAX),
-			Self::RolledBack => None,
+			Self::RolledBack | Self::Cancelled => None,
 		}
 	}
 }
@@ -230,7 +237,7 @@ pub struct Rollout<BlockNumber: Clone + PartialEq + Eq + core::fmt::Debug, MaxTi
 	pub state: RolloutState<BlockNumber>,
 	/// Block at which the committee approved it.
 	pub started_at: BlockNumber,
-	/// The parent block hash at approval: the seed of the tier assignment.
+	/// `blake2_256` of the parent block hash at approval: the seed of the tier assignment.
 	pub seed: H256,
 }
 
@@ -358,7 +365,8 @@ const BENCHMARK_NODES_KEY: &[u8] = b":tea:upgrades:benchmark-nodes";
 /// Health signals from attestation (implemented by this pallet, called by the attestation
 /// pallet).
 pub trait RolloutSignals<NodeId> {
-	/// `node` proved with a valid attestation that it runs `target`.
+	/// `node` proved with a valid attestation that it runs `target` (for a measurement only
+	/// `new` is compared: a quote proves the digest, not what it replaced).
 	fn note_upgraded(node: &NodeId, target: &RolloutTarget);
 	/// `node` failed an attestation or missed a heartbeat.
 	fn note_failure(node: &NodeId);

@@ -9,7 +9,7 @@
 use super::{request_error, ChainClient, ChainError, LOG_TARGET};
 use crate::grants::{ApprovedRelease, GrantSource, GrantState, LocalGrants};
 use pallet_tea_actors::ReleaseStatus;
-use pallet_tea_upgrades::{Assignment, RolloutId, RolloutKey};
+use pallet_tea_upgrades::{Assignment, RolloutId, RolloutKey, RolloutTarget};
 use sp_core::{ConstU32, H256};
 use std::{
 	collections::HashMap,
@@ -102,7 +102,9 @@ impl ChainGrants {
 			if relevant {
 				self.refresh(client).await?;
 			}
-			self.grants.set_block(block.number() as BlockNumber);
+			// `refresh` read the latest finalized block, which may be ahead of this one.
+			let number = (block.number() as BlockNumber).max(self.grants.current_block());
+			self.grants.set_block(number);
 			if done(self) {
 				return Ok(());
 			}
@@ -180,7 +182,7 @@ pub async fn read_view(
 		let label = format!("release {name} v{version}");
 		let refusal = match node {
 			None => Some(format!("{label} is rolling out, and this worker has no node id")),
-			Some(node) => match tier_is_open(&at, url, &actor, node).await? {
+			Some(node) => match tier_is_open(&at, url, &actor, version, node).await? {
 				true => None,
 				false => Some(format!(
 					"{label} is rolling out, and node {node:?} is not in an opened tier"
@@ -197,11 +199,12 @@ pub async fn read_view(
 	Ok(view)
 }
 
-/// Whether `node` is assigned to an opened tier of the live rollout of `actor`.
+/// Whether `node` is assigned to an opened tier of the live rollout of `actor` `version`.
 async fn tier_is_open(
 	at: &subxt::OnlineClientAtBlock<subxt::SubstrateConfig>,
 	url: &str,
 	actor: &Name,
+	version: u32,
 	node: H256,
 ) -> Result<bool, ChainError> {
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
@@ -228,6 +231,9 @@ async fn tier_is_open(
 	};
 	let Static(rollout) =
 		rollout.decode().map_err(|e| fail("Upgrades.Rollouts value")(e.into()))?;
+	if !matches!(&rollout.target, RolloutTarget::Release { version: v, .. } if *v == version) {
+		return Ok(false);
+	}
 	let assignments =
 		storage::dynamic::<(u32, Static<H256>), Static<Assignment>>("Upgrades", "Assignments");
 	let Some(assignment) = at
