@@ -21,5 +21,6 @@ impl pallet_tea_upgrades::Config for Runtime {
 	type MinTierBlocks = ConstU32<{ MINUTES }>;
 	/// The previous release stays usable for ten minutes after the last tier passes.
 	type GracePeriod = ConstU32<{ 10 * MINUTES }>;
-	type WeightInfo = pallet_tea_upgrades::weights::SubstrateWeight<Runtime>;
+	/// Generated on this machine by `scripts/benchmark.sh`.
+	type WeightInfo = crate::weights::pallet_tea_upgrades::WeightInfo<Runtime>;
 }

@@ -6,3 +6,4 @@
 pub mod block_weights;
 pub mod extrinsic_weights;
 pub mod pallet_tea_actors;
+pub mod pallet_tea_upgrades;
