@@ -39,3 +39,10 @@ pub fn actor_wat(imports: &str) -> String {
 			(func (export "tea_run") (param i32 i32) (result i64) i64.const 0))"#
 	)
 }
+
+/// `k·G` on P-256 as an uncompressed SEC1 point: a valid attestation key for tests.
+pub fn p256_point(k: u64) -> [u8; 65] {
+	use p256::elliptic_curve::sec1::ToEncodedPoint;
+	let point = (p256::ProjectivePoint::GENERATOR * p256::Scalar::from(k)).to_affine();
+	point.to_encoded_point(false).as_bytes().try_into().expect("65 bytes uncompressed")
+}

@@ -112,6 +112,12 @@ fn selection_bitmap(indices: impl Iterator<Item = u8>) -> [u8; 3] {
 	bitmap
 }
 
+/// Whether `sec1` is a valid P-256 public key (SEC1, compressed or uncompressed, on the
+/// curve): what an attestation key must be before a node can register it.
+pub fn valid_attestation_key(sec1: &[u8]) -> bool {
+	VerifyingKey::from_sec1_bytes(sec1).is_ok()
+}
+
 /// Verifies a quote.
 ///
 /// - `ak_sec1`: the node's registered attestation key, a SEC1 P-256 point.

@@ -1,0 +1,729 @@
+//! # Nodes pallet
+//!
+//! The TEA worker nodes and their life cycle:
+//! `Candidate -> Probation -> Active -> Quarantined -> (Probation | removed and slashed)`, and a
+//! voluntary exit with an unbonding delay.
+//!
+//! - **Registration.** An operator holds a deposit and registers a node: its TPM endorsement key
+//!   (the node id is `blake2_256` of it), EK certificate, attestation key (a P-256 point, checked
+//!   on the curve) and libp2p peer id. The node waits in the admission queue.
+//! - **Birth control.** At each epoch boundary at most `k` candidates that passed their
+//!   admission attestation ([`NodeEvidence::admission_passed`]) enter probation, where `k` is the
+//!   governance maximum per epoch and never more than keeps `probation <= active / 2`: even if
+//!   every newcomer were malicious, trusted nodes stay above two thirds. When trusted nodes
+//!   leave or are quarantined, the youngest probationary nodes go back to the front of the queue
+//!   so that the bound holds after every block. After `probation_epochs` clean epochs a node
+//!   becomes active.
+//! - **Quarantine.** Evidence ([`NodeEvidence::report`]) quarantines an active or probationary
+//!   node. Within the appeal window a fresh valid attestation ([`NodeEvidence::cleared`]) sends
+//!   it back to probation; otherwise it is removed at the next epoch boundary and its deposit is
+//!   slashed: `reporter_share` split among the reporters, the rest to `SlashDestination` (or
+//!   burnt).
+//!
+//! Storage is bounded by `MaxNodes` (every record) and `MaxReporters` (per quarantine).
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{pallet_prelude::ConstU32, BoundedVec};
+use scale_info::TypeInfo;
+use sp_core::H256;
+use sp_runtime::Perbill;
+
+/// A node's identity: `blake2_256` of its TPM endorsement key.
+pub type NodeId = H256;
+/// Longest EK public key (DER `SubjectPublicKeyInfo`; RSA-2048 is 294 bytes).
+pub type EkPublic = BoundedVec<u8, ConstU32<600>>;
+/// Longest EK certificate (DER).
+pub type EkCertificate = BoundedVec<u8, ConstU32<4096>>;
+/// A libp2p peer id (multihash bytes).
+pub type PeerId = BoundedVec<u8, ConstU32<64>>;
+/// An attestation key: an uncompressed SEC1 P-256 point.
+pub type AttestationKey = [u8; 65];
+
+/// Where a node stands.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub enum NodeState<BlockNumber> {
+	/// Registered, in the admission queue.
+	Candidate {
+		/// Whether it passed its admission attestation.
+		attested: bool,
+	},
+	/// Admitted, untrusted: `clean_epochs` epochs without evidence so far.
+	Probation {
+		/// Clean epoch boundaries passed.
+		clean_epochs: u32,
+	},
+	/// Trusted.
+	Active,
+	/// Evidence against it; it may clear itself until `appeal_until`.
+	Quarantined {
+		/// Last block of the appeal window.
+		appeal_until: BlockNumber,
+	},
+	/// Leaving; the deposit is returned after `unbond_at`.
+	Exiting {
+		/// First block at which the deposit may be returned.
+		unbond_at: BlockNumber,
+	},
+}
+
+/// A registered node.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct NodeInfo<AccountId, Balance, BlockNumber> {
+	/// The operator: registered it, holds its deposit, may make it exit.
+	pub operator: AccountId,
+	/// TPM endorsement key (DER).
+	pub ek_public: EkPublic,
+	/// TPM endorsement key certificate (DER), checked off chain by the admission committee.
+	pub ek_certificate: EkCertificate,
+	/// Attestation key its quotes are signed with.
+	pub attestation_key: AttestationKey,
+	/// libp2p peer id.
+	pub peer_id: PeerId,
+	/// Deposit held from the operator.
+	pub deposit: Balance,
+	/// Where it stands.
+	pub state: NodeState<BlockNumber>,
+	/// Block at which it entered its current state.
+	pub since: BlockNumber,
+}
+
+/// Birth-control and quarantine parameters, set by governance.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BirthControl<BlockNumber> {
+	/// Most candidates admitted per epoch.
+	pub max_admissions_per_epoch: u32,
+	/// Clean epochs on probation before a node becomes active.
+	pub probation_epochs: u32,
+	/// Blocks a quarantined node has to clear itself.
+	pub appeal_window: BlockNumber,
+	/// Share of a slashed deposit that goes to the reporters.
+	pub reporter_share: Perbill,
+}
+
+/// What attestation tells the node registry (implemented by this pallet).
+pub trait NodeEvidence<AccountId> {
+	/// The candidate passed its admission attestation (quote + committee verdict).
+	fn admission_passed(node: &NodeId);
+	/// Evidence against `node` from `reporter`: quarantine it (once; more reporters are noted).
+	fn report(node: &NodeId, reporter: &AccountId);
+	/// A quarantined node presented a fresh valid attestation within its appeal window.
+	fn cleared(node: &NodeId);
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use alloc::vec::Vec;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{Inspect, MutateHold},
+			tokens::{Fortitude, Precision, Restriction},
+		},
+	};
+	use frame_system::pallet_prelude::*;
+	use sp_runtime::traits::{Saturating, Zero};
+
+	/// The balance type of the deposit currency.
+	pub type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	/// The node record type of this runtime.
+	pub type NodeInfoOf<T> =
+		NodeInfo<<T as frame_system::Config>::AccountId, BalanceOf<T>, BlockNumberFor<T>>;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// The currency deposits are held in.
+		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
+		/// Governance: sets the birth-control parameters.
+		type GovernanceOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+		/// Deposit held for each node.
+		#[pallet::constant]
+		type NodeDeposit: Get<BalanceOf<Self>>;
+		/// Blocks per epoch.
+		#[pallet::constant]
+		type EpochLength: Get<BlockNumberFor<Self>>;
+		/// Blocks between an exit and the deposit's return.
+		#[pallet::constant]
+		type UnbondingPeriod: Get<BlockNumberFor<Self>>;
+		/// Most registered nodes, in any state.
+		#[pallet::constant]
+		type MaxNodes: Get<u32>;
+		/// Most reporters remembered per quarantine.
+		#[pallet::constant]
+		type MaxReporters: Get<u32>;
+		/// Where the slashed deposit goes after the reporters' share (`None`: burnt).
+		type SlashDestination: Get<Option<Self::AccountId>>;
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A node's deposit.
+		NodeDeposit,
+	}
+
+	/// Every registered node.
+	#[pallet::storage]
+	pub type Nodes<T: Config> = CountedStorageMap<_, Identity, NodeId, NodeInfoOf<T>>;
+
+	/// The node using each attestation key (a key serves one node).
+	#[pallet::storage]
+	pub type NodeByKey<T: Config> = StorageMap<_, Blake2_128Concat, AttestationKey, NodeId>;
+
+	/// Candidates in admission order; probationary nodes sent back go to the front.
+	#[pallet::storage]
+	pub type Queue<T: Config> = StorageValue<_, BoundedVec<NodeId, T::MaxNodes>, ValueQuery>;
+
+	/// Probationary nodes, oldest admission first.
+	#[pallet::storage]
+	pub type ProbationNodes<T: Config> =
+		StorageValue<_, BoundedVec<NodeId, T::MaxNodes>, ValueQuery>;
+
+	/// Number of active (trusted) nodes.
+	#[pallet::storage]
+	pub type ActiveCount<T: Config> = StorageValue<_, u32, ValueQuery>;
+
+	/// Who reported each quarantined node.
+	#[pallet::storage]
+	pub type Reporters<T: Config> =
+		StorageMap<_, Identity, NodeId, BoundedVec<T::AccountId, T::MaxReporters>, ValueQuery>;
+
+	/// The birth-control parameters.
+	#[pallet::storage]
+	pub type Params<T: Config> =
+		StorageValue<_, BirthControl<BlockNumberFor<T>>, ValueQuery, DefaultParams<T>>;
+
+	/// Defaults: 2 admissions per epoch, 3 probation epochs, one epoch to appeal, 10% to
+	/// reporters.
+	#[pallet::type_value]
+	pub fn DefaultParams<T: Config>() -> BirthControl<BlockNumberFor<T>> {
+		BirthControl {
+			max_admissions_per_epoch: 2,
+			probation_epochs: 3,
+			appeal_window: T::EpochLength::get(),
+			reporter_share: Perbill::from_percent(10),
+		}
+	}
+
+	/// Nodes trusted at genesis: `(operator, EK public key, attestation key)`, active at once,
+	/// without a deposit.
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// The trusted nodes.
+		pub trusted: Vec<(T::AccountId, Vec<u8>, Vec<u8>)>,
+		/// Parameters other than the defaults.
+		pub params: Option<BirthControl<BlockNumberFor<T>>>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			for (operator, ek, ak) in &self.trusted {
+				let ek = EkPublic::try_from(ek.clone()).expect("genesis EK too long");
+				let ak: AttestationKey = ak.as_slice().try_into().expect("genesis AK is 65 bytes");
+				assert!(tea_primitives::tpm::valid_attestation_key(&ak), "genesis AK invalid");
+				let id = node_id(&ek);
+				assert!(!Nodes::<T>::contains_key(id), "duplicate genesis node");
+				NodeByKey::<T>::insert(ak, id);
+				Nodes::<T>::insert(
+					id,
+					NodeInfo {
+						operator: operator.clone(),
+						ek_public: ek,
+						ek_certificate: Default::default(),
+						attestation_key: ak,
+						peer_id: Default::default(),
+						deposit: Zero::zero(),
+						state: NodeState::Active,
+						since: Zero::zero(),
+					},
+				);
+				ActiveCount::<T>::mutate(|n| *n += 1);
+			}
+			if let Some(params) = self.params {
+				Params::<T>::put(params);
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A node registered and joined the admission queue.
+		Registered { node: NodeId, operator: T::AccountId },
+		/// A candidate passed its admission attestation.
+		AdmissionPassed { node: NodeId },
+		/// A candidate entered probation.
+		Admitted { node: NodeId },
+		/// A probationary node went back to the queue to keep `probation <= active / 2`.
+		SentBack { node: NodeId },
+		/// A probationary node became active (trusted).
+		Activated { node: NodeId },
+		/// Evidence quarantined a node; it may appeal until `appeal_until`.
+		Quarantined { node: NodeId, reporter: T::AccountId, appeal_until: BlockNumberFor<T> },
+		/// A quarantined node cleared itself and is on probation again.
+		Cleared { node: NodeId },
+		/// A node was removed and its deposit slashed.
+		Slashed { node: NodeId, to_reporters: BalanceOf<T>, to_destination: BalanceOf<T> },
+		/// An operator started the exit of a node.
+		Exiting { node: NodeId, unbond_at: BlockNumberFor<T> },
+		/// A node left and its deposit was returned.
+		Exited { node: NodeId },
+		/// Governance changed the birth-control parameters.
+		ParamsSet { params: BirthControl<BlockNumberFor<T>> },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// A node with this endorsement key is registered.
+		NodeExists,
+		/// The endorsement key is empty.
+		EmptyEndorsementKey,
+		/// The attestation key is not a P-256 point on the curve.
+		BadAttestationKey,
+		/// Another node uses this attestation key.
+		AttestationKeyInUse,
+		/// The peer id is empty.
+		EmptyPeerId,
+		/// `MaxNodes` nodes are registered.
+		TooManyNodes,
+		/// No node with this id.
+		UnknownNode,
+		/// Only the node's operator may do this.
+		NotOperator,
+		/// A quarantined node cannot exit: it appeals or is slashed.
+		Quarantined,
+		/// The node is already exiting.
+		AlreadyExiting,
+		/// Epochs must admit at least... nothing: `probation_epochs` must be at least 1.
+		BadParams,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			let epoch = T::EpochLength::get();
+			if epoch.is_zero() || !(now % epoch).is_zero() {
+				return T::DbWeight::get().reads(0);
+			}
+			let touched = Self::epoch(now);
+			T::DbWeight::get().reads_writes(touched.saturating_add(4), touched.saturating_add(4))
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Register a node (its operator signs): the deposit is held and the node joins the
+		/// admission queue.
+		#[pallet::call_index(0)]
+		#[pallet::weight(Weight::from_parts(100_000_000, 10_000).saturating_add(T::DbWeight::get().reads_writes(5, 5)))]
+		pub fn register(
+			origin: OriginFor<T>,
+			ek_public: EkPublic,
+			ek_certificate: EkCertificate,
+			attestation_key: AttestationKey,
+			peer_id: PeerId,
+		) -> DispatchResult {
+			let operator = ensure_signed(origin)?;
+			ensure!(!ek_public.is_empty(), Error::<T>::EmptyEndorsementKey);
+			ensure!(
+				tea_primitives::tpm::valid_attestation_key(&attestation_key),
+				Error::<T>::BadAttestationKey
+			);
+			ensure!(!peer_id.is_empty(), Error::<T>::EmptyPeerId);
+			let node = node_id(&ek_public);
+			ensure!(!Nodes::<T>::contains_key(node), Error::<T>::NodeExists);
+			ensure!(
+				!NodeByKey::<T>::contains_key(attestation_key),
+				Error::<T>::AttestationKeyInUse
+			);
+			ensure!(Nodes::<T>::count() < T::MaxNodes::get(), Error::<T>::TooManyNodes);
+			let deposit = T::NodeDeposit::get();
+			T::Currency::hold(&HoldReason::NodeDeposit.into(), &operator, deposit)?;
+			Queue::<T>::try_mutate(|q| q.try_push(node)).map_err(|_| Error::<T>::TooManyNodes)?;
+			NodeByKey::<T>::insert(attestation_key, node);
+			Nodes::<T>::insert(
+				node,
+				NodeInfo {
+					operator: operator.clone(),
+					ek_public,
+					ek_certificate,
+					attestation_key,
+					peer_id,
+					deposit,
+					state: NodeState::Candidate { attested: false },
+					since: frame_system::Pallet::<T>::block_number(),
+				},
+			);
+			Self::deposit_event(Event::Registered { node, operator });
+			Ok(())
+		}
+
+		/// Start the exit of a node (its operator): it leaves every duty now and its deposit is
+		/// returned after the unbonding period.
+		#[pallet::call_index(1)]
+		#[pallet::weight(Weight::from_parts(60_000_000, 10_000).saturating_add(T::DbWeight::get().reads_writes(4, 4)))]
+		pub fn exit(origin: OriginFor<T>, node: NodeId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let mut info = Nodes::<T>::get(node).ok_or(Error::<T>::UnknownNode)?;
+			ensure!(info.operator == who, Error::<T>::NotOperator);
+			match info.state {
+				NodeState::Quarantined { .. } => return Err(Error::<T>::Quarantined.into()),
+				NodeState::Exiting { .. } => return Err(Error::<T>::AlreadyExiting.into()),
+				NodeState::Candidate { .. } => Queue::<T>::mutate(|q| q.retain(|n| *n != node)),
+				NodeState::Probation { .. } => {
+					ProbationNodes::<T>::mutate(|p| p.retain(|n| *n != node))
+				}
+				NodeState::Active => ActiveCount::<T>::mutate(|n| *n = n.saturating_sub(1)),
+			}
+			let now = frame_system::Pallet::<T>::block_number();
+			let unbond_at = now.saturating_add(T::UnbondingPeriod::get());
+			info.state = NodeState::Exiting { unbond_at };
+			info.since = now;
+			Nodes::<T>::insert(node, info);
+			Self::deposit_event(Event::Exiting { node, unbond_at });
+			Self::keep_bound();
+			Ok(())
+		}
+
+		/// Set the birth-control parameters (governance).
+		#[pallet::call_index(2)]
+		#[pallet::weight(Weight::from_parts(20_000_000, 0).saturating_add(T::DbWeight::get().writes(1)))]
+		pub fn set_params(
+			origin: OriginFor<T>,
+			params: BirthControl<BlockNumberFor<T>>,
+		) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			ensure!(params.probation_epochs >= 1, Error::<T>::BadParams);
+			Params::<T>::put(params);
+			Self::deposit_event(Event::ParamsSet { params });
+			Ok(())
+		}
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The epoch boundary: removals, returns, promotions, admissions. Returns the nodes
+		/// touched.
+		pub(crate) fn epoch(now: BlockNumberFor<T>) -> u64 {
+			let params = Params::<T>::get();
+			let mut touched = 0u64;
+			// Quarantines past their appeal window, exits past unbonding.
+			let due: Vec<(NodeId, NodeInfoOf<T>)> = Nodes::<T>::iter()
+				.filter(|(_, info)| match info.state {
+					NodeState::Quarantined { appeal_until } => now > appeal_until,
+					NodeState::Exiting { unbond_at } => now >= unbond_at,
+					_ => false,
+				})
+				.collect();
+			for (node, info) in due {
+				touched += 1;
+				match info.state {
+					NodeState::Quarantined { .. } => Self::slash(node, info, &params),
+					_ => Self::release(node, info),
+				}
+			}
+			// Promotions.
+			let probation = ProbationNodes::<T>::get();
+			let mut still = BoundedVec::<NodeId, T::MaxNodes>::new();
+			for node in probation {
+				touched += 1;
+				let Some(mut info) = Nodes::<T>::get(node) else { continue };
+				let NodeState::Probation { clean_epochs } = info.state else { continue };
+				let clean_epochs = clean_epochs.saturating_add(1);
+				if clean_epochs >= params.probation_epochs {
+					info.state = NodeState::Active;
+					info.since = now;
+					ActiveCount::<T>::mutate(|n| *n = n.saturating_add(1));
+					Self::deposit_event(Event::Activated { node });
+				} else {
+					info.state = NodeState::Probation { clean_epochs };
+					// Fits: it came from a list of the same bound.
+					let _ = still.try_push(node);
+				}
+				Nodes::<T>::insert(node, info);
+			}
+			ProbationNodes::<T>::put(still);
+			// Admissions, within the bound and the rate.
+			let mut admitted = 0u32;
+			let mut queue = Queue::<T>::get();
+			let mut index = 0;
+			while index < queue.len() && admitted < params.max_admissions_per_epoch {
+				if !Self::room_for_one_more() {
+					break;
+				}
+				let node = queue[index];
+				let attested = matches!(
+					Nodes::<T>::get(node).map(|i| i.state),
+					Some(NodeState::Candidate { attested: true })
+				);
+				if !attested {
+					index += 1;
+					continue;
+				}
+				queue.remove(index);
+				touched += 1;
+				Nodes::<T>::mutate(node, |info| {
+					if let Some(info) = info {
+						info.state = NodeState::Probation { clean_epochs: 0 };
+						info.since = now;
+					}
+				});
+				ProbationNodes::<T>::mutate(|p| {
+					let _ = p.try_push(node);
+				});
+				admitted += 1;
+				Self::deposit_event(Event::Admitted { node });
+			}
+			Queue::<T>::put(queue);
+			touched
+		}
+
+		/// Whether one more probationary node keeps `probation <= active / 2`.
+		fn room_for_one_more() -> bool {
+			let probation = ProbationNodes::<T>::decode_len().unwrap_or(0) as u32;
+			probation.saturating_add(1).saturating_mul(2) <= ActiveCount::<T>::get()
+		}
+
+		/// After trusted nodes left: sends the youngest probationary nodes back to the front of
+		/// the queue (still attested) until `probation <= active / 2` holds again.
+		fn keep_bound() {
+			let active = ActiveCount::<T>::get();
+			let mut probation = ProbationNodes::<T>::get();
+			let mut queue = Queue::<T>::get();
+			let mut changed = false;
+			while (probation.len() as u32).saturating_mul(2) > active {
+				let Some(node) = probation.pop() else { break };
+				changed = true;
+				Nodes::<T>::mutate(node, |info| {
+					if let Some(info) = info {
+						info.state = NodeState::Candidate { attested: true };
+						info.since = frame_system::Pallet::<T>::block_number();
+					}
+				});
+				// Room: every node is in at most one of the lists, all of the same bound.
+				let _ = queue.try_insert(0, node);
+				Self::deposit_event(Event::SentBack { node });
+			}
+			if changed {
+				ProbationNodes::<T>::put(probation);
+				Queue::<T>::put(queue);
+			}
+		}
+
+		/// Removes a node whose appeal window passed and slashes its deposit.
+		fn slash(node: NodeId, info: NodeInfoOf<T>, params: &BirthControl<BlockNumberFor<T>>) {
+			let reason = HoldReason::NodeDeposit.into();
+			let reporters = Reporters::<T>::take(node);
+			let to_reporters = params.reporter_share * info.deposit;
+			let mut paid = BalanceOf::<T>::zero();
+			if !reporters.is_empty() {
+				let each = to_reporters / (reporters.len() as u32).into();
+				for reporter in &reporters {
+					paid = paid.saturating_add(
+						T::Currency::transfer_on_hold(
+							&reason,
+							&info.operator,
+							reporter,
+							each,
+							Precision::BestEffort,
+							Restriction::Free,
+							Fortitude::Force,
+						)
+						.unwrap_or_default(),
+					);
+				}
+			}
+			let rest = info.deposit.saturating_sub(paid);
+			let moved = match T::SlashDestination::get() {
+				Some(dest) => T::Currency::transfer_on_hold(
+					&reason,
+					&info.operator,
+					&dest,
+					rest,
+					Precision::BestEffort,
+					Restriction::Free,
+					Fortitude::Force,
+				),
+				None => T::Currency::burn_held(
+					&reason,
+					&info.operator,
+					rest,
+					Precision::BestEffort,
+					Fortitude::Force,
+				),
+			}
+			.unwrap_or_default();
+			NodeByKey::<T>::remove(info.attestation_key);
+			Nodes::<T>::remove(node);
+			Self::deposit_event(Event::Slashed { node, to_reporters: paid, to_destination: moved });
+		}
+
+		/// Removes an exited node and returns its deposit.
+		fn release(node: NodeId, info: NodeInfoOf<T>) {
+			let _ = T::Currency::release(
+				&HoldReason::NodeDeposit.into(),
+				&info.operator,
+				info.deposit,
+				Precision::BestEffort,
+			);
+			NodeByKey::<T>::remove(info.attestation_key);
+			Nodes::<T>::remove(node);
+			Self::deposit_event(Event::Exited { node });
+		}
+
+		/// Invariants: `probation <= active / 2`; the lists and the count match the records.
+		#[cfg(any(feature = "try-runtime", feature = "std"))]
+		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+			let (mut active, mut probation, mut candidates) = (0u32, 0u32, 0u32);
+			for (node, info) in Nodes::<T>::iter() {
+				ensure!(node == node_id(&info.ek_public), "node id is not the EK hash");
+				ensure!(
+					NodeByKey::<T>::get(info.attestation_key) == Some(node),
+					"attestation key index"
+				);
+				match info.state {
+					NodeState::Active => active += 1,
+					NodeState::Probation { .. } => {
+						probation += 1;
+						ensure!(ProbationNodes::<T>::get().contains(&node), "probation list");
+					}
+					NodeState::Candidate { .. } => {
+						candidates += 1;
+						ensure!(Queue::<T>::get().contains(&node), "queue");
+					}
+					_ => {}
+				}
+			}
+			ensure!(ActiveCount::<T>::get() == active, "active count");
+			ensure!(ProbationNodes::<T>::get().len() as u32 == probation, "probation list length");
+			ensure!(Queue::<T>::get().len() as u32 == candidates, "queue length");
+			ensure!(probation.saturating_mul(2) <= active, "probation above half the active");
+			Ok(())
+		}
+	}
+
+	impl<T: Config> NodeEvidence<T::AccountId> for Pallet<T> {
+		fn admission_passed(node: &NodeId) {
+			Nodes::<T>::mutate(node, |info| {
+				if let Some(info) = info {
+					if info.state == (NodeState::Candidate { attested: false }) {
+						info.state = NodeState::Candidate { attested: true };
+						Self::deposit_event(Event::AdmissionPassed { node: *node });
+					}
+				}
+			});
+		}
+
+		fn report(node: &NodeId, reporter: &T::AccountId) {
+			let Some(mut info) = Nodes::<T>::get(node) else { return };
+			match info.state {
+				NodeState::Active => ActiveCount::<T>::mutate(|n| *n = n.saturating_sub(1)),
+				NodeState::Probation { .. } => {
+					ProbationNodes::<T>::mutate(|p| p.retain(|n| n != node))
+				}
+				NodeState::Quarantined { .. } => {
+					Reporters::<T>::mutate(node, |r| {
+						if !r.contains(reporter) {
+							let _ = r.try_push(reporter.clone());
+						}
+					});
+					return;
+				}
+				NodeState::Candidate { .. } | NodeState::Exiting { .. } => return,
+			}
+			let now = frame_system::Pallet::<T>::block_number();
+			let appeal_until = now.saturating_add(Params::<T>::get().appeal_window);
+			info.state = NodeState::Quarantined { appeal_until };
+			info.since = now;
+			Nodes::<T>::insert(node, info);
+			Reporters::<T>::mutate(node, |r| {
+				let _ = r.try_push(reporter.clone());
+			});
+			Self::deposit_event(Event::Quarantined {
+				node: *node,
+				reporter: reporter.clone(),
+				appeal_until,
+			});
+			Self::keep_bound();
+		}
+
+		fn cleared(node: &NodeId) {
+			let Some(mut info) = Nodes::<T>::get(node) else { return };
+			let NodeState::Quarantined { appeal_until } = info.state else { return };
+			if frame_system::Pallet::<T>::block_number() > appeal_until {
+				return;
+			}
+			Reporters::<T>::remove(node);
+			// Back to the front of the queue, attested: admission keeps the bound.
+			info.state = NodeState::Candidate { attested: true };
+			info.since = frame_system::Pallet::<T>::block_number();
+			Nodes::<T>::insert(node, info);
+			Queue::<T>::mutate(|q| {
+				let _ = q.try_insert(0, *node);
+			});
+			Self::deposit_event(Event::Cleared { node: *node });
+		}
+	}
+
+	impl<T: Config> pallet_tea_upgrades::NodeSet<NodeId> for Pallet<T> {
+		fn rollout_nodes() -> Vec<NodeId> {
+			Nodes::<T>::iter()
+				.filter(|(_, i)| matches!(i.state, NodeState::Active | NodeState::Probation { .. }))
+				.map(|(n, _)| n)
+				.collect()
+		}
+
+		fn missed_upgrade_deadline(_node: &NodeId, _rollout: pallet_tea_upgrades::RolloutId) {
+			// Counted by attestation's evidence rules (a limit of misses), not here.
+		}
+
+		#[cfg(feature = "runtime-benchmarks")]
+		fn set_for_benchmark(_nodes: Vec<NodeId>) {}
+	}
+}
+
+/// A node's id: `blake2_256` of its endorsement key.
+pub fn node_id(ek_public: &[u8]) -> NodeId {
+	H256(sp_io::hashing::blake2_256(ek_public))
+}

@@ -1,0 +1,310 @@
+//! Unit tests: registration and its errors, birth control (a property test over random
+//! sequences checks `probation <= active / 2` after every block), probation, quarantine, appeal,
+//! slashing with exact shares, exit.
+
+use crate::{mock::*, *};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::InspectHold, Hooks},
+};
+use sp_runtime::DispatchError;
+use tea_primitives::testing::XorShift;
+
+type NodesError = Error<Test>;
+
+fn register(operator: AccountId, i: u32) -> NodeId {
+	assert_ok!(TeaNodes::register(
+		RuntimeOrigin::signed(operator),
+		ek(i).try_into().unwrap(),
+		vec![0x30, 0x00].try_into().unwrap(),
+		ak(i),
+		b"peer".to_vec().try_into().unwrap()
+	));
+	node_id(&ek(i))
+}
+
+fn state(node: NodeId) -> Option<NodeState<u64>> {
+	crate::Nodes::<Test>::get(node).map(|i| i.state)
+}
+
+fn held(who: AccountId) -> Balance {
+	Balances::balance_on_hold(&HoldReason::NodeDeposit.into(), &who)
+}
+
+/// Runs the hooks up to and including block `n`, checking the invariants after every block.
+fn run_to(n: u64) {
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		TeaNodes::on_initialize(next);
+		TeaNodes::do_try_state().expect("invariants hold after every block");
+	}
+}
+
+fn next_epoch() {
+	run_to((System::block_number() / EPOCH + 1) * EPOCH);
+}
+
+#[test]
+fn registration_holds_the_deposit_and_queues_the_node() {
+	build_and_execute(4, || {
+		let node = register(1, 1);
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: false }));
+		assert_eq!(held(1), DEPOSIT);
+		assert_eq!(Queue::<Test>::get().into_inner(), vec![node]);
+		assert_eq!(NodeByKey::<Test>::get(ak(1)), Some(node));
+	});
+}
+
+#[test]
+fn malformed_and_duplicate_registrations_are_refused_without_a_trace() {
+	build_and_execute(0, || {
+		let good_ek: EkPublic = ek(1).try_into().unwrap();
+		let cert: EkCertificate = vec![1].try_into().unwrap();
+		let peer: PeerId = b"peer".to_vec().try_into().unwrap();
+		let reg = |who: AccountId, ek: EkPublic, key: AttestationKey, peer: PeerId| {
+			TeaNodes::register(RuntimeOrigin::signed(who), ek, cert.clone(), key, peer)
+		};
+		assert_noop!(
+			reg(1, Default::default(), ak(1), peer.clone()),
+			NodesError::EmptyEndorsementKey
+		);
+		assert_noop!(reg(1, good_ek.clone(), ak(1), Default::default()), NodesError::EmptyPeerId);
+		// Not on the curve, wrong tag, all zero.
+		let mut off_curve = ak(1);
+		off_curve[64] ^= 1;
+		let mut wrong_tag = ak(1);
+		wrong_tag[0] = 0x05;
+		for bad in [off_curve, wrong_tag, [0u8; 65]] {
+			assert_noop!(reg(1, good_ek.clone(), bad, peer.clone()), NodesError::BadAttestationKey);
+		}
+		let mut rng = XorShift::new(3);
+		for _ in 0..500 {
+			let mut key = ak(1);
+			key[1 + rng.below(64) as usize] ^= 1 << rng.below(8);
+			assert_noop!(reg(1, good_ek.clone(), key, peer.clone()), NodesError::BadAttestationKey);
+		}
+		assert_ok!(reg(1, good_ek.clone(), ak(1), peer.clone()));
+		assert_noop!(reg(2, good_ek, ak(2), peer.clone()), NodesError::NodeExists);
+		assert_noop!(
+			reg(2, ek(2).try_into().unwrap(), ak(1), peer.clone()),
+			NodesError::AttestationKeyInUse
+		);
+		// No funds for the deposit.
+		assert!(reg(500, ek(3).try_into().unwrap(), ak(3), peer).is_err());
+		assert_eq!(crate::Nodes::<Test>::count(), 1);
+	});
+}
+
+#[test]
+fn only_attested_candidates_are_admitted_and_never_beyond_half_the_active() {
+	build_and_execute(4, || {
+		let nodes: Vec<_> = (1..=4).map(|i| register(i as u64, i)).collect();
+		next_epoch();
+		assert!(ProbationNodes::<Test>::get().is_empty(), "nobody attested");
+		for n in &nodes {
+			TeaNodes::admission_passed(n);
+		}
+		next_epoch();
+		// 4 active: room for 2 on probation, and the rate allows 2.
+		assert_eq!(ProbationNodes::<Test>::get().into_inner(), nodes[..2].to_vec());
+		assert_eq!(state(nodes[2]), Some(NodeState::Candidate { attested: true }));
+		next_epoch();
+		assert_eq!(ProbationNodes::<Test>::get().len(), 2, "the bound holds: 2 <= 4 / 2");
+	});
+}
+
+#[test]
+fn clean_probation_makes_a_node_active_and_frees_room() {
+	build_and_execute(2, || {
+		let a = register(1, 1);
+		let b = register(2, 2);
+		TeaNodes::admission_passed(&a);
+		TeaNodes::admission_passed(&b);
+		next_epoch();
+		assert_eq!(state(a), Some(NodeState::Probation { clean_epochs: 0 }));
+		assert_eq!(state(b), Some(NodeState::Candidate { attested: true }), "2 active: one slot");
+		// Three clean epochs (the default) make it active; then b fits.
+		for _ in 0..3 {
+			next_epoch();
+		}
+		assert_eq!(state(a), Some(NodeState::Active));
+		assert_eq!(ActiveCount::<Test>::get(), 3);
+		assert_eq!(state(b), Some(NodeState::Probation { clean_epochs: 0 }));
+	});
+}
+
+#[test]
+fn losing_trusted_nodes_sends_the_youngest_probationary_back() {
+	build_and_execute(4, || {
+		let a = register(1, 1);
+		let b = register(2, 2);
+		TeaNodes::admission_passed(&a);
+		TeaNodes::admission_passed(&b);
+		next_epoch();
+		assert_eq!(ProbationNodes::<Test>::get().into_inner(), vec![a, b]);
+		// A trusted node is quarantined: 3 active leave room for one.
+		let trusted = node_id(&ek(1000));
+		TeaNodes::report(&trusted, &7);
+		assert_eq!(ProbationNodes::<Test>::get().into_inner(), vec![a]);
+		assert_eq!(state(b), Some(NodeState::Candidate { attested: true }));
+		assert_eq!(Queue::<Test>::get()[0], b, "back at the front");
+	});
+}
+
+#[test]
+fn an_appeal_within_the_window_clears_the_node() {
+	build_and_execute(4, || {
+		let trusted = node_id(&ek(1000));
+		TeaNodes::report(&trusted, &7);
+		let Some(NodeState::Quarantined { appeal_until }) = state(trusted) else { panic!() };
+		assert_eq!(appeal_until, 1 + EPOCH);
+		TeaNodes::cleared(&trusted);
+		assert_eq!(state(trusted), Some(NodeState::Candidate { attested: true }));
+		assert!(Reporters::<Test>::get(trusted).is_empty());
+		next_epoch();
+		assert_eq!(state(trusted), Some(NodeState::Probation { clean_epochs: 0 }));
+	});
+}
+
+#[test]
+fn an_expired_appeal_removes_and_slashes_exactly_the_configured_shares() {
+	build_and_execute(4, || {
+		let a = register(1, 1);
+		TeaNodes::admission_passed(&a);
+		next_epoch();
+		let treasury = Balances::free_balance(TREASURY);
+		TeaNodes::report(&a, &7);
+		TeaNodes::report(&a, &8);
+		TeaNodes::report(&a, &7);
+		assert_eq!(Reporters::<Test>::get(a).into_inner(), vec![7, 8]);
+		let Some(NodeState::Quarantined { appeal_until }) = state(a) else { panic!() };
+		run_to(appeal_until + EPOCH);
+		// Too late to appeal.
+		TeaNodes::cleared(&a);
+		assert_eq!(state(a), None, "removed");
+		assert_eq!(held(1), 0);
+		// 10% to the two reporters (50 each), 90% to the treasury.
+		assert_eq!(Balances::free_balance(7), 100_050);
+		assert_eq!(Balances::free_balance(8), 100_050);
+		assert_eq!(Balances::free_balance(TREASURY), treasury + 900);
+		assert_eq!(Balances::free_balance(1), 100_000 - DEPOSIT);
+		assert_eq!(NodeByKey::<Test>::get(ak(1)), None);
+	});
+}
+
+#[test]
+fn without_a_destination_the_rest_is_burnt() {
+	build_and_execute(4, || {
+		Destination::set(None);
+		let a = register(1, 1);
+		TeaNodes::admission_passed(&a);
+		next_epoch();
+		let issuance = Balances::total_issuance();
+		TeaNodes::report(&a, &7);
+		run_to(3 * EPOCH);
+		assert_eq!(Balances::free_balance(7), 100_100);
+		assert_eq!(Balances::total_issuance(), issuance - 900);
+	});
+}
+
+#[test]
+fn exit_returns_the_deposit_after_unbonding_and_quarantine_blocks_it() {
+	build_and_execute(4, || {
+		let a = register(1, 1);
+		let b = register(2, 2);
+		assert_noop!(TeaNodes::exit(RuntimeOrigin::signed(2), a), NodesError::NotOperator);
+		assert_noop!(
+			TeaNodes::exit(RuntimeOrigin::signed(2), H256::zero()),
+			NodesError::UnknownNode
+		);
+		assert_ok!(TeaNodes::exit(RuntimeOrigin::signed(1), a));
+		assert_noop!(TeaNodes::exit(RuntimeOrigin::signed(1), a), NodesError::AlreadyExiting);
+		assert!(Queue::<Test>::get().iter().all(|n| *n != a));
+		TeaNodes::admission_passed(&b);
+		next_epoch();
+		TeaNodes::report(&b, &7);
+		assert_noop!(TeaNodes::exit(RuntimeOrigin::signed(2), b), NodesError::Quarantined);
+		run_to(1 + UNBONDING + EPOCH);
+		assert_eq!(state(a), None);
+		assert_eq!(held(1), 0);
+		assert_eq!(Balances::free_balance(1), 100_000);
+	});
+}
+
+#[test]
+fn governance_sets_the_parameters() {
+	build_and_execute(0, || {
+		let params = BirthControl {
+			max_admissions_per_epoch: 5,
+			probation_epochs: 1,
+			appeal_window: 3,
+			reporter_share: Perbill::from_percent(50),
+		};
+		assert_noop!(
+			TeaNodes::set_params(RuntimeOrigin::signed(1), params),
+			DispatchError::BadOrigin
+		);
+		assert_noop!(
+			TeaNodes::set_params(
+				RuntimeOrigin::root(),
+				BirthControl { probation_epochs: 0, ..params }
+			),
+			NodesError::BadParams
+		);
+		assert_ok!(TeaNodes::set_params(RuntimeOrigin::root(), params));
+		assert_eq!(Params::<Test>::get(), params);
+	});
+}
+
+/// Random registrations, attestations, reports, appeals and exits over 60 epochs, from 2 to 10
+/// trusted nodes: after every block, `probation <= active / 2` and the records agree.
+#[test]
+fn admission_never_breaks_the_two_thirds_bound() {
+	let (mut admitted, mut activated, mut sent_back, mut slashed) = (0, 0, 0, 0);
+	for seed in 1..=12u64 {
+		let mut rng = XorShift::new(seed);
+		let trusted = 2 + rng.below(9);
+		build_and_execute(trusted, || {
+			let mut next = 1u32;
+			for _ in 0..600 {
+				let known: Vec<NodeId> = crate::Nodes::<Test>::iter_keys().collect();
+				let pick = |rng: &mut XorShift| known[rng.below(known.len() as u32) as usize];
+				let queue = Queue::<Test>::get();
+				match rng.below(12) {
+					0..=2 if next < 50 => {
+						register((next % 100) as u64 + 1, next);
+						next += 1;
+					}
+					3..=6 if !queue.is_empty() => {
+						TeaNodes::admission_passed(&queue[rng.below(queue.len() as u32) as usize])
+					}
+					7 if !known.is_empty() => TeaNodes::report(&pick(&mut rng), &7),
+					8 if !known.is_empty() => TeaNodes::cleared(&pick(&mut rng)),
+					9 if !known.is_empty() => {
+						let node = pick(&mut rng);
+						let operator = crate::Nodes::<Test>::get(node).unwrap().operator;
+						let _ = TeaNodes::exit(RuntimeOrigin::signed(operator), node);
+					}
+					_ => {}
+				}
+				TeaNodes::do_try_state().expect("invariants hold after every call");
+				run_to(System::block_number() + 1);
+			}
+			for record in System::events() {
+				match record.event {
+					RuntimeEvent::TeaNodes(Event::Admitted { .. }) => admitted += 1,
+					RuntimeEvent::TeaNodes(Event::Activated { .. }) => activated += 1,
+					RuntimeEvent::TeaNodes(Event::SentBack { .. }) => sent_back += 1,
+					RuntimeEvent::TeaNodes(Event::Slashed { .. }) => slashed += 1,
+					_ => {}
+				}
+			}
+		});
+	}
+	// The sequences did exercise every path of birth control.
+	assert!(
+		admitted > 20 && activated > 5 && sent_back > 0 && slashed > 5,
+		"admitted {admitted}, activated {activated}, sent back {sent_back}, slashed {slashed}"
+	);
+}
