@@ -27,11 +27,15 @@
 extern crate alloc;
 
 pub use pallet::*;
+pub use weights::WeightInfo;
 
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
 mod tests;
+pub mod weights;
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::ConstU32, BoundedVec};
@@ -188,6 +192,8 @@ pub mod pallet {
 		type MaxReporters: Get<u32>;
 		/// Where the slashed deposit goes after the reporters' share (`None`: burnt).
 		type SlashDestination: Get<Option<Self::AccountId>>;
+		/// Weights of the calls and of the epoch boundary.
+		type WeightInfo: WeightInfo;
 	}
 
 	/// Why this pallet holds funds.
@@ -342,8 +348,9 @@ pub mod pallet {
 			if epoch.is_zero() || !(now % epoch).is_zero() {
 				return T::DbWeight::get().reads(0);
 			}
-			let touched = Self::epoch(now);
-			T::DbWeight::get().reads_writes(touched.saturating_add(4), touched.saturating_add(4))
+			let nodes = Nodes::<T>::count();
+			Self::epoch(now);
+			T::WeightInfo::epoch(nodes)
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -357,7 +364,7 @@ pub mod pallet {
 		/// Register a node (its operator signs): the deposit is held and the node joins the
 		/// admission queue.
 		#[pallet::call_index(0)]
-		#[pallet::weight(Weight::from_parts(100_000_000, 10_000).saturating_add(T::DbWeight::get().reads_writes(5, 5)))]
+		#[pallet::weight(T::WeightInfo::register())]
 		pub fn register(
 			origin: OriginFor<T>,
 			ek_public: EkPublic,
@@ -403,7 +410,7 @@ pub mod pallet {
 		/// Start the exit of a node (its operator): it leaves every duty now and its deposit is
 		/// returned after the unbonding period.
 		#[pallet::call_index(1)]
-		#[pallet::weight(Weight::from_parts(60_000_000, 10_000).saturating_add(T::DbWeight::get().reads_writes(4, 4)))]
+		#[pallet::weight(T::WeightInfo::exit())]
 		pub fn exit(origin: OriginFor<T>, node: NodeId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let mut info = Nodes::<T>::get(node).ok_or(Error::<T>::UnknownNode)?;
@@ -429,7 +436,7 @@ pub mod pallet {
 
 		/// Set the birth-control parameters (governance).
 		#[pallet::call_index(2)]
-		#[pallet::weight(Weight::from_parts(20_000_000, 0).saturating_add(T::DbWeight::get().writes(1)))]
+		#[pallet::weight(T::WeightInfo::set_params())]
 		pub fn set_params(
 			origin: OriginFor<T>,
 			params: BirthControl<BlockNumberFor<T>>,

@@ -49,6 +49,7 @@ impl Config for Test {
 	type MaxNodes = ConstU32<MAX_NODES>;
 	type MaxReporters = ConstU32<3>;
 	type SlashDestination = Destination;
+	type WeightInfo = ();
 }
 
 /// The EK of test node `i` (any bytes: its hash is the id).

@@ -1,0 +1,71 @@
+//! The weight functions of `pallet_tea_nodes`, and hand-set upper bounds for tests and for
+//! runtimes that have not benchmarked the pallet (`benchmarking.rs` measures them).
+
+#![cfg_attr(rustfmt, rustfmt_skip)]
+#![allow(unused_parens)]
+#![allow(unused_imports)]
+#![allow(missing_docs)]
+
+use frame_support::{traits::Get, weights::{Weight, constants::RocksDbWeight}};
+use core::marker::PhantomData;
+
+/// Weight functions needed for `pallet_tea_nodes`.
+pub trait WeightInfo {
+	fn register() -> Weight;
+	fn exit() -> Weight;
+	fn set_params() -> Weight;
+	fn epoch(n: u32) -> Weight;
+}
+
+/// Hand-set bounds, to be replaced by generated weights when the runtime includes the pallet.
+pub struct SubstrateWeight<T>(PhantomData<T>);
+impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
+	fn register() -> Weight {
+		Weight::from_parts(400_000_000, 10_000)
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+	}
+	fn exit() -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
+			.saturating_add(T::DbWeight::get().writes(4_u64))
+	}
+	fn set_params() -> Weight {
+		Weight::from_parts(40_000_000, 0)
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
+	fn epoch(n: u32) -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(Weight::from_parts(200_000_000, 3_000).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(n.into())))
+	}
+}
+
+// For tests.
+impl WeightInfo for () {
+	fn register() -> Weight {
+		Weight::from_parts(400_000_000, 10_000)
+			.saturating_add(RocksDbWeight::get().reads(6_u64))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
+	}
+	fn exit() -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(RocksDbWeight::get().reads(4_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
+	}
+	fn set_params() -> Weight {
+		Weight::from_parts(40_000_000, 0)
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
+	}
+	fn epoch(n: u32) -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(Weight::from_parts(200_000_000, 3_000).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
+			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(n.into())))
+	}
+}
