@@ -110,20 +110,19 @@ mod benchmarks {
 		let trusted = T::MaxNodes::get() - n;
 		ActiveCount::<T>::put(trusted);
 		for i in 0..n {
-			let id = match i % 3 {
-				0 => stored::<T>(i, NodeState::Quarantined { appeal_until: Zero::zero() }),
-				1 => {
-					let id = stored::<T>(i, NodeState::Probation { clean_epochs: 0 });
-					ProbationNodes::<T>::mutate(|p| p.try_push(id).unwrap());
-					id
-				}
-				_ => {
-					let id = stored::<T>(i, NodeState::Candidate { attested: true });
-					Queue::<T>::mutate(|q| q.try_push(id).unwrap());
-					id
-				}
-			};
-			let _ = id;
+			let id = stored::<T>(
+				i,
+				match i % 3 {
+					0 => NodeState::Quarantined { appeal_until: Zero::zero() },
+					1 => NodeState::Probation { clean_epochs: 0 },
+					_ => NodeState::Candidate { attested: true },
+				},
+			);
+			match i % 3 {
+				0 => {}
+				1 => ProbationNodes::<T>::mutate(|p| p.try_push(id).unwrap()),
+				_ => Queue::<T>::mutate(|q| q.try_push(id).unwrap()),
+			}
 		}
 		let now = T::EpochLength::get().max(1u32.into());
 		#[block]

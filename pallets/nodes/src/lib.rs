@@ -450,11 +450,9 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
-		/// The epoch boundary: removals, returns, promotions, admissions. Returns the nodes
-		/// touched.
-		pub(crate) fn epoch(now: BlockNumberFor<T>) -> u64 {
+		/// The epoch boundary: removals, returns, promotions, admissions.
+		pub(crate) fn epoch(now: BlockNumberFor<T>) {
 			let params = Params::<T>::get();
-			let mut touched = 0u64;
 			// Quarantines past their appeal window, exits past unbonding.
 			let due: Vec<(NodeId, NodeInfoOf<T>)> = Nodes::<T>::iter()
 				.filter(|(_, info)| match info.state {
@@ -464,7 +462,6 @@ pub mod pallet {
 				})
 				.collect();
 			for (node, info) in due {
-				touched += 1;
 				match info.state {
 					NodeState::Quarantined { .. } => Self::slash(node, info, &params),
 					_ => Self::release(node, info),
@@ -474,7 +471,6 @@ pub mod pallet {
 			let probation = ProbationNodes::<T>::get();
 			let mut still = BoundedVec::<NodeId, T::MaxNodes>::new();
 			for node in probation {
-				touched += 1;
 				let Some(mut info) = Nodes::<T>::get(node) else { continue };
 				let NodeState::Probation { clean_epochs } = info.state else { continue };
 				let clean_epochs = clean_epochs.saturating_add(1);
@@ -509,7 +505,6 @@ pub mod pallet {
 					continue;
 				}
 				queue.remove(index);
-				touched += 1;
 				Nodes::<T>::mutate(node, |info| {
 					if let Some(info) = info {
 						info.state = NodeState::Probation { clean_epochs: 0 };
@@ -523,7 +518,6 @@ pub mod pallet {
 				Self::deposit_event(Event::Admitted { node });
 			}
 			Queue::<T>::put(queue);
-			touched
 		}
 
 		/// Whether one more probationary node keeps `probation <= active / 2`.

@@ -205,10 +205,9 @@ mod benchmarks {
 		plan.max_failure = Percent::from_percent(100);
 		Pallet::<T>::approve_release(governance::<T>(), actor(), 2, plan).unwrap();
 		let rollout = Rollouts::<T>::get(0).unwrap();
-		let now = frame_system::Pallet::<T>::block_number();
 		#[block]
 		{
-			Pallet::<T>::gate(0, rollout, 0, now);
+			Pallet::<T>::gate(0, rollout, 0);
 		}
 		let rollout = Rollouts::<T>::get(0).unwrap();
 		assert_eq!(rollout.tiers[0].failed, n);

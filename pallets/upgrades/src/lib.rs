@@ -331,7 +331,7 @@ pub mod pallet {
 				}
 				match rollout.state {
 					RolloutState::Running { tier, .. } => {
-						let nodes = Self::gate(id, rollout, tier, now);
+						let nodes = Self::gate(id, rollout, tier);
 						weight.saturating_accrue(T::WeightInfo::gate(nodes));
 					}
 					_ => {
@@ -700,12 +700,7 @@ pub mod pallet {
 
 		/// The health gate of `tier`: marks its nodes that did not upgrade as `MissedDeadline`
 		/// (evidence), then opens the next tier or freezes. Returns the rollout's node count.
-		pub(crate) fn gate(
-			id: RolloutId,
-			mut rollout: RolloutOf<T>,
-			tier: u32,
-			_now: BlockNumberFor<T>,
-		) -> u32 {
+		pub(crate) fn gate(id: RolloutId, mut rollout: RolloutOf<T>, tier: u32) -> u32 {
 			let mut seen = 0u32;
 			let mut missed = 0u32;
 			for (node, mut assignment) in Assignments::<T>::iter_prefix(id) {

@@ -879,15 +879,6 @@ mod bad_input {
 					e
 				);
 			}
-			// Shares above 100% overflow nothing: Percent saturates at 100.
-			let over: RolloutPlanOf<Test> = RolloutPlan {
-				tiers: BoundedVec::truncate_from(vec![Tier {
-					share: Percent::from_parts(200),
-					wait: 2,
-				}]),
-				max_failure: Percent::from_percent(0),
-			};
-			assert_eq!(over.tiers[0].share, Percent::from_percent(100));
 		});
 	}
 
