@@ -18,6 +18,8 @@ pub mod abi;
 pub mod cid;
 pub mod code;
 pub mod manifest;
+#[cfg(any(feature = "std", feature = "soft-tpm"))]
+pub mod soft_tpm;
 #[cfg(feature = "std")]
 pub mod testing;
 pub mod tpm;

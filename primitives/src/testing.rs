@@ -42,7 +42,7 @@ pub fn actor_wat(imports: &str) -> String {
 
 /// `k·G` on P-256 as an uncompressed SEC1 point: a valid attestation key for tests.
 pub fn p256_point(k: u64) -> [u8; 65] {
-	use p256::elliptic_curve::sec1::ToEncodedPoint;
-	let point = (p256::ProjectivePoint::GENERATOR * p256::Scalar::from(k)).to_affine();
-	point.to_encoded_point(false).as_bytes().try_into().expect("65 bytes uncompressed")
+	crate::tpm::dev_attestation_key(k)
 }
+
+pub use crate::soft_tpm::SoftTpm;

@@ -60,6 +60,57 @@ pub enum QuoteError {
 	BadSignature,
 }
 
+/// Why a node attests. The purpose is part of the challenge, so a quote made for one purpose
+/// never serves another.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum Purpose {
+	/// A candidate's first attestation; its admission committee is drawn when it verifies.
+	Admission,
+	/// An active or probationary node's periodic proof that it still runs an allowed runtime.
+	Heartbeat,
+	/// A quarantined node's fresh attestation within its appeal window.
+	Appeal,
+}
+
+/// Domain separator of attestation challenges.
+pub const CHALLENGE_DOMAIN: &[u8] = b"tea/attestation/v1";
+
+/// The challenge a node's quote must carry in `extraData`:
+/// `SHA-256(CHALLENGE_DOMAIN ‖ anchor block hash ‖ node id ‖ purpose)`.
+///
+/// The anchor is a recent block the chain still remembers, so the worker cannot know the
+/// challenge before that block exists, and the chain refuses anchors outside its window or not
+/// newer than the node's last one: an old quote can never be replayed.
+pub fn challenge(anchor_hash: &[u8; 32], node: &[u8; 32], purpose: Purpose) -> [u8; 32] {
+	let mut hasher = Sha256::new();
+	hasher.update(CHALLENGE_DOMAIN);
+	hasher.update(anchor_hash);
+	hasher.update(node);
+	hasher.update([purpose as u8]);
+	hasher.finalize().into()
+}
+
+/// The SHA-256 of PCR values in index order: what a quote's PCR digest must be, and the
+/// mini-runtime *measurement* governance allowlists.
+pub fn pcr_digest(pcrs: &[(u8, [u8; 32])]) -> [u8; 32] {
+	let mut hasher = Sha256::new();
+	for (_, value) in pcrs {
+		hasher.update(value);
+	}
+	hasher.finalize().into()
+}
+
 /// What a verified quote says.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct QuoteInfo {
@@ -118,6 +169,17 @@ pub fn valid_attestation_key(sec1: &[u8]) -> bool {
 	VerifyingKey::from_sec1_bytes(sec1).is_ok()
 }
 
+/// The well-known development attestation key number `k` (`k·G` on P-256, uncompressed SEC1):
+/// the dev and local presets' genesis nodes use keys 1, 2, 3, like Alice's well-known account;
+/// `soft_tpm::SoftTpm::new(k)` signs for it. Never use one on a real network.
+pub fn dev_attestation_key(k: u64) -> [u8; 65] {
+	use p256::elliptic_curve::sec1::ToEncodedPoint;
+	let point = (p256::ProjectivePoint::GENERATOR * p256::Scalar::from(k)).to_affine();
+	let mut key = [0u8; 65];
+	key.copy_from_slice(point.to_encoded_point(false).as_bytes());
+	key
+}
+
 /// Verifies a quote.
 ///
 /// - `ak_sec1`: the node's registered attestation key, a SEC1 P-256 point.
@@ -166,11 +228,7 @@ pub fn verify_quote(
 	if !r.0.is_empty() {
 		return Err(QuoteError::Malformed);
 	}
-	let mut hasher = Sha256::new();
-	for (_, value) in pcrs {
-		hasher.update(value);
-	}
-	let pcr_digest: [u8; 32] = hasher.finalize().into();
+	let pcr_digest = pcr_digest(pcrs);
 	if digest != pcr_digest {
 		return Err(QuoteError::PcrDigestMismatch);
 	}
@@ -294,6 +352,31 @@ mod tests {
 			Err(QuoteError::BadSignatureEncoding)
 		);
 		assert_eq!(with(&|t| t.signature = other.signature.clone()), Err(QuoteError::BadSignature));
+	}
+
+	#[test]
+	fn the_test_signer_makes_quotes_laid_out_like_swtpm() {
+		let v = vector("a");
+		let tpm = crate::testing::SoftTpm::new(5);
+		let (attest, signature) = tpm.quote(&v.nonce, &v.pcrs);
+		assert_eq!(attest.len(), v.attest.len());
+		assert_eq!(attest[..6], v.attest[..6], "magic and type");
+		assert_eq!(signature[..4], v.signature[..4], "ECDSA, SHA-256");
+		let info = verify_quote(&tpm.ak(), &attest, &signature, &v.nonce, &v.pcrs).unwrap();
+		assert_eq!(info.pcr_digest, pcr_digest(&v.pcrs));
+		assert_eq!(
+			verify_quote(&v.ak, &attest, &signature, &v.nonce, &v.pcrs),
+			Err(QuoteError::BadSignature)
+		);
+	}
+
+	#[test]
+	fn challenges_bind_the_block_the_node_and_the_purpose() {
+		let base = challenge(&[1; 32], &[2; 32], Purpose::Heartbeat);
+		assert_ne!(base, challenge(&[9; 32], &[2; 32], Purpose::Heartbeat));
+		assert_ne!(base, challenge(&[1; 32], &[9; 32], Purpose::Heartbeat));
+		assert_ne!(base, challenge(&[1; 32], &[2; 32], Purpose::Appeal));
+		assert_eq!(base, challenge(&[1; 32], &[2; 32], Purpose::Heartbeat));
 	}
 
 	#[test]

@@ -113,7 +113,10 @@ mod benchmarks {
 			let id = stored::<T>(
 				i,
 				match i % 3 {
-					0 => NodeState::Quarantined { appeal_until: Zero::zero() },
+					0 => NodeState::Quarantined {
+						appeal_until: Zero::zero(),
+						offence: Offence::MissedHeartbeats,
+					},
 					1 => NodeState::Probation { clean_epochs: 0 },
 					_ => NodeState::Candidate { attested: true },
 				},

@@ -75,6 +75,8 @@ pub enum NodeState<BlockNumber> {
 	Quarantined {
 		/// Last block of the appeal window.
 		appeal_until: BlockNumber,
+		/// The evidence that quarantined it.
+		offence: Offence,
 	},
 	/// Leaving; the deposit is returned after `unbond_at`.
 	Exiting {
@@ -133,14 +135,84 @@ pub struct BirthControl<BlockNumber> {
 	pub reporter_share: Perbill,
 }
 
+/// Evidence that quarantines a node.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum Offence {
+	/// A quote that does not verify (the reason says which check failed).
+	FailedQuote(tea_primitives::tpm::QuoteError),
+	/// A valid quote over a mini-runtime measurement that is not in the allowlist.
+	MeasurementNotAllowed,
+	/// Too many heartbeat periods without a valid attestation.
+	MissedHeartbeats,
+	/// The majority of its admission committee voted against it.
+	CommitteeRejected,
+}
+
 /// What attestation tells the node registry (implemented by this pallet).
 pub trait NodeEvidence<AccountId> {
 	/// The candidate passed its admission attestation (quote + committee verdict).
 	fn admission_passed(node: &NodeId);
-	/// Evidence against `node` from `reporter`: quarantine it (once; more reporters are noted).
-	fn report(node: &NodeId, reporter: &AccountId);
+	/// Evidence against `node`: quarantine it. `reporters` (possibly none, when the chain itself
+	/// saw the failure) share the slash if the node does not clear itself; reports against a
+	/// node already quarantined add their reporters.
+	fn report(node: &NodeId, offence: Offence, reporters: &[AccountId]);
 	/// A quarantined node presented a fresh valid attestation within its appeal window.
 	fn cleared(node: &NodeId);
+}
+
+/// A node as other pallets read it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NodeView<AccountId, BlockNumber> {
+	/// The account that operates it.
+	pub operator: AccountId,
+	/// The key its quotes are signed with.
+	pub attestation_key: AttestationKey,
+	/// Where it stands.
+	pub state: NodeState<BlockNumber>,
+	/// Block at which it entered that state.
+	pub since: BlockNumber,
+}
+
+/// Read access to the node registry (implemented by this pallet).
+pub trait NodeRegistry<AccountId, BlockNumber> {
+	/// The node `id`, if registered.
+	fn node(id: &NodeId) -> Option<NodeView<AccountId, BlockNumber>>;
+	/// The active (trusted) nodes, in storage order.
+	fn active_nodes() -> alloc::vec::Vec<NodeId>;
+	/// The nodes that owe heartbeats (active and probationary), with the block at which they
+	/// entered that state.
+	fn attesting_nodes() -> alloc::vec::Vec<(NodeId, BlockNumber)>;
+	/// Adds node number `seed` in `state`, operated by `operator` and signing with
+	/// `attestation_key`, for other pallets' benchmarks; returns its id.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn insert_for_benchmark(
+		seed: u32,
+		operator: AccountId,
+		attestation_key: AttestationKey,
+		state: NodeState<BlockNumber>,
+	) -> NodeId;
+}
+
+/// Told when a node's record is deleted (slashed or exited), so that other pallets drop
+/// theirs.
+pub trait OnNodeRemoved {
+	/// `node` no longer exists.
+	fn on_node_removed(node: &NodeId);
+}
+
+impl OnNodeRemoved for () {
+	fn on_node_removed(_node: &NodeId) {}
 }
 
 #[frame_support::pallet]
@@ -192,6 +264,8 @@ pub mod pallet {
 		type MaxReporters: Get<u32>;
 		/// Where the slashed deposit goes after the reporters' share (`None`: burnt).
 		type SlashDestination: Get<Option<Self::AccountId>>;
+		/// Told when a node is removed.
+		type OnRemoved: OnNodeRemoved;
 		/// Weights of the calls and of the epoch boundary.
 		type WeightInfo: WeightInfo;
 	}
@@ -302,7 +376,7 @@ pub mod pallet {
 		/// A probationary node became active (trusted).
 		Activated { node: NodeId },
 		/// Evidence quarantined a node; it may appeal until `appeal_until`.
-		Quarantined { node: NodeId, reporter: T::AccountId, appeal_until: BlockNumberFor<T> },
+		Quarantined { node: NodeId, offence: Offence, appeal_until: BlockNumberFor<T> },
 		/// A quarantined node cleared itself and is on probation again.
 		Cleared { node: NodeId },
 		/// A node was removed and its deposit slashed.
@@ -456,7 +530,7 @@ pub mod pallet {
 			// Quarantines past their appeal window, exits past unbonding.
 			let due: Vec<(NodeId, NodeInfoOf<T>)> = Nodes::<T>::iter()
 				.filter(|(_, info)| match info.state {
-					NodeState::Quarantined { appeal_until } => now > appeal_until,
+					NodeState::Quarantined { appeal_until, .. } => now > appeal_until,
 					NodeState::Exiting { unbond_at } => now >= unbond_at,
 					_ => false,
 				})
@@ -597,6 +671,7 @@ pub mod pallet {
 			.unwrap_or_default();
 			NodeByKey::<T>::remove(info.attestation_key);
 			Nodes::<T>::remove(node);
+			T::OnRemoved::on_node_removed(&node);
 			Self::deposit_event(Event::Slashed { node, to_reporters: paid, to_destination: moved });
 		}
 
@@ -610,6 +685,7 @@ pub mod pallet {
 			);
 			NodeByKey::<T>::remove(info.attestation_key);
 			Nodes::<T>::remove(node);
+			T::OnRemoved::on_node_removed(&node);
 			Self::deposit_event(Event::Exited { node });
 		}
 
@@ -656,42 +732,39 @@ pub mod pallet {
 			});
 		}
 
-		fn report(node: &NodeId, reporter: &T::AccountId) {
+		fn report(node: &NodeId, offence: Offence, reporters: &[T::AccountId]) {
 			let Some(mut info) = Nodes::<T>::get(node) else { return };
+			let note = |node: &NodeId| {
+				Reporters::<T>::mutate(node, |known| {
+					for reporter in reporters {
+						if !known.contains(reporter) {
+							let _ = known.try_push(reporter.clone());
+						}
+					}
+				})
+			};
 			match info.state {
 				NodeState::Active => ActiveCount::<T>::mutate(|n| *n = n.saturating_sub(1)),
 				NodeState::Probation { .. } => {
 					ProbationNodes::<T>::mutate(|p| p.retain(|n| n != node))
 				}
-				NodeState::Quarantined { .. } => {
-					Reporters::<T>::mutate(node, |r| {
-						if !r.contains(reporter) {
-							let _ = r.try_push(reporter.clone());
-						}
-					});
-					return;
-				}
-				NodeState::Candidate { .. } | NodeState::Exiting { .. } => return,
+				NodeState::Candidate { .. } => Queue::<T>::mutate(|q| q.retain(|n| n != node)),
+				NodeState::Quarantined { .. } => return note(node),
+				NodeState::Exiting { .. } => return,
 			}
 			let now = frame_system::Pallet::<T>::block_number();
 			let appeal_until = now.saturating_add(Params::<T>::get().appeal_window);
-			info.state = NodeState::Quarantined { appeal_until };
+			info.state = NodeState::Quarantined { appeal_until, offence };
 			info.since = now;
 			Nodes::<T>::insert(node, info);
-			Reporters::<T>::mutate(node, |r| {
-				let _ = r.try_push(reporter.clone());
-			});
-			Self::deposit_event(Event::Quarantined {
-				node: *node,
-				reporter: reporter.clone(),
-				appeal_until,
-			});
+			note(node);
+			Self::deposit_event(Event::Quarantined { node: *node, offence, appeal_until });
 			Self::keep_bound();
 		}
 
 		fn cleared(node: &NodeId) {
 			let Some(mut info) = Nodes::<T>::get(node) else { return };
-			let NodeState::Quarantined { appeal_until } = info.state else { return };
+			let NodeState::Quarantined { appeal_until, .. } = info.state else { return };
 			if frame_system::Pallet::<T>::block_number() > appeal_until {
 				return;
 			}
@@ -704,6 +777,67 @@ pub mod pallet {
 				let _ = q.try_insert(0, *node);
 			});
 			Self::deposit_event(Event::Cleared { node: *node });
+		}
+	}
+
+	impl<T: Config> NodeRegistry<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
+		fn node(id: &NodeId) -> Option<NodeView<T::AccountId, BlockNumberFor<T>>> {
+			Nodes::<T>::get(id).map(|info| NodeView {
+				operator: info.operator,
+				attestation_key: info.attestation_key,
+				state: info.state,
+				since: info.since,
+			})
+		}
+
+		fn active_nodes() -> Vec<NodeId> {
+			Nodes::<T>::iter()
+				.filter(|(_, i)| i.state == NodeState::Active)
+				.map(|(n, _)| n)
+				.collect()
+		}
+
+		fn attesting_nodes() -> Vec<(NodeId, BlockNumberFor<T>)> {
+			Nodes::<T>::iter()
+				.filter(|(_, i)| matches!(i.state, NodeState::Active | NodeState::Probation { .. }))
+				.map(|(n, i)| (n, i.since))
+				.collect()
+		}
+
+		#[cfg(feature = "runtime-benchmarks")]
+		fn insert_for_benchmark(
+			seed: u32,
+			operator: T::AccountId,
+			attestation_key: AttestationKey,
+			state: NodeState<BlockNumberFor<T>>,
+		) -> NodeId {
+			let ek = EkPublic::truncate_from([&b"bench EK "[..], &seed.to_le_bytes()].concat());
+			let id = node_id(&ek);
+			match state {
+				NodeState::Active => ActiveCount::<T>::mutate(|n| *n += 1),
+				NodeState::Candidate { .. } => Queue::<T>::mutate(|q| {
+					let _ = q.try_push(id);
+				}),
+				NodeState::Probation { .. } => ProbationNodes::<T>::mutate(|p| {
+					let _ = p.try_push(id);
+				}),
+				_ => {}
+			}
+			NodeByKey::<T>::insert(attestation_key, id);
+			Nodes::<T>::insert(
+				id,
+				NodeInfo {
+					operator,
+					ek_public: ek,
+					ek_certificate: Default::default(),
+					attestation_key,
+					peer_id: Default::default(),
+					deposit: Zero::zero(),
+					state,
+					since: Zero::zero(),
+				},
+			);
+			id
 		}
 	}
 

@@ -49,6 +49,7 @@ impl Config for Test {
 	type MaxNodes = ConstU32<MAX_NODES>;
 	type MaxReporters = ConstU32<3>;
 	type SlashDestination = Destination;
+	type OnRemoved = ();
 	type WeightInfo = ();
 }
 

@@ -145,7 +145,7 @@ fn losing_trusted_nodes_sends_the_youngest_probationary_back() {
 		assert_eq!(ProbationNodes::<Test>::get().into_inner(), vec![a, b]);
 		// A trusted node is quarantined: 3 active leave room for one.
 		let trusted = node_id(&ek(1000));
-		TeaNodes::report(&trusted, &7);
+		TeaNodes::report(&trusted, Offence::MissedHeartbeats, &[7]);
 		assert_eq!(ProbationNodes::<Test>::get().into_inner(), vec![a]);
 		assert_eq!(state(b), Some(NodeState::Candidate { attested: true }));
 		assert_eq!(Queue::<Test>::get()[0], b, "back at the front");
@@ -156,8 +156,8 @@ fn losing_trusted_nodes_sends_the_youngest_probationary_back() {
 fn an_appeal_within_the_window_clears_the_node() {
 	build_and_execute(4, || {
 		let trusted = node_id(&ek(1000));
-		TeaNodes::report(&trusted, &7);
-		let Some(NodeState::Quarantined { appeal_until }) = state(trusted) else { panic!() };
+		TeaNodes::report(&trusted, Offence::MissedHeartbeats, &[7]);
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(trusted) else { panic!() };
 		assert_eq!(appeal_until, 1 + EPOCH);
 		TeaNodes::cleared(&trusted);
 		assert_eq!(state(trusted), Some(NodeState::Candidate { attested: true }));
@@ -174,11 +174,11 @@ fn an_expired_appeal_removes_and_slashes_exactly_the_configured_shares() {
 		TeaNodes::admission_passed(&a);
 		next_epoch();
 		let treasury = Balances::free_balance(TREASURY);
-		TeaNodes::report(&a, &7);
-		TeaNodes::report(&a, &8);
-		TeaNodes::report(&a, &7);
+		TeaNodes::report(&a, Offence::MissedHeartbeats, &[7]);
+		TeaNodes::report(&a, Offence::MissedHeartbeats, &[8]);
+		TeaNodes::report(&a, Offence::MissedHeartbeats, &[7]);
 		assert_eq!(Reporters::<Test>::get(a).into_inner(), vec![7, 8]);
-		let Some(NodeState::Quarantined { appeal_until }) = state(a) else { panic!() };
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(a) else { panic!() };
 		run_to(appeal_until + EPOCH);
 		// Too late to appeal.
 		TeaNodes::cleared(&a);
@@ -194,6 +194,25 @@ fn an_expired_appeal_removes_and_slashes_exactly_the_configured_shares() {
 }
 
 #[test]
+fn a_rejected_candidate_leaves_the_queue_and_without_reporters_the_destination_takes_all() {
+	build_and_execute(4, || {
+		let a = register(1, 1);
+		let treasury = Balances::free_balance(TREASURY);
+		TeaNodes::report(&a, Offence::CommitteeRejected, &[]);
+		let Some(NodeState::Quarantined { appeal_until, offence }) = state(a) else { panic!() };
+		assert_eq!(offence, Offence::CommitteeRejected);
+		assert!(Queue::<Test>::get().is_empty());
+		System::assert_last_event(
+			Event::Quarantined { node: a, offence: Offence::CommitteeRejected, appeal_until }
+				.into(),
+		);
+		run_to(appeal_until + EPOCH);
+		assert_eq!(state(a), None);
+		assert_eq!(Balances::free_balance(TREASURY), treasury + DEPOSIT);
+	});
+}
+
+#[test]
 fn without_a_destination_the_rest_is_burnt() {
 	build_and_execute(4, || {
 		Destination::set(None);
@@ -201,7 +220,7 @@ fn without_a_destination_the_rest_is_burnt() {
 		TeaNodes::admission_passed(&a);
 		next_epoch();
 		let issuance = Balances::total_issuance();
-		TeaNodes::report(&a, &7);
+		TeaNodes::report(&a, Offence::MissedHeartbeats, &[7]);
 		run_to(3 * EPOCH);
 		assert_eq!(Balances::free_balance(7), 100_100);
 		assert_eq!(Balances::total_issuance(), issuance - 900);
@@ -223,7 +242,7 @@ fn exit_returns_the_deposit_after_unbonding_and_quarantine_blocks_it() {
 		assert!(Queue::<Test>::get().iter().all(|n| *n != a));
 		TeaNodes::admission_passed(&b);
 		next_epoch();
-		TeaNodes::report(&b, &7);
+		TeaNodes::report(&b, Offence::MissedHeartbeats, &[7]);
 		assert_noop!(TeaNodes::exit(RuntimeOrigin::signed(2), b), NodesError::Quarantined);
 		run_to(1 + UNBONDING + EPOCH);
 		assert_eq!(state(a), None);
@@ -279,7 +298,9 @@ fn admission_never_breaks_the_two_thirds_bound() {
 					3..=6 if !queue.is_empty() => {
 						TeaNodes::admission_passed(&queue[rng.below(queue.len() as u32) as usize])
 					}
-					7 if !known.is_empty() => TeaNodes::report(&pick(&mut rng), &7),
+					7 if !known.is_empty() => {
+						TeaNodes::report(&pick(&mut rng), Offence::MissedHeartbeats, &[7])
+					}
 					8 if !known.is_empty() => TeaNodes::cleared(&pick(&mut rng)),
 					9 if !known.is_empty() => {
 						let node = pick(&mut rng);

@@ -378,6 +378,9 @@ pub trait Allowlists<NodeId> {
 	fn measurement_allowed(node: &NodeId, measurement: &Measurement) -> bool;
 	/// Whether `key` is an allowed TPM vendor CA key.
 	fn ca_key_allowed(key: &[u8]) -> bool;
+	/// Allows `measurement` everywhere, for other pallets' benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn allow_for_benchmark(measurement: Measurement);
 }
 
 /// Checks that `key` is one DER `SEQUENCE` (tag `0x30`, definite length) covering all of `key`

@@ -1,0 +1,249 @@
+//! Benchmarks. Quotes are signed inside the runtime by the software signer over the chain's
+//! real challenge, so the measured path is the real verification (structure, nonce, PCR
+//! digest, ECDSA P-256): the verify dominates.
+
+use super::*;
+use alloc::{vec, vec::Vec};
+use frame_benchmarking::v2::*;
+use frame_support::traits::{EnsureOrigin, Get, Hooks};
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use pallet_tea_nodes::{NodeRegistry, NodeState};
+use pallet_tea_upgrades::Allowlists;
+use tea_primitives::{soft_tpm::SoftTpm, tpm};
+
+fn pcrs() -> Vec<(u8, [u8; 32])> {
+	vec![(16, [7; 32]), (23, [0; 32])]
+}
+
+/// Moves to block 10 (so that anchor 9 is in the window) and allows the measurement.
+fn setup<T: Config>() {
+	frame_system::Pallet::<T>::set_block_number(10u32.into());
+	T::Upgrades::allow_for_benchmark(H256(tpm::pcr_digest(&pcrs())));
+}
+
+/// `n` active nodes (committee material).
+fn active<T: Config>(n: u32) -> Vec<NodeId> {
+	(0..n)
+		.map(|i| {
+			let ak = SoftTpm::new(10_000 + i as u64).ak();
+			T::Nodes::insert_for_benchmark(
+				10_000 + i,
+				account("member", i, 0),
+				ak,
+				NodeState::Active,
+			)
+		})
+		.collect()
+}
+
+/// A quote by `tpm` for `node`'s `purpose` anchored at block 9, tampered by `tamper`.
+fn quoted<T: Config>(
+	tpm: &SoftTpm,
+	node: NodeId,
+	purpose: Purpose,
+	tamper: impl Fn(&mut Vec<u8>),
+) -> (BlockNumberFor<T>, AttestBytes, SignatureBytes, PcrValues) {
+	let anchor: BlockNumberFor<T> = 9u32.into();
+	let nonce = Pallet::<T>::challenge(&node, purpose, anchor);
+	let (attest, mut signature) = tpm.quote(&nonce, &pcrs());
+	tamper(&mut signature);
+	(
+		anchor,
+		attest.try_into().expect("fits"),
+		signature.try_into().expect("fits"),
+		pcrs().try_into().expect("fits"),
+	)
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	/// A candidate's admission quote, a committee drawn from `n` active nodes.
+	#[benchmark]
+	fn submit_admission(n: Linear<1, { T::MaxNodes::get() - 1 }>) {
+		setup::<T>();
+		active::<T>(n);
+		let operator: T::AccountId = whitelisted_caller();
+		let tpm = SoftTpm::new(1);
+		let node = T::Nodes::insert_for_benchmark(
+			1,
+			operator.clone(),
+			tpm.ak(),
+			NodeState::Candidate { attested: false },
+		);
+		let (anchor, attest, signature, pcrs) = quoted::<T>(&tpm, node, Purpose::Admission, |_| {});
+
+		#[extrinsic_call]
+		submit_attestation(
+			RawOrigin::Signed(operator),
+			node,
+			Purpose::Admission,
+			anchor,
+			attest,
+			signature,
+			pcrs,
+		);
+
+		assert!(Reviews::<T>::contains_key(node));
+	}
+
+	/// An active node's valid heartbeat.
+	#[benchmark]
+	fn submit_heartbeat() {
+		setup::<T>();
+		let operator: T::AccountId = whitelisted_caller();
+		let tpm = SoftTpm::new(2);
+		let node = T::Nodes::insert_for_benchmark(2, operator.clone(), tpm.ak(), NodeState::Active);
+		let (anchor, attest, signature, pcrs) = quoted::<T>(&tpm, node, Purpose::Heartbeat, |_| {});
+
+		#[extrinsic_call]
+		submit_attestation(
+			RawOrigin::Signed(operator),
+			node,
+			Purpose::Heartbeat,
+			anchor,
+			attest,
+			signature,
+			pcrs,
+		);
+
+		assert_eq!(Records::<T>::get(node).and_then(|r| r.last_valid), Some(10u32.into()));
+	}
+
+	/// A heartbeat whose signature fails after the whole verification: the active node is
+	/// quarantined.
+	#[benchmark]
+	fn submit_rejected() {
+		setup::<T>();
+		let operator: T::AccountId = whitelisted_caller();
+		let tpm = SoftTpm::new(3);
+		let node = T::Nodes::insert_for_benchmark(3, operator.clone(), tpm.ak(), NodeState::Active);
+		let (anchor, attest, signature, pcrs) =
+			quoted::<T>(&tpm, node, Purpose::Heartbeat, |sig| sig[10] ^= 1);
+
+		#[extrinsic_call]
+		submit_attestation(
+			RawOrigin::Signed(operator),
+			node,
+			Purpose::Heartbeat,
+			anchor,
+			attest,
+			signature,
+			pcrs,
+		);
+
+		assert!(matches!(
+			T::Nodes::node(&node).map(|v| v.state),
+			Some(NodeState::Quarantined { .. })
+		));
+	}
+
+	#[benchmark]
+	fn vote() {
+		setup::<T>();
+		let members = active::<T>(T::CommitteeSize::get());
+		let node = T::Nodes::insert_for_benchmark(
+			4,
+			account("candidate", 0, 0),
+			SoftTpm::new(4).ak(),
+			NodeState::Candidate { attested: false },
+		);
+		let mut voted = members.clone();
+		let last = voted.pop().expect("a committee");
+		Reviews::<T>::insert(
+			node,
+			Review {
+				purpose: Purpose::Admission,
+				members: members.clone().try_into().expect("committee size"),
+				votes: voted
+					.iter()
+					.map(|m| (*m, true))
+					.collect::<Vec<_>>()
+					.try_into()
+					.expect("fits"),
+				deadline: 20u32.into(),
+			},
+		);
+		let operator: T::AccountId = account("member", members.len() as u32 - 1, 0);
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(operator), last, node, true);
+
+		assert_eq!(Reviews::<T>::get(node).map(|r| r.votes.len()), Some(members.len()));
+	}
+
+	#[benchmark]
+	fn set_heartbeat_rules() -> Result<(), BenchmarkError> {
+		let origin =
+			T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		let rules = HeartbeatRules { period: 50u32.into(), max_missed: 5 };
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, rules);
+
+		assert_eq!(Heartbeats::<T>::get(), rules);
+		Ok(())
+	}
+
+	/// A review that rejects (every member voted no): tally, reporters, quarantine.
+	#[benchmark]
+	fn close_review() {
+		setup::<T>();
+		let members = active::<T>(T::CommitteeSize::get());
+		let node = T::Nodes::insert_for_benchmark(
+			5,
+			account("candidate", 0, 0),
+			SoftTpm::new(5).ak(),
+			NodeState::Candidate { attested: false },
+		);
+		Reviews::<T>::insert(
+			node,
+			Review {
+				purpose: Purpose::Admission,
+				members: members.clone().try_into().expect("committee size"),
+				votes: members
+					.iter()
+					.map(|m| (*m, false))
+					.collect::<Vec<_>>()
+					.try_into()
+					.expect("fits"),
+				deadline: 10u32.into(),
+			},
+		);
+
+		#[block]
+		{
+			Pallet::<T>::close(node);
+		}
+
+		assert!(matches!(
+			T::Nodes::node(&node).map(|v| v.state),
+			Some(NodeState::Quarantined { .. })
+		));
+	}
+
+	/// The heartbeat check with `n` attesting nodes, every one of them past `max_missed`.
+	#[benchmark]
+	fn check_heartbeats(n: Linear<1, { T::MaxNodes::get() }>) {
+		let nodes = active::<T>(n);
+		let rules = HeartbeatRules { period: 10u32.into(), max_missed: 1 };
+		Heartbeats::<T>::put(rules);
+		let now: BlockNumberFor<T> = 100u32.into();
+		frame_system::Pallet::<T>::set_block_number(now);
+
+		#[block]
+		{
+			Pallet::<T>::on_initialize(now);
+		}
+
+		for node in nodes {
+			assert!(matches!(
+				T::Nodes::node(&node).map(|v| v.state),
+				Some(NodeState::Quarantined { .. })
+			));
+		}
+	}
+
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(0), crate::mock::Test);
+}

@@ -1,0 +1,620 @@
+//! # Attestation pallet
+//!
+//! The evidence behind the node life cycle of `pallet-tea-nodes`: TPM quotes verified **in the
+//! runtime**, heartbeats, and admission committees.
+//!
+//! - **Challenge.** A quote must carry `tpm::challenge(hash of block anchor, node, purpose)` in
+//!   its `extraData`. The anchor is a block at most `ChallengeWindow` blocks old and newer than
+//!   the anchor of the node's previous quote, so an old quote can never be replayed, and a quote
+//!   made for one purpose (admission, heartbeat, appeal) never serves another.
+//! - **Verification.** [`Pallet::submit_attestation`], signed by the node's operator, runs
+//!   `tea_primitives::tpm::verify_quote` (the same code the worker runs): `TPMS_ATTEST` structure,
+//!   nonce, PCR digest of the submitted values, ECDSA P-256 signature by the node's registered
+//!   attestation key. The measurement (the PCR digest) must be allowed by governance
+//!   ([`pallet_tea_upgrades::Allowlists`]). A quote that fails any check is **evidence**: the
+//!   call succeeds, records it and quarantines the node. Mistakes that are not the TPM's (wrong
+//!   signer, stale anchor, wrong purpose) are refused without a trace.
+//! - **Heartbeats.** Every active or probationary node owes a valid heartbeat quote at least
+//!   every `period` blocks; `max_missed` periods in a row without one is evidence.
+//! - **Committees.** A candidate's valid admission quote opens a review by `CommitteeSize`
+//!   active nodes, drawn by ranking `blake2_256(parent hash ‖ candidate ‖ node)`. The members
+//!   check off chain what the chain cannot: the EK certificate chains to an allowed TPM vendor CA
+//!   key and the attestation key is bound to the EK by credential activation. Each member's
+//!   operator submits a signed verdict ([`Pallet::vote`]). After `ReviewPeriod` blocks a strict
+//!   majority of the committee decides: approval admits the candidate (or clears an appeal),
+//!   rejection quarantines it with the majority's operators as reporters. Members who did not
+//!   vote or voted against the majority are counted in [`CommitteeMisses`].
+//!
+//! **Why the parent block hash as randomness.** The chain uses Aura, which has no VRF. A block
+//! author can only choose whether to include the admission quote in its block, so it can re-draw
+//! a committee a few times at the cost of delaying the candidate; every member is an active,
+//! already-attested node, and a committee decides by strict majority, so biasing the draw
+//! needs a majority of corrupted trusted nodes, which birth control keeps below one third.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use weights::WeightInfo;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod weights;
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{pallet_prelude::ConstU32, BoundedVec};
+use pallet_tea_nodes::NodeId;
+use scale_info::TypeInfo;
+use sp_core::H256;
+pub use tea_primitives::tpm::Purpose;
+
+/// A `TPMS_ATTEST` (a quote is about 145 bytes).
+pub type AttestBytes = BoundedVec<u8, ConstU32<512>>;
+/// A `TPMT_SIGNATURE` (ECDSA P-256: 72 bytes).
+pub type SignatureBytes = BoundedVec<u8, ConstU32<128>>;
+/// The quoted PCRs: `(index, SHA-256 bank value)`, ascending.
+pub type PcrValues = BoundedVec<(u8, [u8; 32]), ConstU32<24>>;
+
+/// A node's attestation record.
+#[derive(
+	Clone,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub struct Record<BlockNumber> {
+	/// Anchor block of its latest quote: the next must be anchored later.
+	pub last_anchor: BlockNumber,
+	/// Block of its latest valid attestation, if any.
+	pub last_valid: Option<BlockNumber>,
+	/// The measurement (PCR digest) of its latest valid quote.
+	pub measurement: Option<H256>,
+	/// Heartbeat periods missed in a row.
+	pub missed: u32,
+	/// Whether it ever passed admission (or was trusted at genesis): a quarantined node that
+	/// never did needs a committee to clear itself, not just a valid quote.
+	pub vetted: bool,
+}
+
+/// An open committee review of a candidate's admission or of a quarantined node's appeal.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+#[scale_info(skip_type_params(MaxMembers))]
+pub struct Review<BlockNumber, MaxMembers: frame_support::traits::Get<u32>> {
+	/// `Admission` or `Appeal`.
+	pub purpose: Purpose,
+	/// The committee, drawn from the active nodes.
+	pub members: BoundedVec<NodeId, MaxMembers>,
+	/// The verdicts so far: `(member, approve)`.
+	pub votes: BoundedVec<(NodeId, bool), MaxMembers>,
+	/// Last block at which members may vote.
+	pub deadline: BlockNumber,
+}
+
+/// Heartbeat rules, set by governance.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatRules<BlockNumber> {
+	/// Blocks between heartbeat checks; each node owes a valid heartbeat per period.
+	pub period: BlockNumber,
+	/// Periods missed in a row that count as evidence.
+	pub max_missed: u32,
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use alloc::vec::Vec;
+	use frame_support::pallet_prelude::*;
+	use frame_system::pallet_prelude::*;
+	use pallet_tea_nodes::{NodeEvidence, NodeRegistry, NodeState, Offence, OnNodeRemoved};
+	use pallet_tea_upgrades::{Allowlists, RolloutSignals, RolloutTarget};
+	use sp_runtime::traits::{Saturating, Zero};
+	use tea_primitives::tpm;
+
+	/// The review type of this runtime.
+	pub type ReviewOf<T> = Review<BlockNumberFor<T>, <T as Config>::CommitteeSize>;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// The node registry: reads nodes, receives the evidence.
+		type Nodes: NodeRegistry<Self::AccountId, BlockNumberFor<Self>>
+			+ NodeEvidence<Self::AccountId>;
+		/// Governance: sets the heartbeat rules.
+		type GovernanceOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+		/// The governance allowlists (measurements) and the rollout health signals.
+		type Upgrades: Allowlists<NodeId> + RolloutSignals<NodeId>;
+		/// How old a quote's anchor block may be. At most `frame_system`'s `BlockHashCount`.
+		#[pallet::constant]
+		type ChallengeWindow: Get<BlockNumberFor<Self>>;
+		/// Members per committee (fewer when fewer nodes are active).
+		#[pallet::constant]
+		type CommitteeSize: Get<u32>;
+		/// Blocks a committee has to vote; keep it well inside `pallet-tea-nodes`' appeal window
+		/// so that an appeal's review closes before the window does.
+		#[pallet::constant]
+		type ReviewPeriod: Get<BlockNumberFor<Self>>;
+		/// Most reviews closing in one block.
+		#[pallet::constant]
+		type MaxReviewsPerBlock: Get<u32>;
+		/// Most registered nodes (`pallet-tea-nodes`' `MaxNodes`): bounds the committee draw
+		/// and the heartbeat check.
+		#[pallet::constant]
+		type MaxNodes: Get<u32>;
+		/// Most weight one rollout signal (`note_upgraded` or `note_failure`) of `Upgrades`
+		/// costs.
+		type SignalsWeight: Get<Weight>;
+		/// Weights of the calls and hooks.
+		type WeightInfo: WeightInfo;
+	}
+
+	/// Every node that has attested at least once.
+	#[pallet::storage]
+	pub type Records<T: Config> = StorageMap<_, Identity, NodeId, Record<BlockNumberFor<T>>>;
+
+	/// Open committee reviews, by the reviewed node.
+	#[pallet::storage]
+	pub type Reviews<T: Config> = StorageMap<_, Identity, NodeId, ReviewOf<T>>;
+
+	/// The reviews closed at the start of each block.
+	#[pallet::storage]
+	pub type ReviewsDue<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<NodeId, T::MaxReviewsPerBlock>,
+		ValueQuery,
+	>;
+
+	/// Committee duties missed per member: no vote, or a vote against the final majority.
+	#[pallet::storage]
+	pub type CommitteeMisses<T: Config> = StorageMap<_, Identity, NodeId, u32, ValueQuery>;
+
+	/// The heartbeat rules.
+	#[pallet::storage]
+	pub type Heartbeats<T: Config> =
+		StorageValue<_, HeartbeatRules<BlockNumberFor<T>>, ValueQuery, DefaultHeartbeats<T>>;
+
+	/// Defaults: a heartbeat every 100 blocks, evidence after 3 missed periods.
+	#[pallet::type_value]
+	pub fn DefaultHeartbeats<T: Config>() -> HeartbeatRules<BlockNumberFor<T>> {
+		HeartbeatRules { period: 100u32.into(), max_missed: 3 }
+	}
+
+	/// Heartbeat rules other than the defaults.
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// The rules; `None` keeps the defaults.
+		pub heartbeats: Option<HeartbeatRules<BlockNumberFor<T>>>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			if let Some(rules) = self.heartbeats {
+				assert!(!rules.period.is_zero() && rules.max_missed > 0, "bad heartbeat rules");
+				Heartbeats::<T>::put(rules);
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A quote verified and its measurement is allowed.
+		Attested { node: NodeId, purpose: Purpose, measurement: H256 },
+		/// A quote failed: the offence is evidence against the node.
+		QuoteRejected { node: NodeId, purpose: Purpose, offence: Offence },
+		/// A committee was drawn to review `node`; members vote until `deadline`.
+		ReviewOpened {
+			node: NodeId,
+			purpose: Purpose,
+			members: Vec<NodeId>,
+			deadline: BlockNumberFor<T>,
+		},
+		/// A committee member voted.
+		Voted { node: NodeId, member: NodeId, approve: bool },
+		/// A review closed: `verdict` is the strict majority's (none: no majority, the node
+		/// may attest again); `noted` are the members who did not vote or voted against it.
+		ReviewClosed { node: NodeId, verdict: Option<bool>, noted: Vec<NodeId> },
+		/// A node missed its heartbeat period (`missed` in a row).
+		HeartbeatMissed { node: NodeId, missed: u32 },
+		/// Governance changed the heartbeat rules.
+		HeartbeatRulesSet { rules: HeartbeatRules<BlockNumberFor<T>> },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No node with this id.
+		UnknownNode,
+		/// Only the node's operator may submit its attestations and votes.
+		NotOperator,
+		/// The purpose does not fit the node's state: admission is for candidates that have
+		/// not passed, heartbeats for active and probationary nodes, appeals for quarantined
+		/// nodes within their window.
+		WrongPurpose,
+		/// The anchor block is not before the current block.
+		AnchorInFuture,
+		/// The anchor block is older than the challenge window.
+		AnchorTooOld,
+		/// The anchor is not newer than the node's previous quote's (a replay).
+		Replayed,
+		/// The node is under review; wait for the verdict.
+		UnderReview,
+		/// No active node can sit on a committee.
+		NoCommittee,
+		/// Every block that could close the review has `MaxReviewsPerBlock` reviews; try later.
+		ReviewsBusy,
+		/// No open review of this node.
+		NoReview,
+		/// The node is not on this committee.
+		NotAMember,
+		/// This member has voted.
+		AlreadyVoted,
+		/// The review's voting deadline has passed.
+		ReviewClosed,
+		/// The heartbeat period and `max_missed` must not be zero.
+		BadRules,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			let due = ReviewsDue::<T>::take(now);
+			let mut weight = T::WeightInfo::close_review().saturating_mul(due.len() as u64);
+			for node in due {
+				Self::close(node);
+			}
+			let rules = Heartbeats::<T>::get();
+			if !rules.period.is_zero() && (now % rules.period).is_zero() {
+				let checked = Self::check_heartbeats(now, rules);
+				weight.saturating_accrue(T::WeightInfo::check_heartbeats(checked));
+			}
+			weight.saturating_add(T::DbWeight::get().reads_writes(2, 1))
+		}
+
+		fn integrity_test() {
+			assert!(T::CommitteeSize::get() > 0, "committees need members");
+			assert!(T::MaxReviewsPerBlock::get() > 0, "reviews need room");
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Submit a TPM quote for `node` (its operator signs). `anchor` is the block whose hash
+		/// the challenge uses; `attest` and `signature` are the TPM's `TPMS_ATTEST` and
+		/// `TPMT_SIGNATURE`; `pcrs` the quoted PCR values. A quote that fails verification is
+		/// recorded as evidence and the call succeeds.
+		#[pallet::call_index(0)]
+		#[pallet::weight(Pallet::<T>::submit_weight(Some(T::MaxNodes::get())))]
+		pub fn submit_attestation(
+			origin: OriginFor<T>,
+			node: NodeId,
+			purpose: Purpose,
+			anchor: BlockNumberFor<T>,
+			attest: AttestBytes,
+			signature: SignatureBytes,
+			pcrs: PcrValues,
+		) -> DispatchResultWithPostInfo {
+			let who = ensure_signed(origin)?;
+			let view = T::Nodes::node(&node).ok_or(Error::<T>::UnknownNode)?;
+			ensure!(view.operator == who, Error::<T>::NotOperator);
+			let now = frame_system::Pallet::<T>::block_number();
+			let fits = match view.state {
+				NodeState::Candidate { attested } => purpose == Purpose::Admission && !attested,
+				NodeState::Active | NodeState::Probation { .. } => purpose == Purpose::Heartbeat,
+				NodeState::Quarantined { appeal_until, .. } => {
+					purpose == Purpose::Appeal && now <= appeal_until
+				}
+				NodeState::Exiting { .. } => false,
+			};
+			ensure!(fits, Error::<T>::WrongPurpose);
+			ensure!(!Reviews::<T>::contains_key(node), Error::<T>::UnderReview);
+			ensure!(anchor < now, Error::<T>::AnchorInFuture);
+			ensure!(
+				now.saturating_sub(anchor) <= T::ChallengeWindow::get(),
+				Error::<T>::AnchorTooOld
+			);
+			let previous = Records::<T>::get(node);
+			ensure!(previous.as_ref().is_none_or(|r| anchor > r.last_anchor), Error::<T>::Replayed);
+			let mut record = previous.unwrap_or_default();
+			record.last_anchor = anchor;
+			let admitted = matches!(view.state, NodeState::Active | NodeState::Probation { .. });
+			record.vetted |= admitted;
+			let nonce = Self::challenge(&node, purpose, anchor);
+
+			let verdict =
+				tpm::verify_quote(&view.attestation_key, &attest, &signature, &nonce, &pcrs)
+					.map_err(Offence::FailedQuote)
+					.and_then(|info| {
+						let measurement = H256(info.pcr_digest);
+						if T::Upgrades::measurement_allowed(&node, &measurement) {
+							Ok(measurement)
+						} else {
+							Err(Offence::MeasurementNotAllowed)
+						}
+					});
+			let measurement = match verdict {
+				Err(offence) => {
+					Records::<T>::insert(node, record);
+					if admitted {
+						T::Upgrades::note_failure(&node);
+					}
+					T::Nodes::report(&node, offence, &[]);
+					Self::deposit_event(Event::QuoteRejected { node, purpose, offence });
+					return Ok(Some(Self::submit_weight(None)).into());
+				}
+				Ok(measurement) => measurement,
+			};
+			record.last_valid = Some(now);
+			record.measurement = Some(measurement);
+			record.missed = 0;
+			let review = match view.state {
+				NodeState::Candidate { .. } => true,
+				NodeState::Quarantined { .. } => !record.vetted,
+				_ => false,
+			};
+			Records::<T>::insert(node, record);
+			Self::deposit_event(Event::Attested { node, purpose, measurement });
+			match (purpose, review) {
+				(_, true) => {
+					let drawn = Self::open_review(node, purpose, now)?;
+					return Ok(Some(Self::submit_weight(Some(drawn))).into());
+				}
+				(Purpose::Appeal, false) => T::Nodes::cleared(&node),
+				_ => T::Upgrades::note_upgraded(
+					&node,
+					&RolloutTarget::Measurement { new: measurement, replaces: None },
+				),
+			}
+			Ok(Some(Self::submit_weight(None)).into())
+		}
+
+		/// A committee member's verdict on the node it reviews (the member's operator signs).
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::vote())]
+		pub fn vote(
+			origin: OriginFor<T>,
+			member: NodeId,
+			node: NodeId,
+			approve: bool,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let view = T::Nodes::node(&member).ok_or(Error::<T>::UnknownNode)?;
+			ensure!(view.operator == who, Error::<T>::NotOperator);
+			Reviews::<T>::try_mutate(node, |review| {
+				let review = review.as_mut().ok_or(Error::<T>::NoReview)?;
+				ensure!(review.members.contains(&member), Error::<T>::NotAMember);
+				ensure!(review.votes.iter().all(|(m, _)| *m != member), Error::<T>::AlreadyVoted);
+				ensure!(
+					frame_system::Pallet::<T>::block_number() <= review.deadline,
+					Error::<T>::ReviewClosed
+				);
+				// Fits: at most one vote per member.
+				review.votes.try_push((member, approve)).map_err(|_| Error::<T>::AlreadyVoted)?;
+				Ok::<_, Error<T>>(())
+			})?;
+			Self::deposit_event(Event::Voted { node, member, approve });
+			Ok(())
+		}
+
+		/// Set the heartbeat rules (governance).
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::set_heartbeat_rules())]
+		pub fn set_heartbeat_rules(
+			origin: OriginFor<T>,
+			rules: HeartbeatRules<BlockNumberFor<T>>,
+		) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			ensure!(!rules.period.is_zero() && rules.max_missed > 0, Error::<T>::BadRules);
+			Heartbeats::<T>::put(rules);
+			Self::deposit_event(Event::HeartbeatRulesSet { rules });
+			Ok(())
+		}
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The weight of `submit_attestation`: with a committee draw over `drawn` active nodes,
+		/// or (`None`) the heavier of a heartbeat, an appeal and a rejected quote, each with one
+		/// rollout signal. The call is charged the most and refunded to its path.
+		pub fn submit_weight(drawn: Option<u32>) -> Weight {
+			let signal = T::SignalsWeight::get();
+			let other = T::WeightInfo::submit_heartbeat()
+				.max(T::WeightInfo::submit_rejected())
+				.saturating_add(signal);
+			match drawn {
+				Some(n) => T::WeightInfo::submit_admission(n).max(other),
+				None => other,
+			}
+		}
+
+		/// The challenge `node` must quote for `purpose` anchored at block `anchor` (the hash of
+		/// a block the chain no longer remembers reads as zero and never matches a real quote).
+		pub fn challenge(node: &NodeId, purpose: Purpose, anchor: BlockNumberFor<T>) -> [u8; 32] {
+			let hash = frame_system::Pallet::<T>::block_hash(anchor);
+			tpm::challenge(hash.as_ref().try_into().unwrap_or(&[0; 32]), &node.0, purpose)
+		}
+
+		/// Draws the committee for `node` and schedules the review's close; returns how many
+		/// active nodes the draw ranked.
+		fn open_review(
+			node: NodeId,
+			purpose: Purpose,
+			now: BlockNumberFor<T>,
+		) -> Result<u32, DispatchError> {
+			let seed = frame_system::Pallet::<T>::parent_hash();
+			let mut ranked: Vec<([u8; 32], NodeId)> = T::Nodes::active_nodes()
+				.into_iter()
+				.filter(|member| *member != node)
+				.map(|member| (sp_io::hashing::blake2_256(&(seed, node, member).encode()), member))
+				.collect();
+			let drawn = ranked.len() as u32;
+			ranked.sort_unstable();
+			let members: BoundedVec<NodeId, T::CommitteeSize> = ranked
+				.into_iter()
+				.take(T::CommitteeSize::get() as usize)
+				.map(|(_, member)| member)
+				.collect::<Vec<_>>()
+				.try_into()
+				.map_err(|_| Error::<T>::NoCommittee)?;
+			ensure!(!members.is_empty(), Error::<T>::NoCommittee);
+			let deadline = now.saturating_add(T::ReviewPeriod::get());
+			// The review closes in the first block after the deadline that has room.
+			let mut close_at = deadline.saturating_add(1u32.into());
+			let mut scheduled = false;
+			for _ in 0..16 {
+				if ReviewsDue::<T>::mutate(close_at, |due| due.try_push(node)).is_ok() {
+					scheduled = true;
+					break;
+				}
+				close_at.saturating_inc();
+			}
+			ensure!(scheduled, Error::<T>::ReviewsBusy);
+			Self::deposit_event(Event::ReviewOpened {
+				node,
+				purpose,
+				members: members.to_vec(),
+				deadline,
+			});
+			Reviews::<T>::insert(
+				node,
+				Review { purpose, members, votes: Default::default(), deadline },
+			);
+			Ok(drawn)
+		}
+
+		/// Tallies a review whose deadline passed.
+		pub(crate) fn close(node: NodeId) {
+			let Some(review) = Reviews::<T>::take(node) else { return };
+			let size = review.members.len();
+			let approvals = review.votes.iter().filter(|(_, approve)| *approve).count();
+			let rejections = review.votes.len().saturating_sub(approvals);
+			let verdict = if approvals * 2 > size {
+				Some(true)
+			} else if rejections * 2 > size {
+				Some(false)
+			} else {
+				None
+			};
+			let noted: Vec<NodeId> = review
+				.members
+				.iter()
+				.filter(|member| match review.votes.iter().find(|(m, _)| m == *member) {
+					None => true,
+					Some((_, approve)) => verdict.is_some_and(|v| v != *approve),
+				})
+				.copied()
+				.collect();
+			for member in &noted {
+				CommitteeMisses::<T>::mutate(member, |n| n.saturating_inc());
+			}
+			match verdict {
+				Some(true) => {
+					Records::<T>::mutate(node, |r| {
+						if let Some(r) = r {
+							r.vetted = true;
+						}
+					});
+					match review.purpose {
+						Purpose::Admission => T::Nodes::admission_passed(&node),
+						_ => T::Nodes::cleared(&node),
+					}
+				}
+				Some(false) => {
+					let reporters: Vec<T::AccountId> = review
+						.votes
+						.iter()
+						.filter(|(_, approve)| !*approve)
+						.filter_map(|(member, _)| T::Nodes::node(member).map(|v| v.operator))
+						.collect();
+					T::Nodes::report(&node, Offence::CommitteeRejected, &reporters);
+				}
+				None => {}
+			}
+			Self::deposit_event(Event::ReviewClosed { node, verdict, noted });
+		}
+
+		/// Counts a missed period for every node that owes heartbeats and sent none in the last
+		/// period; reports those at `max_missed`. Returns how many nodes it checked.
+		pub(crate) fn check_heartbeats(
+			now: BlockNumberFor<T>,
+			rules: HeartbeatRules<BlockNumberFor<T>>,
+		) -> u32 {
+			let nodes = T::Nodes::attesting_nodes();
+			let checked = nodes.len() as u32;
+			for (node, since) in nodes {
+				let mut record = Records::<T>::get(node).unwrap_or_default();
+				record.vetted = true;
+				let last = record.last_valid.map_or(since, |valid| valid.max(since));
+				if now.saturating_sub(last) <= rules.period {
+					continue;
+				}
+				record.missed = record.missed.saturating_add(1);
+				Self::deposit_event(Event::HeartbeatMissed { node, missed: record.missed });
+				if record.missed >= rules.max_missed {
+					record.missed = 0;
+					T::Upgrades::note_failure(&node);
+					T::Nodes::report(&node, Offence::MissedHeartbeats, &[]);
+				}
+				Records::<T>::insert(node, record);
+			}
+			checked
+		}
+
+		/// Invariants: every open review is scheduled to close after its deadline, no member
+		/// votes twice, members are distinct.
+		#[cfg(any(feature = "try-runtime", feature = "std"))]
+		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+			for (node, review) in Reviews::<T>::iter() {
+				ensure!(!review.members.contains(&node), "a node reviews itself");
+				for (i, (member, _)) in review.votes.iter().enumerate() {
+					ensure!(review.members.contains(member), "vote by a non-member");
+					ensure!(
+						review.votes.iter().skip(i + 1).all(|(m, _)| m != member),
+						"double vote"
+					);
+				}
+				let scheduled = ReviewsDue::<T>::iter()
+					.any(|(at, due)| at > review.deadline && due.contains(&node));
+				ensure!(scheduled, "review never closes");
+			}
+			Ok(())
+		}
+	}
+
+	impl<T: Config> OnNodeRemoved for Pallet<T> {
+		fn on_node_removed(node: &NodeId) {
+			Records::<T>::remove(node);
+			CommitteeMisses::<T>::remove(node);
+		}
+	}
+}

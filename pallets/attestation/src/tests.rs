@@ -1,0 +1,593 @@
+//! Unit tests: the challenge and its replay protection, every way a quote fails (each is
+//! evidence with its own reason), heartbeats, committees, appeals that clear and appeals that
+//! expire and slash exactly the configured shares.
+
+use crate::{mock::*, *};
+use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
+use pallet_tea_nodes::{NodeState, Offence};
+use sp_runtime::{DispatchError, DispatchResult};
+use tea_primitives::{testing::SoftTpm, tpm::QuoteError};
+
+type AttestationError = Error<Test>;
+
+/// A quote by `tpm` for `node`'s challenge (`purpose`, anchored at the previous block).
+struct Quote {
+	anchor: u64,
+	attest: Vec<u8>,
+	signature: Vec<u8>,
+	pcrs: Vec<(u8, [u8; 32])>,
+}
+
+fn quote(tpm: &SoftTpm, node: NodeId, purpose: Purpose) -> Quote {
+	let anchor = System::block_number() - 1;
+	let nonce = TeaAttestation::challenge(&node, purpose, anchor);
+	let (attest, signature) = tpm.quote(&nonce, &good_pcrs());
+	Quote { anchor, attest, signature, pcrs: good_pcrs() }
+}
+
+fn submit(operator: AccountId, node: NodeId, purpose: Purpose, q: &Quote) -> DispatchResult {
+	TeaAttestation::submit_attestation(
+		RuntimeOrigin::signed(operator),
+		node,
+		purpose,
+		q.anchor,
+		q.attest.clone().try_into().unwrap(),
+		q.signature.clone().try_into().unwrap(),
+		q.pcrs.clone().try_into().unwrap(),
+	)
+	.map(|_| ())
+	.map_err(|e| e.error)
+}
+
+fn register(operator: AccountId, i: u32) -> NodeId {
+	assert_ok!(TeaNodes::register(
+		RuntimeOrigin::signed(operator),
+		ek(i).try_into().unwrap(),
+		vec![0x30, 0x00].try_into().unwrap(),
+		tpm(i).ak(),
+		b"peer".to_vec().try_into().unwrap()
+	));
+	pallet_tea_nodes::node_id(&ek(i))
+}
+
+fn trusted(i: u32) -> NodeId {
+	pallet_tea_nodes::node_id(&ek(1000 + i))
+}
+
+fn state(node: NodeId) -> Option<NodeState<u64>> {
+	pallet_tea_nodes::Nodes::<Test>::get(node).map(|i| i.state)
+}
+
+fn events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(|r| match r.event {
+			RuntimeEvent::TeaAttestation(e) => Some(e),
+			_ => None,
+		})
+		.collect()
+}
+
+fn opened_review(node: NodeId) -> Vec<NodeId> {
+	events()
+		.into_iter()
+		.find_map(|e| match e {
+			Event::ReviewOpened { node: n, members, .. } if n == node => Some(members),
+			_ => None,
+		})
+		.expect("a review was opened")
+}
+
+/// Operator of a trusted node id.
+fn operator(node: NodeId) -> AccountId {
+	pallet_tea_nodes::Nodes::<Test>::get(node).unwrap().operator
+}
+
+/// The committee votes `votes` (in member order; `None` abstains) and the review closes.
+fn review(node: NodeId, votes: &[Option<bool>]) -> Vec<NodeId> {
+	let members = opened_review(node);
+	for (member, vote) in members.iter().zip(votes) {
+		if let Some(approve) = vote {
+			assert_ok!(TeaAttestation::vote(
+				RuntimeOrigin::signed(operator(*member)),
+				*member,
+				node,
+				*approve
+			));
+		}
+	}
+	let deadline = Reviews::<Test>::get(node).unwrap().deadline;
+	run_to(deadline + 1);
+	assert!(!Reviews::<Test>::contains_key(node), "closed");
+	members
+}
+
+/// A registered candidate that passed admission (3 approvals) and entered probation.
+fn on_probation(operator: AccountId, i: u32) -> NodeId {
+	let node = register(operator, i);
+	run_to(System::block_number() + 1);
+	assert_ok!(submit(
+		operator,
+		node,
+		Purpose::Admission,
+		&quote(&tpm(i), node, Purpose::Admission)
+	));
+	review(node, &[Some(true); 3]);
+	run_to((System::block_number() / EPOCH + 1) * EPOCH);
+	assert_eq!(state(node), Some(NodeState::Probation { clean_epochs: 0 }));
+	node
+}
+
+#[test]
+fn an_admission_quote_opens_a_committee_whose_majority_admits() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(3);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		let record = Records::<Test>::get(node).unwrap();
+		assert_eq!(record.last_valid, Some(3));
+		assert_eq!(record.measurement, Some(good_measurement()));
+		let members = opened_review(node);
+		assert_eq!(members.len(), 3);
+		assert!(members.iter().all(|m| (0..5).map(trusted).any(|t| t == *m)));
+		// Two approve, one abstains: admitted, the absentee noted.
+		review(node, &[Some(true), Some(true), None]);
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
+		assert_eq!(CommitteeMisses::<Test>::get(members[2]), 1);
+		assert_eq!(CommitteeMisses::<Test>::get(members[0]), 0);
+		assert!(events().contains(&Event::ReviewClosed {
+			node,
+			verdict: Some(true),
+			noted: vec![members[2]]
+		}));
+		run_to(EPOCH);
+		assert_eq!(state(node), Some(NodeState::Probation { clean_epochs: 0 }));
+	});
+}
+
+#[test]
+fn committees_differ_between_candidates_and_never_include_the_candidate() {
+	build_and_execute(8, || {
+		run_to(2);
+		let mut committees = Vec::new();
+		for i in 1..=4 {
+			let node = register(i as u64, i);
+			assert_ok!(submit(
+				i as u64,
+				node,
+				Purpose::Admission,
+				&quote(&tpm(i), node, Purpose::Admission)
+			));
+			let mut members = opened_review(node);
+			assert!(!members.contains(&node));
+			members.sort();
+			committees.push(members);
+		}
+		committees.dedup();
+		assert!(committees.len() > 1, "the draw depends on the candidate");
+	});
+}
+
+#[test]
+fn a_split_committee_decides_nothing_and_a_rejecting_majority_quarantines_with_reporters() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		let members = review(node, &[Some(true), Some(false), None]);
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: false }));
+		assert!(events().contains(&Event::ReviewClosed {
+			node,
+			verdict: None,
+			noted: vec![members[2]]
+		}));
+		// It may try again with a fresh quote; this time two reject.
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		let members = review(node, &[Some(false), Some(true), Some(false)]);
+		let Some(NodeState::Quarantined { offence, .. }) = state(node) else { panic!() };
+		assert_eq!(offence, Offence::CommitteeRejected);
+		let mut reporters = pallet_tea_nodes::Reporters::<Test>::get(node).into_inner();
+		reporters.sort();
+		let mut expected = vec![operator(members[0]), operator(members[2])];
+		expected.sort();
+		assert_eq!(reporters, expected);
+		assert_eq!(CommitteeMisses::<Test>::get(members[1]), 1, "voted against the majority");
+	});
+}
+
+#[test]
+fn a_rejected_candidate_that_does_not_appeal_is_slashed_exactly() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		let members = review(node, &[Some(false), Some(false), Some(true)]);
+		let (a, b) = (operator(members[0]), operator(members[1]));
+		let before = (Balances::free_balance(a), Balances::free_balance(b));
+		let treasury = Balances::free_balance(TREASURY);
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(node) else { panic!() };
+		run_to(appeal_until + EPOCH);
+		assert_eq!(state(node), None);
+		// 10% of the deposit to the two reporters, 90% to the treasury.
+		assert_eq!(Balances::free_balance(a), before.0 + DEPOSIT / 20);
+		assert_eq!(Balances::free_balance(b), before.1 + DEPOSIT / 20);
+		assert_eq!(Balances::free_balance(TREASURY), treasury + DEPOSIT * 9 / 10);
+		assert_eq!(
+			Balances::balance_on_hold(&pallet_tea_nodes::HoldReason::NodeDeposit.into(), &1),
+			0
+		);
+		assert_eq!(Records::<Test>::get(node), None, "its record went with it");
+	});
+}
+
+#[test]
+fn a_rejected_candidate_appeals_through_a_new_committee() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		review(node, &[Some(false); 3]);
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+		// A valid appeal quote does not clear it by itself: a committee must.
+		assert_ok!(submit(1, node, Purpose::Appeal, &quote(&tpm(1), node, Purpose::Appeal)));
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+		review(node, &[Some(true); 3]);
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
+	});
+}
+
+#[test]
+fn a_candidate_cannot_skip_its_committee_by_failing_and_appealing() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		let mut bad = quote(&tpm(1), node, Purpose::Admission);
+		bad.pcrs[0].1[0] ^= 1;
+		assert_ok!(submit(1, node, Purpose::Admission, &bad));
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+		run_to(3);
+		assert_ok!(submit(1, node, Purpose::Appeal, &quote(&tpm(1), node, Purpose::Appeal)));
+		assert!(Reviews::<Test>::contains_key(node), "the appeal goes to a committee");
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+	});
+}
+
+#[test]
+fn a_heartbeat_is_recorded_and_signals_the_rollouts() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		run_to(4);
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&quote(&tpm(1000), node, Purpose::Heartbeat)
+		));
+		assert_eq!(Records::<Test>::get(node).unwrap().last_valid, Some(4));
+		assert_eq!(Upgraded::get(), vec![(node, good_measurement())]);
+		assert!(events().contains(&Event::Attested {
+			node,
+			purpose: Purpose::Heartbeat,
+			measurement: good_measurement()
+		}));
+	});
+}
+
+#[test]
+fn replayed_stale_and_future_anchors_are_refused_without_a_trace() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		run_to(10);
+		let older = quote(&tpm(1000), node, Purpose::Heartbeat);
+		run_to(11);
+		let q = quote(&tpm(1000), node, Purpose::Heartbeat);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &q));
+		// The same quote again, and an older valid one.
+		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::Replayed);
+		assert_noop!(submit(1000, node, Purpose::Heartbeat, &older), AttestationError::Replayed);
+		// Anchored outside the window, or at the current block.
+		run_to(11 + WINDOW + 1);
+		let mut stale = quote(&tpm(1000), node, Purpose::Heartbeat);
+		stale.anchor = System::block_number() - WINDOW - 1;
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &stale),
+			AttestationError::AnchorTooOld
+		);
+		let mut future = quote(&tpm(1000), node, Purpose::Heartbeat);
+		future.anchor = System::block_number();
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &future),
+			AttestationError::AnchorInFuture
+		);
+		// The window's oldest block is fine.
+		let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, 12);
+		let (attest, signature) = tpm(1000).quote(&nonce, &good_pcrs());
+		let edge = Quote { anchor: 12, attest, signature, pcrs: good_pcrs() };
+		assert_eq!(System::block_number() - 12, WINDOW);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &edge));
+	});
+}
+
+#[test]
+fn envelope_errors_change_nothing() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		let candidate = register(1, 1);
+		run_to(5);
+		let q = quote(&tpm(1000), node, Purpose::Heartbeat);
+		assert_noop!(submit(1001, node, Purpose::Heartbeat, &q), AttestationError::NotOperator);
+		assert_noop!(
+			submit(1000, H256::repeat_byte(9), Purpose::Heartbeat, &q),
+			AttestationError::UnknownNode
+		);
+		assert_noop!(submit(1000, node, Purpose::Admission, &q), AttestationError::WrongPurpose);
+		assert_noop!(submit(1000, node, Purpose::Appeal, &q), AttestationError::WrongPurpose);
+		let c = quote(&tpm(1), candidate, Purpose::Heartbeat);
+		assert_noop!(submit(1, candidate, Purpose::Heartbeat, &c), AttestationError::WrongPurpose);
+		assert_noop!(
+			TeaAttestation::submit_attestation(
+				RuntimeOrigin::none(),
+				node,
+				Purpose::Heartbeat,
+				4,
+				Default::default(),
+				Default::default(),
+				Default::default()
+			),
+			DispatchError::BadOrigin
+		);
+	});
+}
+
+/// Each failed check is evidence with its reason: the call succeeds, the node is quarantined,
+/// the rollouts hear of the failure, and nothing else changes.
+#[test]
+fn every_failed_check_is_evidence_with_its_reason() {
+	type Tamper = Box<dyn Fn(&mut Quote, NodeId)>;
+	let cases: Vec<(Tamper, Offence)> = vec![
+		(
+			Box::new(|q, node| {
+				let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, q.anchor);
+				(q.attest, q.signature) = SoftTpm::new(77).quote(&nonce, &good_pcrs());
+			}),
+			Offence::FailedQuote(QuoteError::BadSignature),
+		),
+		(Box::new(|q, _| q.pcrs[0].1[3] ^= 1), Offence::FailedQuote(QuoteError::PcrDigestMismatch)),
+		(
+			Box::new(|q, _| q.pcrs.truncate(1)),
+			Offence::FailedQuote(QuoteError::PcrSelectionMismatch),
+		),
+		(
+			// A quote made for another purpose.
+			Box::new(|q, node| {
+				let nonce = TeaAttestation::challenge(&node, Purpose::Appeal, q.anchor);
+				(q.attest, q.signature) = tpm(1000).quote(&nonce, &good_pcrs());
+			}),
+			Offence::FailedQuote(QuoteError::NonceMismatch),
+		),
+		(
+			// A quote for an older anchor submitted under a newer one.
+			Box::new(|q, node| {
+				let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, q.anchor - 1);
+				(q.attest, q.signature) = tpm(1000).quote(&nonce, &good_pcrs());
+			}),
+			Offence::FailedQuote(QuoteError::NonceMismatch),
+		),
+		(
+			Box::new(|q, node| {
+				let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, q.anchor);
+				let pcrs = vec![(16, [8; 32]), (23, [0; 32])];
+				(q.attest, q.signature) = tpm(1000).quote(&nonce, &pcrs);
+				q.pcrs = pcrs;
+			}),
+			Offence::MeasurementNotAllowed,
+		),
+		(Box::new(|q, _| q.attest.truncate(30)), Offence::FailedQuote(QuoteError::Malformed)),
+		(Box::new(|q, _| q.attest.push(0)), Offence::FailedQuote(QuoteError::Malformed)),
+		(Box::new(|q, _| q.attest[0] ^= 0xff), Offence::FailedQuote(QuoteError::NotTpmGenerated)),
+		(Box::new(|q, _| q.attest[5] = 0x17), Offence::FailedQuote(QuoteError::NotAQuote)),
+		(
+			Box::new(|q, _| q.signature[1] = 0x14),
+			Offence::FailedQuote(QuoteError::BadSignatureEncoding),
+		),
+		(
+			Box::new(|q, _| q.signature.clear()),
+			Offence::FailedQuote(QuoteError::BadSignatureEncoding),
+		),
+		(Box::new(|q, _| q.signature[10] ^= 1), Offence::FailedQuote(QuoteError::BadSignature)),
+	];
+	for (i, (tamper, offence)) in cases.into_iter().enumerate() {
+		build_and_execute(3, || {
+			let node = trusted(0);
+			run_to(6);
+			let mut q = quote(&tpm(1000), node, Purpose::Heartbeat);
+			tamper(&mut q, node);
+			let balances = Balances::free_balance(1000);
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &q));
+			let Some(NodeState::Quarantined { offence: got, .. }) = state(node) else {
+				panic!("case {i}: not quarantined")
+			};
+			assert_eq!(got, offence, "case {i}");
+			assert!(events().contains(&Event::QuoteRejected {
+				node,
+				purpose: Purpose::Heartbeat,
+				offence
+			}));
+			assert_eq!(Failures::get(), vec![node], "case {i}");
+			assert!(Upgraded::get().is_empty());
+			let record = Records::<Test>::get(node).unwrap();
+			assert_eq!((record.last_valid, record.last_anchor), (None, 5), "case {i}");
+			assert_eq!(Balances::free_balance(1000), balances);
+		});
+	}
+}
+
+#[test]
+fn a_quarantined_node_clears_itself_with_a_fresh_valid_quote() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		run_to(6);
+		let mut bad = quote(&tpm(1000), node, Purpose::Heartbeat);
+		bad.signature[12] ^= 1;
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &bad));
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+		// The same anchor again is a replay, even for an appeal.
+		let mut replay = quote(&tpm(1000), node, Purpose::Appeal);
+		replay.anchor = 5;
+		assert_noop!(submit(1000, node, Purpose::Appeal, &replay), AttestationError::Replayed);
+		run_to(7);
+		assert_ok!(submit(1000, node, Purpose::Appeal, &quote(&tpm(1000), node, Purpose::Appeal)));
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
+		assert!(!Reviews::<Test>::contains_key(node), "a vetted node needs no committee");
+	});
+}
+
+#[test]
+fn an_appeal_after_the_window_is_refused_and_the_node_slashed() {
+	build_and_execute(5, || {
+		let node = on_probation(1, 1);
+		let mut bad = quote(&tpm(1), node, Purpose::Heartbeat);
+		bad.pcrs[1].1[0] = 1;
+		assert_ok!(submit(1, node, Purpose::Heartbeat, &bad));
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(node) else { panic!() };
+		run_to(appeal_until + 1);
+		let late = quote(&tpm(1), node, Purpose::Appeal);
+		if state(node).is_some() {
+			assert_noop!(submit(1, node, Purpose::Appeal, &late), AttestationError::WrongPurpose);
+		}
+		let treasury = Balances::free_balance(TREASURY);
+		run_to((appeal_until / EPOCH + 1) * EPOCH);
+		assert_eq!(state(node), None);
+		// No reporters: the chain saw the failure itself; all of it to the treasury.
+		assert_eq!(Balances::free_balance(TREASURY), treasury + DEPOSIT);
+		assert_eq!(Balances::free_balance(1), 100_000 - DEPOSIT);
+	});
+}
+
+#[test]
+fn missed_heartbeats_quarantine_and_a_heartbeat_resets_the_count() {
+	build_and_execute(3, || {
+		let (silent, beating, late) = (trusted(0), trusted(1), trusted(2));
+		let beat = |i: u32, node: NodeId| {
+			let q = quote(&tpm(1000 + i), node, Purpose::Heartbeat);
+			assert_ok!(submit(1000 + i as u64, node, Purpose::Heartbeat, &q));
+		};
+		for period in 1..=3u64 {
+			run_to(period * PERIOD - 2);
+			beat(1, beating);
+			if period == 3 {
+				assert_eq!(Records::<Test>::get(late).unwrap().missed, 1);
+				beat(2, late);
+			}
+			run_to(period * PERIOD);
+		}
+		// Block 20: everyone is within the first period since genesis. 40: `silent` and `late`
+		// missed one. 58: `late` beats. 60: `silent` missed two = MAX_MISSED.
+		let Some(NodeState::Quarantined { offence, .. }) = state(silent) else { panic!() };
+		assert_eq!(offence, Offence::MissedHeartbeats);
+		assert_eq!(state(beating), Some(NodeState::Active));
+		assert_eq!(state(late), Some(NodeState::Active));
+		assert_eq!(Records::<Test>::get(late).unwrap().missed, 0);
+		assert_eq!(Failures::get(), vec![silent]);
+		assert!(events().contains(&Event::HeartbeatMissed { node: silent, missed: 2 }));
+	});
+}
+
+#[test]
+fn votes_are_checked() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		assert_noop!(
+			TeaAttestation::vote(RuntimeOrigin::signed(1000), trusted(0), node, true),
+			AttestationError::NoReview
+		);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		let members = opened_review(node);
+		let outsider = (0..5).map(trusted).find(|t| !members.contains(t)).unwrap();
+		assert_noop!(
+			TeaAttestation::vote(RuntimeOrigin::signed(operator(outsider)), outsider, node, true),
+			AttestationError::NotAMember
+		);
+		let m = members[0];
+		assert_noop!(
+			TeaAttestation::vote(RuntimeOrigin::signed(operator(m) + 1), m, node, true),
+			AttestationError::NotOperator
+		);
+		assert_ok!(TeaAttestation::vote(RuntimeOrigin::signed(operator(m)), m, node, true));
+		assert_noop!(
+			TeaAttestation::vote(RuntimeOrigin::signed(operator(m)), m, node, false),
+			AttestationError::AlreadyVoted
+		);
+		// A second admission quote while under review.
+		run_to(3);
+		let again = quote(&tpm(1), node, Purpose::Admission);
+		assert_noop!(submit(1, node, Purpose::Admission, &again), AttestationError::UnderReview);
+		let deadline = Reviews::<Test>::get(node).unwrap().deadline;
+		run_to(deadline);
+		let late = members[1];
+		System::set_block_number(deadline + 1);
+		assert_noop!(
+			TeaAttestation::vote(RuntimeOrigin::signed(operator(late)), late, node, true),
+			AttestationError::ReviewClosed
+		);
+	});
+}
+
+#[test]
+fn without_active_nodes_there_is_no_committee() {
+	build_and_execute(0, || {
+		let node = register(1, 1);
+		run_to(2);
+		let q = quote(&tpm(1), node, Purpose::Admission);
+		assert_noop!(submit(1, node, Purpose::Admission, &q), AttestationError::NoCommittee);
+	});
+}
+
+#[test]
+fn reviews_spill_over_to_later_blocks_until_none_has_room() {
+	build_and_execute(3, || {
+		run_to(2);
+		// 2 per block, 16 blocks tried: 32 reviews fit.
+		for i in 1..=32 {
+			let node = register(i as u64, i);
+			assert_ok!(submit(
+				i as u64,
+				node,
+				Purpose::Admission,
+				&quote(&tpm(i), node, Purpose::Admission)
+			));
+		}
+		let node = register(33, 33);
+		let q = quote(&tpm(33), node, Purpose::Admission);
+		assert_noop!(submit(33, node, Purpose::Admission, &q), AttestationError::ReviewsBusy);
+		assert_eq!(ReviewsDue::<Test>::get(2 + REVIEW + 1).len(), 2);
+		assert_eq!(ReviewsDue::<Test>::get(2 + REVIEW + 16).len(), 2);
+		// All close, two per block, without a vote: no verdict, every member noted.
+		run_to(2 + REVIEW + 16);
+		assert_eq!(Reviews::<Test>::iter().count(), 0);
+		assert_eq!(CommitteeMisses::<Test>::get(trusted(0)), 32);
+	});
+}
+
+#[test]
+fn heartbeat_rules_are_governance_and_checked() {
+	build_and_execute(1, || {
+		let rules = HeartbeatRules { period: 50, max_missed: 4 };
+		assert_noop!(
+			TeaAttestation::set_heartbeat_rules(RuntimeOrigin::signed(1), rules),
+			DispatchError::BadOrigin
+		);
+		for bad in [
+			HeartbeatRules { period: 0, max_missed: 4 },
+			HeartbeatRules { period: 5, max_missed: 0 },
+		] {
+			assert_noop!(
+				TeaAttestation::set_heartbeat_rules(RuntimeOrigin::root(), bad),
+				AttestationError::BadRules
+			);
+		}
+		assert_ok!(TeaAttestation::set_heartbeat_rules(RuntimeOrigin::root(), rules));
+		assert_eq!(Heartbeats::<Test>::get(), rules);
+	});
+}
