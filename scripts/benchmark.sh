@@ -24,7 +24,7 @@ OUT=runtime/src/weights
 mkdir -p "$OUT"
 
 pallets=("$@")
-[ ${#pallets[@]} -gt 0 ] || pallets=(pallet_tea_actors pallet_tea_upgrades)
+[ ${#pallets[@]} -gt 0 ] || pallets=(pallet_tea_actors pallet_tea_upgrades pallet_tea_nodes pallet_tea_attestation)
 for pallet in "${pallets[@]}"; do
 	log "benchmarking $pallet"
 	"$NODE" benchmark pallet \

@@ -19,8 +19,9 @@ use sp_version::RuntimeVersion;
 
 // Local module imports
 use super::{
-	AccountId, Aura, Balance, Block, Executive, Grandpa, InherentDataExt, Nonce, Runtime,
-	RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment, VERSION,
+	AccountId, Attestation, Aura, Balance, Block, BlockNumber, Executive, Grandpa, InherentDataExt,
+	Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment,
+	VERSION,
 };
 
 impl_runtime_apis! {
@@ -151,6 +152,28 @@ impl_runtime_apis! {
 	impl frame_system_rpc_runtime_api::AccountNonceApi<Block, AccountId, Nonce> for Runtime {
 		fn account_nonce(account: AccountId) -> Nonce {
 			System::account_nonce(account)
+		}
+	}
+
+	impl pallet_tea_nodes::NodesApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn node(
+			id: pallet_tea_nodes::NodeId,
+		) -> Option<pallet_tea_nodes::NodeInfo<AccountId, Balance, BlockNumber>> {
+			pallet_tea_nodes::Nodes::<Runtime>::get(id)
+		}
+
+		fn nodes() -> Vec<(pallet_tea_nodes::NodeId, pallet_tea_nodes::NodeState<BlockNumber>)> {
+			pallet_tea_nodes::Nodes::<Runtime>::iter().map(|(id, info)| (id, info.state)).collect()
+		}
+	}
+
+	impl pallet_tea_attestation::AttestationApi<Block, BlockNumber> for Runtime {
+		fn challenge(
+			node: pallet_tea_nodes::NodeId,
+			purpose: pallet_tea_attestation::Purpose,
+		) -> (BlockNumber, [u8; 32]) {
+			let anchor = System::block_number().saturating_sub(1);
+			(anchor, Attestation::challenge(&node, purpose, anchor))
 		}
 	}
 

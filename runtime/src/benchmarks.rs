@@ -12,4 +12,6 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_elections_phragmen, Elections]
 	[pallet_tea_actors, Actors]
 	[pallet_tea_upgrades, Upgrades]
+	[pallet_tea_nodes, Nodes]
+	[pallet_tea_attestation, Attestation]
 );

@@ -5,8 +5,8 @@
 //! `chain-specs/`.
 
 use crate::{
-	AccountId, ActorsConfig, BalancesConfig, BlockNumber, ElectionsConfig, RuntimeGenesisConfig,
-	SudoConfig, UpgradesConfig, UNIT,
+	AccountId, ActorsConfig, AttestationConfig, BalancesConfig, BlockNumber, ElectionsConfig,
+	NodesConfig, RuntimeGenesisConfig, SudoConfig, UpgradesConfig, UNIT,
 };
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -77,8 +77,29 @@ fn testnet_genesis(
 			required_approvals,
 		},
 		upgrades: UpgradesConfig { timings: rollout_timings },
+		nodes: NodesConfig { trusted: dev_trusted_nodes() },
+		attestation: AttestationConfig { heartbeats: Some(DEV_HEARTBEATS) },
 	})
 }
+
+/// The dev and local chains' trusted genesis nodes, operated by Alice, Bob and Charlie: EK
+/// `"dev EK <name>"`, the well-known development attestation keys 1, 2, 3
+/// (`tea_primitives::tpm::dev_attestation_key`). They sit on admission committees.
+fn dev_trusted_nodes() -> Vec<(AccountId, Vec<u8>, Vec<u8>)> {
+	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie]
+		.into_iter()
+		.zip(1u64..)
+		.map(|(who, k)| {
+			let ek = alloc::format!("dev EK {who:?}").into_bytes();
+			(who.to_account_id(), ek, tea_primitives::tpm::dev_attestation_key(k).to_vec())
+		})
+		.collect()
+}
+
+/// Heartbeats on the dev and local chains: every 4 hours, evidence after a day, so that the
+/// genesis nodes (which have no TPM behind them) stay trusted for a day of testing.
+pub const DEV_HEARTBEATS: pallet_tea_attestation::HeartbeatRules<BlockNumber> =
+	pallet_tea_attestation::HeartbeatRules { period: 4 * crate::HOURS, max_missed: 6 };
 
 fn authority(who: Sr25519Keyring) -> (AuraId, GrandpaId) {
 	let ed = match who {

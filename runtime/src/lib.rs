@@ -244,4 +244,10 @@ mod runtime {
 
 	#[runtime::pallet_index(21)]
 	pub type Upgrades = pallet_tea_upgrades;
+
+	#[runtime::pallet_index(22)]
+	pub type Nodes = pallet_tea_nodes;
+
+	#[runtime::pallet_index(23)]
+	pub type Attestation = pallet_tea_attestation;
 }

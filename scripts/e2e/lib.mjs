@@ -4,7 +4,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiPromise, WsProvider } from '@polkadot/api';
@@ -232,4 +232,40 @@ export async function motion(api, call, proposer, ayes, closer, threshold = 2) {
     throw new Error(`motion failed: ${meta ? `${meta.section}.${meta.name}` : e.toString()}`);
   }
   return closed;
+}
+
+/** Starts a software TPM (swtpm) on free loopback ports with its own state directory; resolves
+ * with its TCTI string once it accepts connections. Stopped with the nodes by `stopAll`. */
+export async function startSwtpm(name) {
+  // The swtpm TCTI expects the control port right after the server port.
+  let port;
+  for (;;) {
+    port = await freePort();
+    if (port < 65535 && await new Promise((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port + 1, '127.0.0.1', () => srv.close(() => resolve(true)));
+    })) break;
+  }
+  const ctrl = port + 1;
+  const state = tempDir(`swtpm-${name}`);
+  const child = spawn('swtpm', ['socket', '--tpm2',
+    '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
+    '--ctrl', `type=tcp,port=${ctrl},bindaddr=127.0.0.1`,
+    '--tpmstate', `dir=${state}`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
+  children.add(child);
+  for (let i = 0; i < 100; i++) {
+    if (await portOpen(port)) return `swtpm:host=127.0.0.1,port=${port}`;
+    await sleep(50);
+  }
+  throw new Error(`swtpm ${name} did not listen on ${port}`);
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
 }

@@ -34,6 +34,72 @@ pub enum Command {
 	/// Developer tools: pack, sign, inspect and run actors locally.
 	#[command(subcommand)]
 	Actor(ActorCommand),
+	/// The node's TPM: identity, measurement, quotes (JSON on stdout).
+	#[command(subcommand)]
+	Tpm(TpmCommand),
+}
+
+/// `tea-worker tpm ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TpmCommand {
+	/// Print the node's TPM identity (creating its attestation key on first use) and current
+	/// measurement: `{nodeId, ekPublic, attestationKey, measurement}`.
+	Identity {
+		/// TCTI of the TPM, e.g. `swtpm:host=127.0.0.1,port=2321` or `device:/dev/tpmrm0`.
+		#[arg(long, env = "TEA_TPM")]
+		tpm: String,
+	},
+	/// Quote the measured PCRs over `nonce` (the chain's challenge) and check the quote with
+	/// the runtime's verifier: `{attest, signature, pcrs, measurement}`.
+	Quote {
+		/// TCTI of the TPM.
+		#[arg(long, env = "TEA_TPM")]
+		tpm: String,
+		/// The challenge, hex (`0x` optional).
+		#[arg(long)]
+		nonce: String,
+	},
+	/// Print the measurement a TPM reports for this tea-worker build (what governance
+	/// allowlists), without a TPM: `{measurement}`.
+	Measurement,
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+	format!("0x{}", hex::encode(bytes))
+}
+
+/// `tea-worker tpm ...`.
+pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
+	use tea_worker::tpm::{expected_measurement, Tpm};
+	let json = match command {
+		TpmCommand::Identity { tpm } => {
+			let mut tpm = Tpm::open(&tpm)?;
+			let pcrs = tpm.read_pcrs()?;
+			let id = tpm.identity();
+			serde_json::json!({
+				"nodeId": hex0x(&id.node_id),
+				"ekPublic": hex0x(&id.ek_public),
+				"attestationKey": hex0x(&id.attestation_key),
+				"measurement": hex0x(&tea_primitives::tpm::pcr_digest(&pcrs)),
+			})
+		}
+		TpmCommand::Quote { tpm, nonce } => {
+			let nonce = hex::decode(nonce.strip_prefix("0x").unwrap_or(&nonce))
+				.map_err(|e| WorkerError::Usage(format!("--nonce is not hex: {e}")))?;
+			let quote = Tpm::open(&tpm)?.quote(&nonce)?;
+			serde_json::json!({
+				"attest": hex0x(&quote.attest),
+				"signature": hex0x(&quote.signature),
+				"pcrs": quote.pcrs.iter().map(|(i, v)| serde_json::json!([i, hex0x(v)])).collect::<Vec<_>>(),
+				"measurement": hex0x(&quote.measurement),
+			})
+		}
+		TpmCommand::Measurement => {
+			serde_json::json!({ "measurement": hex0x(&expected_measurement()?) })
+		}
+	};
+	println!("{json}");
+	Ok(())
 }
 
 /// Options of `tea-worker status`.

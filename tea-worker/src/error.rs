@@ -25,6 +25,9 @@ pub enum WorkerError {
 	/// An actor call failed.
 	#[error(transparent)]
 	Invoke(#[from] InvokeError),
+	/// The TPM failed.
+	#[error(transparent)]
+	Tpm(#[from] crate::tpm::TpmError),
 	/// Bad command-line input.
 	#[error("{0}")]
 	Usage(String),

@@ -5,6 +5,7 @@
 //! - [`runtime`]: the wasmtime mini-runtime with limits, fuel, deadlines and the host ABI.
 //! - [`providers`]: the built-in capability providers.
 //! - [`chain`]: the subxt client of tea-node.
+//! - [`tpm`]: the TPM identity, self-measurement and quotes (tss-esapi; swtpm in development).
 
 pub mod chain;
 pub mod error;
@@ -12,3 +13,4 @@ pub mod grants;
 pub mod providers;
 pub mod runtime;
 pub mod store;
+pub mod tpm;

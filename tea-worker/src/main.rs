@@ -2,7 +2,7 @@
 //!
 //! `main` only parses options, sets up logging and hands off to the subsystem that serves the
 //! chosen subcommand. The subsystems live in the library (`store`, `grants`, `runtime`,
-//! `providers`, `chain`); `tpm` and `p2p` arrive with their issues.
+//! `providers`, `chain`, `tpm`); `p2p` arrives with its issue.
 
 mod cli;
 
@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
 	let result = match cli.command {
 		Command::Status(args) => cli::status(args).await,
 		Command::Actor(command) => cli::actor(command).await,
+		Command::Tpm(command) => cli::tpm(command),
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,15 @@ extern crate alloc;
 pub use pallet::*;
 pub use weights::WeightInfo;
 
+sp_api::decl_runtime_apis! {
+	/// Attestation for workers.
+	pub trait AttestationApi<BlockNumber: codec::Codec> {
+		/// The anchor block (the parent of the block this is called at) and the challenge
+		/// `node` must quote for `purpose` anchored there.
+		fn challenge(node: NodeId, purpose: Purpose) -> (BlockNumber, [u8; 32]);
+	}
+}
+
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 #[cfg(test)]

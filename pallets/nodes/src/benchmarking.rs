@@ -9,14 +9,10 @@ use frame_system::RawOrigin;
 use pallet::{ActiveCount, NodeByKey, Nodes, Params, ProbationNodes, Queue};
 use sp_runtime::traits::{Bounded, Zero};
 
-/// The P-256 generator point, uncompressed: a valid attestation key.
-const GENERATOR: AttestationKey = [
-	0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40,
-	0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2,
-	0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e,
-	0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51,
-	0xf5,
-];
+/// A valid attestation key no genesis node uses (genesis presets use the dev keys 1, 2, 3).
+fn fresh_key() -> AttestationKey {
+	tea_primitives::tpm::dev_attestation_key(0xbe7c)
+}
 
 fn funded<T: Config>() -> T::AccountId
 where
@@ -64,7 +60,7 @@ mod benchmarks {
 		let cert = EkCertificate::truncate_from(vec![7; 4096]);
 		let peer = PeerId::truncate_from(vec![7; 64]);
 		#[extrinsic_call]
-		_(RawOrigin::Signed(operator), ek.clone(), cert, GENERATOR, peer);
+		_(RawOrigin::Signed(operator), ek.clone(), cert, fresh_key(), peer);
 		assert!(Nodes::<T>::contains_key(node_id(&ek)));
 	}
 
@@ -76,7 +72,7 @@ mod benchmarks {
 			RawOrigin::Signed(operator.clone()).into(),
 			ek.clone(),
 			Default::default(),
-			GENERATOR,
+			fresh_key(),
 			PeerId::truncate_from(vec![1]),
 		)
 		.unwrap();

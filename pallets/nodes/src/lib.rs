@@ -29,6 +29,16 @@ extern crate alloc;
 pub use pallet::*;
 pub use weights::WeightInfo;
 
+sp_api::decl_runtime_apis! {
+	/// The node registry for workers and explorers.
+	pub trait NodesApi<AccountId: codec::Codec, Balance: codec::Codec, BlockNumber: codec::Codec> {
+		/// The node `id`, if registered.
+		fn node(id: NodeId) -> Option<NodeInfo<AccountId, Balance, BlockNumber>>;
+		/// Every registered node and where it stands.
+		fn nodes() -> alloc::vec::Vec<(NodeId, NodeState<BlockNumber>)>;
+	}
+}
+
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod actors;
 pub mod governance;
+mod nodes;
 mod upgrades;
 
 use frame_support::{

@@ -10,8 +10,8 @@ impl pallet_tea_upgrades::Config for Runtime {
 	type Releases = crate::Actors;
 	/// The hash of the node's TPM endorsement key.
 	type NodeId = sp_core::H256;
-	/// No node registry yet: rollouts pass each tier at its deadline.
-	type Nodes = ();
+	/// Active and probationary nodes of `pallet_tea_nodes`.
+	type Nodes = crate::Nodes;
 	type MaxNodes = ConstU32<1024>;
 	type MaxTiers = ConstU32<8>;
 	type MaxLiveRollouts = ConstU32<16>;

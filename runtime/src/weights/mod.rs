@@ -6,4 +6,6 @@
 pub mod block_weights;
 pub mod extrinsic_weights;
 pub mod pallet_tea_actors;
+pub mod pallet_tea_attestation;
+pub mod pallet_tea_nodes;
 pub mod pallet_tea_upgrades;

@@ -1,0 +1,56 @@
+//! `pallet_tea_nodes` (birth control, the node life cycle) and `pallet_tea_attestation` (TPM
+//! quotes verified in the runtime, heartbeats, admission committees).
+
+use super::*;
+use crate::{HOURS, MINUTES, UNIT};
+use frame_support::weights::Weight;
+use pallet_tea_upgrades::WeightInfo as _;
+
+parameter_types! {
+	/// Deposit held for each node: slashed if it is removed for cause.
+	pub const NodeDeposit: Balance = 100 * UNIT;
+	/// Slashed deposits (after the reporters' share) are burnt.
+	pub const SlashDestination: Option<AccountId> = None;
+	/// The heaviest rollout signal an attestation sends: `note_failure` with every live
+	/// rollout, or `note_upgraded`.
+	pub SignalsWeight: Weight = {
+		type W = crate::weights::pallet_tea_upgrades::WeightInfo<Runtime>;
+		W::note_failure(16).max(W::note_upgraded())
+	};
+}
+
+impl pallet_tea_nodes::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	/// Two thirds of the elected committee (or root, i.e. sudo on the dev chain) set the
+	/// birth-control parameters.
+	type GovernanceOrigin = super::governance::CommitteeOrRoot;
+	type NodeDeposit = NodeDeposit;
+	/// Admissions, promotions and removals happen every ten minutes.
+	type EpochLength = ConstU32<{ 10 * MINUTES }>;
+	/// A day between an exit and the deposit's return: evidence can still arrive.
+	type UnbondingPeriod = ConstU32<{ 24 * HOURS }>;
+	/// The same bound as rollouts' node set.
+	type MaxNodes = ConstU32<1024>;
+	type MaxReporters = ConstU32<16>;
+	type SlashDestination = SlashDestination;
+	/// Attestation drops its records of removed nodes.
+	type OnRemoved = crate::Attestation;
+	type WeightInfo = crate::weights::pallet_tea_nodes::WeightInfo<Runtime>;
+}
+
+impl pallet_tea_attestation::Config for Runtime {
+	type Nodes = crate::Nodes;
+	type GovernanceOrigin = super::governance::CommitteeOrRoot;
+	/// The measurement allowlist and the rollouts' health signals.
+	type Upgrades = crate::Upgrades;
+	/// A quote must be anchored in the last 20 blocks (two minutes).
+	type ChallengeWindow = ConstU32<20>;
+	type CommitteeSize = ConstU32<3>;
+	/// Members vote within a minute; well inside the one-epoch appeal window.
+	type ReviewPeriod = ConstU32<{ MINUTES }>;
+	type MaxReviewsPerBlock = ConstU32<8>;
+	type MaxNodes = ConstU32<1024>;
+	type SignalsWeight = SignalsWeight;
+	type WeightInfo = crate::weights::pallet_tea_attestation::WeightInfo<Runtime>;
+}
