@@ -5,3 +5,5 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$TEA_ROOT"
 cargo test -q -p tea-worker --bench runtime 2>&1 | grep '^|'
+echo
+cargo test -q -p tea-worker --bench attestation 2>&1 | grep '^|'

@@ -1,55 +1,43 @@
 #!/usr/bin/env bash
-# Regenerates primitives/test-vectors/tpm-quote-*.json with a real software TPM (swtpm +
-# tpm2-tools, installed by setup.sh): an ECC EK, a restricted P-256 ECDSA attestation key under
-# it, PCR 16 extended with a mini-runtime measurement, and TPM2_Quote over PCRs 16 and 23 with a
-# chain-style nonce. The vectors are committed; tea-primitives' tests verify them.
+# Regenerates primitives/test-vectors/tpm-quote-{a,b}.json with a real software TPM: starts two
+# swtpm instances on free loopback ports (control port = port + 1, as the swtpm TCTI expects)
+# and runs tea-worker's example `tpm-vectors`, which quotes through the worker's own tss-esapi
+# code. The vectors are committed; tea-primitives' tests verify them.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 OUT="$TEA_ROOT/primitives/test-vectors"
 mkdir -p "$OUT"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_pair() { python3 -c '
+import socket
+while True:
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1)); print(p); break
+    except OSError:
+        pass
+    finally:
+        a.close(); b.close()'; }
 
-vector() { # name measurement nonce-hex
-	local name=$1 measurement=$2 nonce=$3 dir port
+pids=()
+dirs=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "${dirs[@]}"' EXIT
+start_swtpm() { # prints the TCTI
+	local dir port
 	dir=$(mktemp -d)
-	port=$(free_port)
-	mkdir "$dir/state"
+	port=$(free_pair)
+	dirs+=("$dir")
 	swtpm socket --tpm2 --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-		--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" --tpmstate "dir=$dir/state" \
-		--flags not-need-init,startup-clear &
-	local pid=$!
-	trap 'kill $pid 2>/dev/null; rm -rf "$dir"' RETURN
-	sleep 0.5
-	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
-	(
-		cd "$dir"
-		tpm2_createek -c ek.ctx -G ecc -u ek.pub >/dev/null
-		tpm2_createak -C ek.ctx -c ak.ctx -G ecc -g sha256 -s ecdsa -u ak.pem -f pem -n ak.name >/dev/null
-		tpm2_flushcontext -t
-		tpm2_pcrextend "16:sha256=$(printf '%s' "$measurement" | sha256sum | cut -d' ' -f1)"
-		tpm2_quote -c ak.ctx -l sha256:16,23 -q "$nonce" -m attest.bin -s sig.bin -g sha256 >/dev/null
-		tpm2_pcrread sha256:16,23 -o pcrs.bin >/dev/null
-	)
-	python3 - "$dir" "$OUT/tpm-quote-$name.json" "$measurement" "$nonce" <<'PY'
-import json, subprocess, sys
-d, out, measurement, nonce = sys.argv[1:]
-der = subprocess.run(["openssl", "pkey", "-pubin", "-in", f"{d}/ak.pem", "-pubout", "-outform", "DER"],
-                     check=True, capture_output=True).stdout
-pcrs = open(f"{d}/pcrs.bin", "rb").read()
-json.dump({
-    "description": "TPM2_Quote by swtpm; regenerate with scripts/tpm-vectors.sh",
-    "measurement": measurement,
-    "akSec1": der[-65:].hex(),
-    "nonce": nonce,
-    "attest": open(f"{d}/attest.bin", "rb").read().hex(),
-    "signature": open(f"{d}/sig.bin", "rb").read().hex(),
-    "pcrs": [[16, pcrs[:32].hex()], [23, pcrs[32:64].hex()]],
-}, open(out, "w"), indent=2)
-open(out, "a").write("\n")
-PY
-	log "wrote $OUT/tpm-quote-$name.json"
+		--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" --tpmstate "dir=$dir" \
+		--flags not-need-init,startup-clear >/dev/null 2>&1 &
+	pids+=($!)
+	TCTI="swtpm:host=127.0.0.1,port=$port"
 }
-
-vector a "tea-mini-runtime v1" 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
-vector b "tea-mini-runtime v2" ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100
+start_swtpm
+A=$TCTI
+start_swtpm
+B=$TCTI
+sleep 0.5
+cd "$TEA_ROOT"
+cargo run -q --example tpm-vectors -- "$A" "$B" "$OUT"

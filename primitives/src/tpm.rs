@@ -311,8 +311,9 @@ mod tests {
 		for name in ["a", "b"] {
 			let v = vector(name);
 			let info = verify(&v).unwrap();
-			assert_eq!(v.pcrs.iter().map(|p| p.0).collect::<Vec<_>>(), [16, 23]);
-			assert_eq!(v.pcrs[1].1, [0u8; 32], "PCR 23 untouched");
+			assert_eq!(v.pcrs.iter().map(|p| p.0).collect::<Vec<_>>(), [16]);
+			assert_ne!(v.pcrs[0].1, [0u8; 32], "the worker measured itself into PCR 16");
+			assert_eq!(info.pcr_digest, pcr_digest(&v.pcrs));
 			assert!(info.clock > 0);
 		}
 	}
@@ -328,9 +329,14 @@ mod tests {
 		};
 		assert_eq!(with(&|t| t.nonce[0] ^= 1), Err(QuoteError::NonceMismatch));
 		assert_eq!(with(&|t| t.pcrs[0].1[5] ^= 1), Err(QuoteError::PcrDigestMismatch));
-		assert_eq!(with(&|t| t.pcrs.truncate(1)), Err(QuoteError::PcrSelectionMismatch));
-		assert_eq!(with(&|t| t.pcrs[1].0 = 22), Err(QuoteError::PcrSelectionMismatch));
-		assert_eq!(with(&|t| t.pcrs.reverse()), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(with(&|t| t.pcrs.clear()), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(with(&|t| t.pcrs[0].0 = 15), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(with(&|t| t.pcrs[0].0 = 24), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(with(&|t| t.pcrs.push((23, [0; 32]))), Err(QuoteError::PcrSelectionMismatch));
+		assert_eq!(
+			with(&|t| t.pcrs.insert(0, (10, [0; 32]))),
+			Err(QuoteError::PcrSelectionMismatch)
+		);
 		// Another TPM's key, or another measurement's PCR values.
 		assert_eq!(with(&|t| t.ak = other.ak.clone()), Err(QuoteError::BadSignature));
 		assert_eq!(with(&|t| t.pcrs = other.pcrs.clone()), Err(QuoteError::PcrDigestMismatch));

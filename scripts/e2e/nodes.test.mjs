@@ -110,6 +110,15 @@ test('a real swtpm quote admits a node; a tampered one quarantines another', asy
   assert.equal(closed.data.verdict.toJSON(), true);
   assert.deepEqual(closed.data.noted.toJSON(), []);
   assert.deepEqual(await state(good.id.nodeId), { candidate: { attested: true } });
+
+  // The runtime API a worker reads the registry through agrees with storage.
+  const listed = new Map((await api.call.nodesApi.nodes()).map(([id, st]) => [id.toHex(), st.toJSON()]));
+  assert.equal(listed.size, 5, 'three genesis nodes and two workers');
+  assert.deepEqual(listed.get(good.id.nodeId), { candidate: { attested: true } });
+  assert.ok(listed.get(bad.id.nodeId).quarantined);
+  const info = (await api.call.nodesApi.node(good.id.nodeId)).unwrap();
+  assert.equal(info.operator.toString(), keys.Dave.address);
+  assert.equal(info.attestationKey.toHex(), good.id.attestationKey);
 });
 
 test('malformed registrations are refused with their reason', async () => {

@@ -176,7 +176,11 @@ impl Tpm {
 		if self.read_pcrs()?[0].1 != [0u8; 32] {
 			return Ok(());
 		}
-		let digest = executable_digest()?;
+		self.extend(executable_digest()?)
+	}
+
+	/// Extends the measured PCR (16) with `digest`: what a later stage of the worker measures.
+	pub fn extend(&mut self, digest: [u8; 32]) -> Result<(), TpmError> {
 		let mut values = DigestValues::new();
 		values.set(
 			HashingAlgorithm::Sha256,
