@@ -5,19 +5,28 @@
 use super::*;
 use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
-use frame_support::traits::{EnsureOrigin, Get, Hooks};
+use frame_support::{
+	traits::{EnsureOrigin, Get, Hooks},
+	BoundedVec,
+};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use pallet_tea_nodes::{NodeRegistry, NodeState};
 use pallet_tea_upgrades::Allowlists;
+use sp_runtime::traits::Hash;
 use tea_primitives::{soft_tpm::SoftTpm, tpm};
 
 fn pcrs() -> Vec<(u8, [u8; 32])> {
 	vec![(16, [7; 32]), (23, [0; 32])]
 }
 
-/// Moves to block 10 (so that anchor 9 is in the window) and allows the measurement.
+/// Moves to block 10 with a known anchor block 9 and allows the measurement.
 fn setup<T: Config>() {
 	frame_system::Pallet::<T>::set_block_number(10u32.into());
+	let anchor: BlockNumberFor<T> = 9u32.into();
+	frame_system::BlockHash::<T>::insert(
+		anchor,
+		<T as frame_system::Config>::Hashing::hash(b"the anchor block"),
+	);
 	T::Upgrades::allow_for_benchmark(H256(tpm::pcr_digest(&pcrs())));
 }
 
@@ -59,15 +68,38 @@ fn quoted<T: Config>(
 mod benchmarks {
 	use super::*;
 
-	/// A candidate's admission quote, a committee drawn from `n` active nodes.
+	/// The committee draw at the start of a block, over `n` active nodes.
 	#[benchmark]
-	fn submit_admission(n: Linear<1, { T::MaxNodes::get() - 1 }>) {
+	fn draw_committee(n: Linear<1, { T::MaxNodes::get() - 1 }>) {
 		setup::<T>();
 		active::<T>(n);
-		let operator: T::AccountId = whitelisted_caller();
-		let tpm = SoftTpm::new(1);
 		let node = T::Nodes::insert_for_benchmark(
 			1,
+			account("candidate", 0, 0),
+			SoftTpm::new(1).ak(),
+			NodeState::Candidate { attested: false },
+		);
+		PendingReviews::<T>::put(
+			BoundedVec::try_from(vec![(node, Purpose::Admission)]).expect("room for one"),
+		);
+		let now = frame_system::Pallet::<T>::block_number();
+
+		#[block]
+		{
+			Pallet::<T>::on_initialize(now);
+		}
+
+		assert!(Reviews::<T>::contains_key(node));
+	}
+
+	/// A candidate's valid admission quote: verified, its committee draw queued.
+	#[benchmark]
+	fn submit_admission() {
+		setup::<T>();
+		let operator: T::AccountId = whitelisted_caller();
+		let tpm = SoftTpm::new(6);
+		let node = T::Nodes::insert_for_benchmark(
+			6,
 			operator.clone(),
 			tpm.ak(),
 			NodeState::Candidate { attested: false },
@@ -85,7 +117,7 @@ mod benchmarks {
 			pcrs,
 		);
 
-		assert!(Reviews::<T>::contains_key(node));
+		assert_eq!(PendingReviews::<T>::get().len(), 1);
 	}
 
 	/// An active node's valid heartbeat.

@@ -193,6 +193,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Reviews<T: Config> = StorageMap<_, Identity, NodeId, ReviewOf<T>>;
 
+	/// Reviews requested in this block: their committees are drawn at the start of the next
+	/// block, from a block hash the submitter could not know when it signed.
+	#[pallet::storage]
+	pub type PendingReviews<T: Config> =
+		StorageValue<_, BoundedVec<(NodeId, Purpose), T::MaxReviewsPerBlock>, ValueQuery>;
+
 	/// The reviews closed at the start of each block.
 	#[pallet::storage]
 	pub type ReviewsDue<T: Config> = StorageMap<
@@ -250,6 +256,11 @@ pub mod pallet {
 			members: Vec<NodeId>,
 			deadline: BlockNumberFor<T>,
 		},
+		/// A valid quote asks for a committee; it is drawn at the start of the next block.
+		ReviewRequested { node: NodeId, purpose: Purpose },
+		/// No committee could be drawn (`NoCommittee` or `ReviewsBusy`): the node may attest
+		/// again.
+		ReviewNotOpened { node: NodeId, error: DispatchError },
 		/// A committee member voted.
 		Voted { node: NodeId, member: NodeId, approve: bool },
 		/// A review closed: `verdict` is the strict majority's (none: no majority, the node
@@ -293,6 +304,15 @@ pub mod pallet {
 		ReviewClosed,
 		/// The heartbeat period and `max_missed` must not be zero.
 		BadRules,
+		/// The quote's challenge is not the chain's for this anchor and purpose (its anchor
+		/// block may have been reorganised away): not evidence, attest again.
+		StaleChallenge,
+		/// The appeal window closes before a committee could decide: too late to appeal.
+		AppealTooLate,
+		/// Only active nodes vote on committees.
+		MemberNotActive,
+		/// The anchor block's hash is unknown to the chain.
+		UnknownAnchor,
 	}
 
 	#[pallet::hooks]
@@ -303,16 +323,31 @@ pub mod pallet {
 			for node in due {
 				Self::close(node);
 			}
+			let nodes = T::Nodes::node_count();
+			for (node, purpose) in PendingReviews::<T>::take() {
+				// The draw reads every node.
+				weight.saturating_accrue(T::WeightInfo::draw_committee(nodes));
+				let opened = frame_support::storage::with_storage_layer(|| {
+					Self::open_review(node, purpose, now)
+				});
+				if let Err(error) = opened {
+					Self::deposit_event(Event::ReviewNotOpened { node, error });
+				}
+			}
 			let rules = Heartbeats::<T>::get();
 			if !rules.period.is_zero() && (now % rules.period).is_zero() {
-				let checked = Self::check_heartbeats(now, rules);
-				weight.saturating_accrue(T::WeightInfo::check_heartbeats(checked));
+				Self::check_heartbeats(now, rules);
+				weight.saturating_accrue(T::WeightInfo::check_heartbeats(nodes));
 			}
 			weight.saturating_add(T::DbWeight::get().reads_writes(2, 1))
 		}
 
 		fn integrity_test() {
 			assert!(T::CommitteeSize::get() > 0, "committees need members");
+			assert!(
+				T::ChallengeWindow::get() < <T as frame_system::Config>::BlockHashCount::get(),
+				"anchors must be blocks whose hash the chain remembers"
+			);
 			assert!(T::MaxReviewsPerBlock::get() > 0, "reviews need room");
 		}
 	}
@@ -324,7 +359,7 @@ pub mod pallet {
 		/// `TPMT_SIGNATURE`; `pcrs` the quoted PCR values. A quote that fails verification is
 		/// recorded as evidence and the call succeeds.
 		#[pallet::call_index(0)]
-		#[pallet::weight(Pallet::<T>::submit_weight(Some(T::MaxNodes::get())))]
+		#[pallet::weight(Pallet::<T>::submit_weight())]
 		pub fn submit_attestation(
 			origin: OriginFor<T>,
 			node: NodeId,
@@ -347,7 +382,11 @@ pub mod pallet {
 				NodeState::Exiting { .. } => false,
 			};
 			ensure!(fits, Error::<T>::WrongPurpose);
-			ensure!(!Reviews::<T>::contains_key(node), Error::<T>::UnderReview);
+			ensure!(
+				!Reviews::<T>::contains_key(node)
+					&& !PendingReviews::<T>::get().iter().any(|(n, _)| *n == node),
+				Error::<T>::UnderReview
+			);
 			ensure!(anchor < now, Error::<T>::AnchorInFuture);
 			ensure!(
 				now.saturating_sub(anchor) <= T::ChallengeWindow::get(),
@@ -359,6 +398,19 @@ pub mod pallet {
 			record.last_anchor = anchor;
 			let admitted = matches!(view.state, NodeState::Active | NodeState::Probation { .. });
 			record.vetted |= admitted;
+			let review = match view.state {
+				NodeState::Candidate { .. } => true,
+				NodeState::Quarantined { .. } => !record.vetted,
+				_ => false,
+			};
+			if let (true, NodeState::Quarantined { appeal_until, .. }) = (review, &view.state) {
+				// The draw (next block), the vote and the close must fit in the window.
+				let decided =
+					now.saturating_add(T::ReviewPeriod::get()).saturating_add(18u32.into());
+				ensure!(decided <= *appeal_until, Error::<T>::AppealTooLate);
+			}
+			let anchor_hash = frame_system::Pallet::<T>::block_hash(anchor);
+			ensure!(anchor_hash != Default::default(), Error::<T>::UnknownAnchor);
 			let nonce = Self::challenge(&node, purpose, anchor);
 
 			let verdict =
@@ -373,6 +425,10 @@ pub mod pallet {
 						}
 					});
 			let measurement = match verdict {
+				// Not proof of anything: a reorganised anchor, or an old quote replayed.
+				Err(Offence::FailedQuote(tpm::QuoteError::NonceMismatch)) => {
+					return Err(Error::<T>::StaleChallenge.into())
+				}
 				Err(offence) => {
 					Records::<T>::insert(node, record);
 					if admitted {
@@ -380,24 +436,20 @@ pub mod pallet {
 					}
 					T::Nodes::report(&node, offence, &[]);
 					Self::deposit_event(Event::QuoteRejected { node, purpose, offence });
-					return Ok(Some(Self::submit_weight(None)).into());
+					return Ok(().into());
 				}
 				Ok(measurement) => measurement,
 			};
 			record.last_valid = Some(now);
 			record.measurement = Some(measurement);
 			record.missed = 0;
-			let review = match view.state {
-				NodeState::Candidate { .. } => true,
-				NodeState::Quarantined { .. } => !record.vetted,
-				_ => false,
-			};
 			Records::<T>::insert(node, record);
 			Self::deposit_event(Event::Attested { node, purpose, measurement });
 			match (purpose, review) {
 				(_, true) => {
-					let drawn = Self::open_review(node, purpose, now)?;
-					return Ok(Some(Self::submit_weight(Some(drawn))).into());
+					PendingReviews::<T>::try_mutate(|p| p.try_push((node, purpose)))
+						.map_err(|_| Error::<T>::ReviewsBusy)?;
+					Self::deposit_event(Event::ReviewRequested { node, purpose });
 				}
 				(Purpose::Appeal, false) => T::Nodes::cleared(&node),
 				_ => T::Upgrades::note_upgraded(
@@ -405,7 +457,7 @@ pub mod pallet {
 					&RolloutTarget::Measurement { new: measurement, replaces: None },
 				),
 			}
-			Ok(Some(Self::submit_weight(None)).into())
+			Ok(().into())
 		}
 
 		/// A committee member's verdict on the node it reviews (the member's operator signs).
@@ -420,6 +472,7 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let view = T::Nodes::node(&member).ok_or(Error::<T>::UnknownNode)?;
 			ensure!(view.operator == who, Error::<T>::NotOperator);
+			ensure!(view.state == NodeState::Active, Error::<T>::MemberNotActive);
 			Reviews::<T>::try_mutate(node, |review| {
 				let review = review.as_mut().ok_or(Error::<T>::NoReview)?;
 				ensure!(review.members.contains(&member), Error::<T>::NotAMember);
@@ -452,41 +505,39 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
-		/// The weight of `submit_attestation`: with a committee draw over `drawn` active nodes,
-		/// or (`None`) the heavier of a heartbeat, an appeal and a rejected quote, each with one
-		/// rollout signal. The call is charged the most and refunded to its path.
-		pub fn submit_weight(drawn: Option<u32>) -> Weight {
-			let signal = T::SignalsWeight::get();
-			let other = T::WeightInfo::submit_heartbeat()
+		/// The weight of `submit_attestation`: the heaviest of a heartbeat, an admission and a
+		/// rejected quote (which quarantines), plus one rollout signal. An admission or appeal only queues its
+		/// committee draw, which the next block's `on_initialize` pays for.
+		pub fn submit_weight() -> Weight {
+			T::WeightInfo::submit_heartbeat()
 				.max(T::WeightInfo::submit_rejected())
-				.saturating_add(signal);
-			match drawn {
-				Some(n) => T::WeightInfo::submit_admission(n).max(other),
-				None => other,
-			}
+				.max(T::WeightInfo::submit_admission())
+				.saturating_add(T::SignalsWeight::get())
 		}
 
-		/// The challenge `node` must quote for `purpose` anchored at block `anchor` (the hash of
-		/// a block the chain no longer remembers reads as zero and never matches a real quote).
+		/// The challenge `node` must quote for `purpose` anchored at block `anchor` (calls refuse
+		/// anchors whose hash the chain does not remember).
 		pub fn challenge(node: &NodeId, purpose: Purpose, anchor: BlockNumberFor<T>) -> [u8; 32] {
 			let hash = frame_system::Pallet::<T>::block_hash(anchor);
 			tpm::challenge(hash.as_ref().try_into().unwrap_or(&[0; 32]), &node.0, purpose)
 		}
 
-		/// Draws the committee for `node` and schedules the review's close; returns how many
-		/// active nodes the draw ranked.
-		fn open_review(
+		/// Draws the committee for `node` (active nodes of other operators, ranked by the parent
+		/// block hash) and schedules the review's close.
+		pub(crate) fn open_review(
 			node: NodeId,
 			purpose: Purpose,
 			now: BlockNumberFor<T>,
-		) -> Result<u32, DispatchError> {
+		) -> DispatchResult {
 			let seed = frame_system::Pallet::<T>::parent_hash();
+			let operator = T::Nodes::node(&node).map(|v| v.operator);
 			let mut ranked: Vec<([u8; 32], NodeId)> = T::Nodes::active_nodes()
 				.into_iter()
-				.filter(|member| *member != node)
-				.map(|member| (sp_io::hashing::blake2_256(&(seed, node, member).encode()), member))
+				.filter(|(member, by)| *member != node && Some(by) != operator.as_ref())
+				.map(|(member, _)| {
+					(sp_io::hashing::blake2_256(&(seed, node, member).encode()), member)
+				})
 				.collect();
-			let drawn = ranked.len() as u32;
 			ranked.sort_unstable();
 			let members: BoundedVec<NodeId, T::CommitteeSize> = ranked
 				.into_iter()
@@ -518,7 +569,7 @@ pub mod pallet {
 				node,
 				Review { purpose, members, votes: Default::default(), deadline },
 			);
-			Ok(drawn)
+			Ok(())
 		}
 
 		/// Tallies a review whose deadline passed.
@@ -543,7 +594,7 @@ pub mod pallet {
 				})
 				.copied()
 				.collect();
-			for member in &noted {
+			for member in noted.iter().filter(|m| T::Nodes::node(m).is_some()) {
 				CommitteeMisses::<T>::mutate(member, |n| n.saturating_inc());
 			}
 			match verdict {
@@ -573,14 +624,12 @@ pub mod pallet {
 		}
 
 		/// Counts a missed period for every node that owes heartbeats and sent none in the last
-		/// period; reports those at `max_missed`. Returns how many nodes it checked.
+		/// period; reports those at `max_missed`.
 		pub(crate) fn check_heartbeats(
 			now: BlockNumberFor<T>,
 			rules: HeartbeatRules<BlockNumberFor<T>>,
-		) -> u32 {
-			let nodes = T::Nodes::attesting_nodes();
-			let checked = nodes.len() as u32;
-			for (node, since) in nodes {
+		) {
+			for (node, since) in T::Nodes::attesting_nodes() {
 				let mut record = Records::<T>::get(node).unwrap_or_default();
 				record.vetted = true;
 				let last = record.last_valid.map_or(since, |valid| valid.max(since));
@@ -596,7 +645,6 @@ pub mod pallet {
 				}
 				Records::<T>::insert(node, record);
 			}
-			checked
 		}
 
 		/// Invariants: every open review is scheduled to close after its deadline, no member
@@ -624,6 +672,7 @@ pub mod pallet {
 		fn on_node_removed(node: &NodeId) {
 			Records::<T>::remove(node);
 			CommitteeMisses::<T>::remove(node);
+			Reviews::<T>::remove(node);
 		}
 	}
 }

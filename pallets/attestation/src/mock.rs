@@ -42,6 +42,7 @@ pub const WINDOW: u64 = 5;
 pub const REVIEW: u64 = 4;
 pub const PERIOD: u64 = 20;
 pub const MAX_MISSED: u32 = 2;
+pub const APPEAL: u64 = 40;
 pub const TREASURY: AccountId = 999;
 
 impl pallet_tea_nodes::Config for Test {
@@ -148,7 +149,13 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 		trusted: (0..trusted)
 			.map(|i| (1000 + i as u64, ek(1000 + i), tpm(1000 + i).ak().to_vec()))
 			.collect(),
-		params: None,
+		// An appeal window long enough for a committee to decide an appeal.
+		params: Some(pallet_tea_nodes::BirthControl {
+			max_admissions_per_epoch: 2,
+			probation_epochs: 3,
+			appeal_window: APPEAL,
+			reporter_share: sp_runtime::Perbill::from_percent(10),
+		}),
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();

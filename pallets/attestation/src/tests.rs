@@ -4,7 +4,7 @@
 
 use crate::{mock::*, *};
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
-use pallet_tea_nodes::{NodeState, Offence};
+use pallet_tea_nodes::{NodeEvidence, NodeState, Offence};
 use sp_runtime::{DispatchError, DispatchResult};
 use tea_primitives::{testing::SoftTpm, tpm::QuoteError};
 
@@ -68,9 +68,15 @@ fn events() -> Vec<Event<Test>> {
 		.collect()
 }
 
+/// The committee drawn for `node` (drawn at the start of the block after its quote).
 fn opened_review(node: NodeId) -> Vec<NodeId> {
+	if !Reviews::<Test>::contains_key(node) {
+		assert!(PendingReviews::<Test>::get().iter().any(|(n, _)| *n == node), "requested");
+		run_to(System::block_number() + 1);
+	}
 	events()
 		.into_iter()
+		.rev()
 		.find_map(|e| match e {
 			Event::ReviewOpened { node: n, members, .. } if n == node => Some(members),
 			_ => None,
@@ -247,7 +253,7 @@ fn a_candidate_cannot_skip_its_committee_by_failing_and_appealing() {
 		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
 		run_to(3);
 		assert_ok!(submit(1, node, Purpose::Appeal, &quote(&tpm(1), node, Purpose::Appeal)));
-		assert!(Reviews::<Test>::contains_key(node), "the appeal goes to a committee");
+		assert!(!opened_review(node).is_empty(), "the appeal goes to a committee");
 		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
 	});
 }
@@ -308,6 +314,31 @@ fn replayed_stale_and_future_anchors_are_refused_without_a_trace() {
 	});
 }
 
+/// A quote over another challenge proves nothing against the node (its anchor may have been
+/// reorganised away, or it is an old quote): refused, not evidence.
+#[test]
+fn a_quote_for_another_challenge_is_refused_not_evidence() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		run_to(6);
+		let mut other_purpose = quote(&tpm(1000), node, Purpose::Heartbeat);
+		let nonce = TeaAttestation::challenge(&node, Purpose::Appeal, other_purpose.anchor);
+		(other_purpose.attest, other_purpose.signature) = tpm(1000).quote(&nonce, &good_pcrs());
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &other_purpose),
+			AttestationError::StaleChallenge
+		);
+		let mut older = quote(&tpm(1000), node, Purpose::Heartbeat);
+		let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, older.anchor - 1);
+		(older.attest, older.signature) = tpm(1000).quote(&nonce, &good_pcrs());
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &older),
+			AttestationError::StaleChallenge
+		);
+		assert_eq!(state(node), Some(NodeState::Active));
+	});
+}
+
 #[test]
 fn envelope_errors_change_nothing() {
 	build_and_execute(3, || {
@@ -356,22 +387,6 @@ fn every_failed_check_is_evidence_with_its_reason() {
 		(
 			Box::new(|q, _| q.pcrs.truncate(1)),
 			Offence::FailedQuote(QuoteError::PcrSelectionMismatch),
-		),
-		(
-			// A quote made for another purpose.
-			Box::new(|q, node| {
-				let nonce = TeaAttestation::challenge(&node, Purpose::Appeal, q.anchor);
-				(q.attest, q.signature) = tpm(1000).quote(&nonce, &good_pcrs());
-			}),
-			Offence::FailedQuote(QuoteError::NonceMismatch),
-		),
-		(
-			// A quote for an older anchor submitted under a newer one.
-			Box::new(|q, node| {
-				let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, q.anchor - 1);
-				(q.attest, q.signature) = tpm(1000).quote(&nonce, &good_pcrs());
-			}),
-			Offence::FailedQuote(QuoteError::NonceMismatch),
 		),
 		(
 			Box::new(|q, node| {
@@ -438,7 +453,7 @@ fn a_quarantined_node_clears_itself_with_a_fresh_valid_quote() {
 		run_to(7);
 		assert_ok!(submit(1000, node, Purpose::Appeal, &quote(&tpm(1000), node, Purpose::Appeal)));
 		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
-		assert!(!Reviews::<Test>::contains_key(node), "a vetted node needs no committee");
+		assert!(PendingReviews::<Test>::get().is_empty(), "a vetted node needs no committee");
 	});
 }
 
@@ -539,34 +554,82 @@ fn without_active_nodes_there_is_no_committee() {
 	build_and_execute(0, || {
 		let node = register(1, 1);
 		run_to(2);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		run_to(3);
+		assert!(events().contains(&Event::ReviewNotOpened {
+			node,
+			error: AttestationError::NoCommittee.into()
+		}));
+		assert!(!Reviews::<Test>::contains_key(node));
+		// It may attest again later.
 		let q = quote(&tpm(1), node, Purpose::Admission);
-		assert_noop!(submit(1, node, Purpose::Admission, &q), AttestationError::NoCommittee);
+		assert_ok!(submit(1, node, Purpose::Admission, &q));
 	});
 }
 
 #[test]
-fn reviews_spill_over_to_later_blocks_until_none_has_room() {
+fn committees_are_drawn_the_next_block_and_at_most_two_per_block() {
 	build_and_execute(3, || {
 		run_to(2);
-		// 2 per block, 16 blocks tried: 32 reviews fit.
-		for i in 1..=32 {
-			let node = register(i as u64, i);
+		let nodes: Vec<NodeId> = (1..=3).map(|i| register(i as u64, i)).collect();
+		for (i, node) in nodes.iter().take(2).enumerate() {
+			let i = i as u32 + 1;
 			assert_ok!(submit(
 				i as u64,
-				node,
+				*node,
 				Purpose::Admission,
-				&quote(&tpm(i), node, Purpose::Admission)
+				&quote(&tpm(i), *node, Purpose::Admission)
 			));
+			assert!(!Reviews::<Test>::contains_key(node), "not drawn in the submission block");
 		}
-		let node = register(33, 33);
-		let q = quote(&tpm(33), node, Purpose::Admission);
-		assert_noop!(submit(33, node, Purpose::Admission, &q), AttestationError::ReviewsBusy);
-		assert_eq!(ReviewsDue::<Test>::get(2 + REVIEW + 1).len(), 2);
-		assert_eq!(ReviewsDue::<Test>::get(2 + REVIEW + 16).len(), 2);
-		// All close, two per block, without a vote: no verdict, every member noted.
-		run_to(2 + REVIEW + 16);
+		let q = quote(&tpm(3), nodes[2], Purpose::Admission);
+		assert_noop!(submit(3, nodes[2], Purpose::Admission, &q), AttestationError::ReviewsBusy);
+		run_to(3);
+		assert!(Reviews::<Test>::contains_key(nodes[0]) && Reviews::<Test>::contains_key(nodes[1]));
+		assert_eq!(ReviewsDue::<Test>::get(3 + REVIEW + 1).len(), 2);
+		// No vote: no verdict, every member noted.
+		run_to(3 + REVIEW + 1);
 		assert_eq!(Reviews::<Test>::iter().count(), 0);
-		assert_eq!(CommitteeMisses::<Test>::get(trusted(0)), 32);
+		assert_eq!(CommitteeMisses::<Test>::get(trusted(0)), 2);
+	});
+}
+
+#[test]
+fn members_are_active_nodes_of_other_operators() {
+	build_and_execute(4, || {
+		// The candidate's operator also runs trusted node 0.
+		let node = register(1000, 1);
+		run_to(2);
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Admission,
+			&quote(&tpm(1), node, Purpose::Admission)
+		));
+		let members = opened_review(node);
+		assert_eq!(members.len(), 3);
+		assert!(!members.contains(&trusted(0)));
+		// A member quarantined meanwhile cannot vote.
+		let m = members[0];
+		pallet_tea_nodes::Pallet::<Test>::report(&m, Offence::MissedHeartbeats, &[]);
+		assert_noop!(
+			TeaAttestation::vote(RuntimeOrigin::signed(operator(m)), m, node, true),
+			AttestationError::MemberNotActive
+		);
+	});
+}
+
+#[test]
+fn an_appeal_that_a_committee_could_not_decide_in_time_is_refused() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		review(node, &[Some(false); 3]);
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(node) else { panic!() };
+		run_to(appeal_until - REVIEW - 17);
+		let q = quote(&tpm(1), node, Purpose::Appeal);
+		assert_noop!(submit(1, node, Purpose::Appeal, &q), AttestationError::AppealTooLate);
 	});
 }
 

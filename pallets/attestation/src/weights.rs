@@ -11,8 +11,10 @@ use core::marker::PhantomData;
 
 /// Weight functions needed for `pallet_tea_attestation`.
 pub trait WeightInfo {
-	/// A candidate's valid admission quote, `n` active nodes ranked for its committee.
-	fn submit_admission(n: u32) -> Weight;
+	/// Drawing a committee in `on_initialize` over `n` registered nodes.
+	fn draw_committee(n: u32) -> Weight;
+	/// A candidate's valid admission quote (the draw is `draw_committee`).
+	fn submit_admission() -> Weight;
 	/// A valid heartbeat (without the rollout signal).
 	fn submit_heartbeat() -> Weight;
 	/// A quote that fails at the signature, quarantining an active node (without the signal).
@@ -27,6 +29,11 @@ pub trait WeightInfo {
 
 // For tests.
 impl WeightInfo for () {
+	fn submit_admission() -> Weight {
+		Weight::from_parts(2_000_000_000, 10_000)
+			.saturating_add(RocksDbWeight::get().reads(4_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
+	}
 	fn submit_heartbeat() -> Weight {
 		Weight::from_parts(2_000_000_000, 10_000)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
@@ -37,7 +44,7 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads(8_u64))
 			.saturating_add(RocksDbWeight::get().writes(8_u64))
 	}
-	fn submit_admission(n: u32) -> Weight {
+	fn draw_committee(n: u32) -> Weight {
 		Weight::from_parts(2_000_000_000, 10_000)
 			.saturating_add(Weight::from_parts(5_000_000, 100).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(8_u64))

@@ -198,8 +198,10 @@ pub struct NodeView<AccountId, BlockNumber> {
 pub trait NodeRegistry<AccountId, BlockNumber> {
 	/// The node `id`, if registered.
 	fn node(id: &NodeId) -> Option<NodeView<AccountId, BlockNumber>>;
-	/// The active (trusted) nodes, in storage order.
-	fn active_nodes() -> alloc::vec::Vec<NodeId>;
+	/// The active (trusted) nodes with their operators, in storage order.
+	fn active_nodes() -> alloc::vec::Vec<(NodeId, AccountId)>;
+	/// How many nodes are registered (what a scan of them costs).
+	fn node_count() -> u32;
 	/// The nodes that owe heartbeats (active and probationary), with the block at which they
 	/// entered that state.
 	fn attesting_nodes() -> alloc::vec::Vec<(NodeId, BlockNumber)>;
@@ -421,7 +423,7 @@ pub mod pallet {
 		Quarantined,
 		/// The node is already exiting.
 		AlreadyExiting,
-		/// Epochs must admit at least... nothing: `probation_epochs` must be at least 1.
+		/// `probation_epochs` must be at least 1 and `appeal_window` not zero.
 		BadParams,
 	}
 
@@ -526,7 +528,10 @@ pub mod pallet {
 			params: BirthControl<BlockNumberFor<T>>,
 		) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
-			ensure!(params.probation_epochs >= 1, Error::<T>::BadParams);
+			ensure!(
+				params.probation_epochs >= 1 && !params.appeal_window.is_zero(),
+				Error::<T>::BadParams
+			);
 			Params::<T>::put(params);
 			Self::deposit_event(Event::ParamsSet { params });
 			Ok(())
@@ -760,7 +765,8 @@ pub mod pallet {
 				}
 				NodeState::Candidate { .. } => Queue::<T>::mutate(|q| q.retain(|n| n != node)),
 				NodeState::Quarantined { .. } => return note(node),
-				NodeState::Exiting { .. } => return,
+				// Leaving does not escape evidence: the exit is cancelled.
+				NodeState::Exiting { .. } => {}
 			}
 			let now = frame_system::Pallet::<T>::block_number();
 			let appeal_until = now.saturating_add(Params::<T>::get().appeal_window);
@@ -800,11 +806,15 @@ pub mod pallet {
 			})
 		}
 
-		fn active_nodes() -> Vec<NodeId> {
+		fn active_nodes() -> Vec<(NodeId, T::AccountId)> {
 			Nodes::<T>::iter()
 				.filter(|(_, i)| i.state == NodeState::Active)
-				.map(|(n, _)| n)
+				.map(|(n, i)| (n, i.operator))
 				.collect()
+		}
+
+		fn node_count() -> u32 {
+			Nodes::<T>::count()
 		}
 
 		fn attesting_nodes() -> Vec<(NodeId, BlockNumberFor<T>)> {

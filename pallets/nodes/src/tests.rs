@@ -213,6 +213,19 @@ fn a_rejected_candidate_leaves_the_queue_and_without_reporters_the_destination_t
 }
 
 #[test]
+fn leaving_does_not_escape_evidence() {
+	build_and_execute(4, || {
+		let a = register(1, 1);
+		assert_ok!(TeaNodes::exit(RuntimeOrigin::signed(1), a));
+		TeaNodes::report(&a, Offence::CommitteeRejected, &[7]);
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(a) else { panic!() };
+		run_to(appeal_until + EPOCH);
+		assert_eq!(state(a), None);
+		assert_eq!(Balances::free_balance(1), 100_000 - DEPOSIT, "slashed, not returned");
+	});
+}
+
+#[test]
 fn without_a_destination_the_rest_is_burnt() {
 	build_and_execute(4, || {
 		Destination::set(None);

@@ -57,7 +57,7 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 	/// Storage: `Attestation::ReviewsDue` (r:1 w:1)
 	/// Proof: `Attestation::ReviewsDue` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 1023]`.
-	fn submit_admission(n: u32, ) -> Weight {
+	fn draw_committee(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1238 + n * (173 ±0)`
 		//  Estimated: `37975 + n * (7397 ±0)`
@@ -83,6 +83,9 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 	/// Proof: `Upgrades::Measurements` (`max_values`: None, `max_size`: Some(53), added: 2528, mode: `MaxEncodedLen`)
 	/// Storage: `Upgrades::LiveByKey` (r:1 w:0)
 	/// Proof: `Upgrades::LiveByKey` (`max_values`: None, `max_size`: Some(87), added: 2562, mode: `MaxEncodedLen`)
+	fn submit_admission() -> Weight {
+		Weight::from_parts(3_350_300_000, 34255)
+	}
 	fn submit_heartbeat() -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `713`
