@@ -22,6 +22,7 @@ use std::str::FromStr;
 use tea_primitives::tpm as verifier;
 use tss_esapi::{
 	abstraction::{ak, ek},
+	constants::CapabilityType,
 	handles::{KeyHandle, ObjectHandle, PcrHandle, PersistentTpmHandle, TpmHandle},
 	interface_types::{
 		algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm},
@@ -30,7 +31,8 @@ use tss_esapi::{
 		session_handles::AuthSession,
 	},
 	structures::{
-		Data, Digest, DigestValues, PcrSelectionListBuilder, PcrSlot, Public, SignatureScheme,
+		CapabilityData, Data, Digest, DigestValues, PcrSelectionListBuilder, PcrSlot, Public,
+		SignatureScheme,
 	},
 	traits::Marshall,
 	Context, TctiNameConf,
@@ -71,6 +73,12 @@ pub enum TpmError {
 	/// The TPM's own quote does not verify: the TPM or this worker is broken.
 	#[error("TPM: own quote does not verify: {0:?}")]
 	OwnQuote(verifier::QuoteError),
+	/// The object at the AK handle is not a restricted, TPM-bound signing key.
+	#[error("TPM: the key at {0:#x} is not a restricted signing key fixed to this TPM")]
+	NotAnAttestationKey(u32),
+	/// The TPM has no SHA-256 PCR bank.
+	#[error("TPM: no SHA-256 value for PCR 16")]
+	NoPcrBank,
 	/// The nonce is longer than a TPM accepts.
 	#[error("nonce of {0} bytes: at most 64")]
 	Nonce(usize),
@@ -133,6 +141,9 @@ impl Tpm {
 		let (ak_public, _, _) = context.read_public(ak).map_err(tss("reading the AK"))?;
 		let ek_point = p256_point(&ek_public).ok_or(TpmError::NotP256("the EK"))?;
 		let attestation_key = p256_point(&ak_public).ok_or(TpmError::NotP256("the AK"))?;
+		if !is_attestation_key(&ak_public) {
+			return Err(TpmError::NotAnAttestationKey(AK_HANDLE));
+		}
 		let ek_public = [&P256_SPKI_PREFIX[..], &ek_point[..]].concat();
 		let node_id = pallet_tea_nodes::node_id(&ek_public).0;
 		let mut tpm =
@@ -144,7 +155,16 @@ impl Tpm {
 	/// The persistent AK, created under the EK and persisted on first use.
 	fn attestation_key(context: &mut Context, ek: KeyHandle) -> Result<KeyHandle, TpmError> {
 		let handle = PersistentTpmHandle::new(AK_HANDLE).map_err(tss("AK handle"))?;
-		if let Ok(object) = context.tr_from_tpm_public(TpmHandle::Persistent(handle)) {
+		// Look before loading, so that a first start logs no TSS error.
+		let (listed, _) = context
+			.get_capability(CapabilityType::Handles, AK_HANDLE, 1)
+			.map_err(tss("listing persistent handles"))?;
+		let present = matches!(&listed, CapabilityData::Handles(list)
+			if list.iter().any(|h| u32::from(*h) == AK_HANDLE));
+		if present {
+			let object = context
+				.tr_from_tpm_public(TpmHandle::Persistent(handle))
+				.map_err(tss("loading the attestation key"))?;
 			return Ok(object.into());
 		}
 		let created = ak::create_ak(
@@ -173,7 +193,7 @@ impl Tpm {
 
 	/// Extends PCR 16 with the SHA-256 of this executable if it is still zero.
 	fn measure_self(&mut self) -> Result<(), TpmError> {
-		if self.read_pcrs()?[0].1 != [0u8; 32] {
+		if self.read_pcrs()?.first().is_some_and(|(_, value)| *value != [0u8; 32]) {
 			return Ok(());
 		}
 		self.extend(executable_digest()?)
@@ -200,12 +220,14 @@ impl Tpm {
 			.build()
 			.map_err(tss("PCR selection"))?;
 		let (_, _, digests) = self.context.pcr_read(selection).map_err(tss("reading PCRs"))?;
+		if digests.value().len() != QUOTED_PCRS.len() {
+			return Err(TpmError::NoPcrBank);
+		}
 		QUOTED_PCRS
 			.iter()
 			.zip(digests.value())
 			.map(|(index, digest)| {
-				let value: [u8; 32] =
-					digest.value().try_into().map_err(|_| TpmError::NotP256("a PCR value"))?;
+				let value: [u8; 32] = digest.value().try_into().map_err(|_| TpmError::NoPcrBank)?;
 				Ok((*index, value))
 			})
 			.collect()
@@ -248,6 +270,16 @@ impl Drop for Tpm {
 		let mut object: ObjectHandle = self.ak.into();
 		let _ = self.context.tr_close(&mut object);
 	}
+}
+
+/// Whether `public` is what the chain must be able to trust as an attestation key: restricted
+/// (it only signs TPM-made structures), a signing key, and unable to leave this TPM.
+fn is_attestation_key(public: &Public) -> bool {
+	let Public::Ecc { object_attributes, .. } = public else { return false };
+	object_attributes.restricted()
+		&& object_attributes.sign_encrypt()
+		&& object_attributes.fixed_tpm()
+		&& object_attributes.fixed_parent()
 }
 
 /// The uncompressed SEC1 point of a P-256 ECC public area.
