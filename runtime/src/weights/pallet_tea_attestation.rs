@@ -42,30 +42,30 @@ use core::marker::PhantomData;
 /// Weight functions for `pallet_tea_attestation`.
 pub struct WeightInfo<T>(PhantomData<T>);
 impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<T> {
-	/// Storage: `Nodes::Nodes` (r:1028 w:0)
-	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
-	/// Storage: `Attestation::Reviews` (r:1 w:1)
-	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
-	/// Storage: `Attestation::Records` (r:1 w:1)
-	/// Proof: `Attestation::Records` (`max_values`: None, `max_size`: Some(79), added: 2554, mode: `MaxEncodedLen`)
-	/// Storage: `System::BlockHash` (r:1 w:0)
-	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
-	/// Storage: `Upgrades::Measurements` (r:1 w:0)
-	/// Proof: `Upgrades::Measurements` (`max_values`: None, `max_size`: Some(53), added: 2528, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::ReviewsDue` (r:2 w:1)
+	/// Proof: `Attestation::ReviewsDue` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::CounterForNodes` (r:1 w:0)
+	/// Proof: `Nodes::CounterForNodes` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:1)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
 	/// Storage: `System::ParentHash` (r:1 w:0)
 	/// Proof: `System::ParentHash` (`max_values`: Some(1), `max_size`: Some(32), added: 527, mode: `MaxEncodedLen`)
-	/// Storage: `Attestation::ReviewsDue` (r:1 w:1)
-	/// Proof: `Attestation::ReviewsDue` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Nodes` (r:1028 w:0)
+	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Heartbeats` (r:1 w:0)
+	/// Proof: `Attestation::Heartbeats` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Reviews` (r:0 w:1)
+	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[1, 1023]`.
 	fn draw_committee(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `1238 + n * (173 ±0)`
+		//  Measured:  `1106 + n * (173 ±0)`
 		//  Estimated: `37975 + n * (7397 ±0)`
-		// Minimum execution time: 2_600_721_000 picoseconds.
-		Weight::from_parts(1_190_713_868, 0)
+		// Minimum execution time: 879_210_000 picoseconds.
+		Weight::from_parts(5_290_926_411, 0)
 			.saturating_add(Weight::from_parts(0, 37975))
-			// Standard Error: 2_095_462
-			.saturating_add(Weight::from_parts(72_452_346, 0).saturating_mul(n.into()))
+			// Standard Error: 2_703_744
+			.saturating_add(Weight::from_parts(57_902_643, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(11))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(3))
@@ -75,6 +75,30 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
 	/// Storage: `Attestation::Reviews` (r:1 w:0)
 	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:1)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Records` (r:1 w:1)
+	/// Proof: `Attestation::Records` (`max_values`: None, `max_size`: Some(79), added: 2554, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Upgrades::Measurements` (r:1 w:0)
+	/// Proof: `Upgrades::Measurements` (`max_values`: None, `max_size`: Some(53), added: 2528, mode: `MaxEncodedLen`)
+	fn submit_admission() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `762`
+		//  Estimated: `8387`
+		// Minimum execution time: 2_025_508_000 picoseconds.
+		Weight::from_parts(2_821_192_000, 0)
+			.saturating_add(Weight::from_parts(0, 8387))
+			.saturating_add(T::DbWeight::get().reads(6))
+			.saturating_add(T::DbWeight::get().writes(2))
+	}
+	/// Storage: `Nodes::Nodes` (r:1 w:0)
+	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Reviews` (r:1 w:0)
+	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:0)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
 	/// Storage: `Attestation::Records` (r:1 w:1)
 	/// Proof: `Attestation::Records` (`max_values`: None, `max_size`: Some(79), added: 2554, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
@@ -83,23 +107,22 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 	/// Proof: `Upgrades::Measurements` (`max_values`: None, `max_size`: Some(53), added: 2528, mode: `MaxEncodedLen`)
 	/// Storage: `Upgrades::LiveByKey` (r:1 w:0)
 	/// Proof: `Upgrades::LiveByKey` (`max_values`: None, `max_size`: Some(87), added: 2562, mode: `MaxEncodedLen`)
-	fn submit_admission() -> Weight {
-		Weight::from_parts(3_350_300_000, 34255)
-	}
 	fn submit_heartbeat() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `713`
+		//  Measured:  `751`
 		//  Estimated: `8387`
-		// Minimum execution time: 2_010_419_000 picoseconds.
-		Weight::from_parts(2_318_435_000, 0)
+		// Minimum execution time: 2_049_403_000 picoseconds.
+		Weight::from_parts(3_198_867_000, 0)
 			.saturating_add(Weight::from_parts(0, 8387))
-			.saturating_add(T::DbWeight::get().reads(6))
+			.saturating_add(T::DbWeight::get().reads(7))
 			.saturating_add(T::DbWeight::get().writes(1))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:1)
 	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
 	/// Storage: `Attestation::Reviews` (r:1 w:0)
 	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:0)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
 	/// Storage: `Attestation::Records` (r:1 w:1)
 	/// Proof: `Attestation::Records` (`max_values`: None, `max_size`: Some(79), added: 2554, mode: `MaxEncodedLen`)
 	/// Storage: `System::BlockHash` (r:1 w:0)
@@ -118,12 +141,12 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 	/// Proof: `Nodes::Queue` (`max_values`: Some(1), `max_size`: Some(32770), added: 33265, mode: `MaxEncodedLen`)
 	fn submit_rejected() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `651`
+		//  Measured:  `689`
 		//  Estimated: `34255`
-		// Minimum execution time: 2_063_178_000 picoseconds.
-		Weight::from_parts(3_350_300_000, 0)
+		// Minimum execution time: 2_109_695_000 picoseconds.
+		Weight::from_parts(3_503_044_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
-			.saturating_add(T::DbWeight::get().reads(10))
+			.saturating_add(T::DbWeight::get().reads(11))
 			.saturating_add(T::DbWeight::get().writes(4))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:0)
@@ -134,8 +157,8 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Proof Size summary in bytes:
 		//  Measured:  `864`
 		//  Estimated: `8387`
-		// Minimum execution time: 141_313_000 picoseconds.
-		Weight::from_parts(241_079_000, 0)
+		// Minimum execution time: 143_387_000 picoseconds.
+		Weight::from_parts(250_688_000, 0)
 			.saturating_add(Weight::from_parts(0, 8387))
 			.saturating_add(T::DbWeight::get().reads(2))
 			.saturating_add(T::DbWeight::get().writes(1))
@@ -146,8 +169,8 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 51_486_000 picoseconds.
-		Weight::from_parts(73_757_000, 0)
+		// Minimum execution time: 51_587_000 picoseconds.
+		Weight::from_parts(77_305_000, 0)
 			.saturating_add(Weight::from_parts(0, 0))
 			.saturating_add(T::DbWeight::get().writes(1))
 	}
@@ -169,14 +192,18 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Proof Size summary in bytes:
 		//  Measured:  `1373`
 		//  Estimated: `34255`
-		// Minimum execution time: 233_856_000 picoseconds.
-		Weight::from_parts(388_244_000, 0)
+		// Minimum execution time: 238_134_000 picoseconds.
+		Weight::from_parts(392_472_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
 			.saturating_add(T::DbWeight::get().reads(10))
 			.saturating_add(T::DbWeight::get().writes(4))
 	}
 	/// Storage: `Attestation::ReviewsDue` (r:1 w:0)
 	/// Proof: `Attestation::ReviewsDue` (`max_values`: None, `max_size`: Some(269), added: 2744, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::CounterForNodes` (r:1 w:0)
+	/// Proof: `Nodes::CounterForNodes` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:0)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
 	/// Storage: `Attestation::Heartbeats` (r:1 w:0)
 	/// Proof: `Attestation::Heartbeats` (`max_values`: Some(1), `max_size`: Some(8), added: 503, mode: `MaxEncodedLen`)
 	/// Storage: `Nodes::Nodes` (r:1028 w:1027)
@@ -200,12 +227,12 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Proof Size summary in bytes:
 		//  Measured:  `854 + n * (173 ±0)`
 		//  Estimated: `34255 + n * (7397 ±0)`
-		// Minimum execution time: 704_855_000 picoseconds.
-		Weight::from_parts(958_659_000, 0)
+		// Minimum execution time: 701_769_000 picoseconds.
+		Weight::from_parts(851_899_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
-			// Standard Error: 3_207_785
-			.saturating_add(Weight::from_parts(241_724_070, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(17))
+			// Standard Error: 3_115_799
+			.saturating_add(Weight::from_parts(244_590_934, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(19))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(10))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
