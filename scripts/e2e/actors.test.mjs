@@ -252,8 +252,10 @@ test('a council motion approves a validated release with a rollout plan and its 
   await publish(bob, 'analytics', 1, code, [['tea:log', ['write']]]);
   await validated;
 
-  // What a DAO member fills in on the apps UI's "propose motion" form.
-  const plan = { tiers: [{ share: 20, wait: 2 }, { share: 80, wait: 3 }], maxFailure: 10 };
+  // What a DAO member fills in on the apps UI's "propose motion" form. The dev chain's tiers
+  // hold its three genesis nodes, which have no worker behind them to prove the upgrade: each
+  // misses its deadline, and a 100% failure threshold lets the rollout complete regardless.
+  const plan = { tiers: [{ share: 20, wait: 2 }, { share: 80, wait: 3 }], maxFailure: 100 };
   const approve = api.tx.upgrades.approveRelease(stringToHex('analytics'), 1, plan);
   // Tiers that do not sum to 100% are refused (a direct call shows the error; the origin
   // check comes first, so it goes through sudo on the dev chain).
@@ -324,6 +326,14 @@ test('tea-worker runs a release only once the chain made it active, and stops wh
   const unknown = worker(['actor', 'run', file, '--chain', node.ws, '--node-id', '0x12', '--data-dir', dir]);
   assert.notEqual(unknown.status, 0);
   assert.match(unknown.stderr, /--node-id "0x12" is not 0x and 64 hex digits/);
+  // The canary tier's node (one of the three: ⌈3 · 20%⌉) may run it while it rolls out.
+  const assigned = await api.query.upgrades.assignments.entries(rollout);
+  assert.equal(assigned.length, 3, 'the three dev nodes are assigned');
+  const canary = assigned.find(([, a]) => a.unwrap().tier.toNumber() === 0)[0].args[1].toHex();
+  const asCanary = await retry(
+    () => worker(['actor', 'run', file, 'hello', '--chain', node.ws, '--node-id', canary, '--data-dir', dir]),
+    (r) => r.status === 0);
+  assert.equal(asCanary.status, 0, asCanary.stderr);
 
   // The dev chain's tiers (2 and 3 blocks) and grace period (2 blocks) pass; it becomes Active.
   await completed;
