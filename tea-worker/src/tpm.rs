@@ -215,10 +215,7 @@ impl Tpm {
 
 	/// The SHA-256 bank values of [`QUOTED_PCRS`].
 	pub fn read_pcrs(&mut self) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
-		let selection = PcrSelectionListBuilder::new()
-			.with_selection(HashingAlgorithm::Sha256, &[PcrSlot::Slot16])
-			.build()
-			.map_err(tss("PCR selection"))?;
+		let selection = quoted_selection()?;
 		let (_, _, digests) = self.context.pcr_read(selection).map_err(tss("reading PCRs"))?;
 		if digests.value().len() != QUOTED_PCRS.len() {
 			return Err(TpmError::NoPcrBank);
@@ -239,10 +236,7 @@ impl Tpm {
 		if nonce.len() > 64 {
 			return Err(TpmError::Nonce(nonce.len()));
 		}
-		let selection = PcrSelectionListBuilder::new()
-			.with_selection(HashingAlgorithm::Sha256, &[PcrSlot::Slot16])
-			.build()
-			.map_err(tss("PCR selection"))?;
+		let selection = quoted_selection()?;
 		let data = Data::try_from(nonce.to_vec()).map_err(tss("nonce"))?;
 		let ak = self.ak;
 		let (attest, signature) = self
@@ -270,6 +264,14 @@ impl Drop for Tpm {
 		let mut object: ObjectHandle = self.ak.into();
 		let _ = self.context.tr_close(&mut object);
 	}
+}
+
+/// The SHA-256 bank selection of [`QUOTED_PCRS`].
+fn quoted_selection() -> Result<tss_esapi::structures::PcrSelectionList, TpmError> {
+	PcrSelectionListBuilder::new()
+		.with_selection(HashingAlgorithm::Sha256, &[PcrSlot::Slot16])
+		.build()
+		.map_err(tss("PCR selection"))
 }
 
 /// Whether `public` is what the chain must be able to trust as an attestation key: restricted

@@ -64,6 +64,26 @@ fn quoted<T: Config>(
 	)
 }
 
+/// An open admission review of `node` by `members`, where `voters` voted `approve`.
+fn open_review<T: Config>(
+	node: NodeId,
+	members: &[NodeId],
+	voters: &[NodeId],
+	approve: bool,
+	deadline: u32,
+) {
+	let votes: Vec<(NodeId, bool)> = voters.iter().map(|m| (*m, approve)).collect();
+	Reviews::<T>::insert(
+		node,
+		Review {
+			purpose: Purpose::Admission,
+			members: members.to_vec().try_into().expect("committee size"),
+			votes: votes.try_into().expect("fits"),
+			deadline: deadline.into(),
+		},
+	);
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -183,20 +203,7 @@ mod benchmarks {
 		);
 		let mut voted = members.clone();
 		let last = voted.pop().expect("a committee");
-		Reviews::<T>::insert(
-			node,
-			Review {
-				purpose: Purpose::Admission,
-				members: members.clone().try_into().expect("committee size"),
-				votes: voted
-					.iter()
-					.map(|m| (*m, true))
-					.collect::<Vec<_>>()
-					.try_into()
-					.expect("fits"),
-				deadline: 20u32.into(),
-			},
-		);
+		open_review::<T>(node, &members, &voted, true, 20);
 		let operator: T::AccountId = account("member", members.len() as u32 - 1, 0);
 
 		#[extrinsic_call]
@@ -229,20 +236,7 @@ mod benchmarks {
 			SoftTpm::new(5).ak(),
 			NodeState::Candidate { attested: false },
 		);
-		Reviews::<T>::insert(
-			node,
-			Review {
-				purpose: Purpose::Admission,
-				members: members.clone().try_into().expect("committee size"),
-				votes: members
-					.iter()
-					.map(|m| (*m, false))
-					.collect::<Vec<_>>()
-					.try_into()
-					.expect("fits"),
-				deadline: 10u32.into(),
-			},
-		);
+		open_review::<T>(node, &members, &members, false, 10);
 
 		#[block]
 		{

@@ -411,7 +411,7 @@ pub mod pallet {
 			}
 			let anchor_hash = frame_system::Pallet::<T>::block_hash(anchor);
 			ensure!(anchor_hash != Default::default(), Error::<T>::UnknownAnchor);
-			let nonce = Self::challenge(&node, purpose, anchor);
+			let nonce = Self::challenge_at(&anchor_hash, &node, purpose);
 
 			let verdict =
 				tpm::verify_quote(&view.attestation_key, &attest, &signature, &nonce, &pcrs)
@@ -518,8 +518,12 @@ pub mod pallet {
 		/// The challenge `node` must quote for `purpose` anchored at block `anchor` (calls refuse
 		/// anchors whose hash the chain does not remember).
 		pub fn challenge(node: &NodeId, purpose: Purpose, anchor: BlockNumberFor<T>) -> [u8; 32] {
-			let hash = frame_system::Pallet::<T>::block_hash(anchor);
-			tpm::challenge(hash.as_ref().try_into().unwrap_or(&[0; 32]), &node.0, purpose)
+			Self::challenge_at(&frame_system::Pallet::<T>::block_hash(anchor), node, purpose)
+		}
+
+		/// The challenge for the anchor block whose hash is `anchor_hash`.
+		fn challenge_at(anchor_hash: &T::Hash, node: &NodeId, purpose: Purpose) -> [u8; 32] {
+			tpm::challenge(anchor_hash.as_ref().try_into().unwrap_or(&[0; 32]), &node.0, purpose)
 		}
 
 		/// Draws the committee for `node` (active nodes of other operators, ranked by the parent
