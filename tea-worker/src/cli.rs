@@ -37,17 +37,90 @@ pub enum Command {
 	/// The node's TPM: identity, measurement, quotes (JSON on stdout).
 	#[command(subcommand)]
 	Tpm(TpmCommand),
+	/// Answer committee challenges as a candidate node (libp2p).
+	#[command(subcommand)]
+	Node(NodeCommand),
+	/// Serve on admission and appeal committees: examine candidates and vote.
+	#[command(subcommand)]
+	Committee(CommitteeCommand),
+}
+
+/// `tea-worker node ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeCommand {
+	/// Listen on libp2p and answer committee members' credential challenges with this TPM;
+	/// prints `{"listen": "<multiaddr>/p2p/<peer id>"}` per bound address, then serves until
+	/// stopped.
+	Serve {
+		/// TCTI of the TPM.
+		#[arg(long, env = "TEA_TPM")]
+		tpm: String,
+		/// The libp2p identity key file (created on first use): its peer id is the one
+		/// registered on chain.
+		#[arg(long, env = "TEA_P2P_KEY")]
+		p2p_key: PathBuf,
+		/// Address to listen on.
+		#[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
+		listen: String,
+	},
+}
+
+/// `tea-worker committee ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum CommitteeCommand {
+	/// Follow finalized blocks; for every open review this member sits on, check the
+	/// candidate's EK certificate against the chain's CA allowlist and its AK by credential
+	/// activation, then vote. Prints one JSON line per vote.
+	Serve {
+		/// A tea-node RPC endpoint.
+		#[arg(long, env = "TEA_CHAIN", default_value = "ws://127.0.0.1:9944")]
+		chain: String,
+		/// The member node's id (0x-hex, 32 bytes).
+		#[arg(long)]
+		node_id: String,
+		/// The member node's operator secret key URI (signs the votes), e.g. `//Alice`.
+		#[arg(long, env = "TEA_OPERATOR_KEY")]
+		operator: String,
+		/// TCTI of the member's TPM (makes the credentials).
+		#[arg(long, env = "TEA_TPM")]
+		tpm: String,
+		/// The member's libp2p identity key file (created on first use).
+		#[arg(long, env = "TEA_P2P_KEY")]
+		p2p_key: PathBuf,
+		/// A known peer: `<multiaddr>/p2p/<peer id>`; repeat for more.
+		#[arg(long)]
+		peer: Vec<String>,
+		/// Seconds to wait for a candidate's answer.
+		#[arg(long, default_value_t = 10)]
+		timeout: u64,
+		/// Vote against an unreachable candidate once fewer blocks than this remain.
+		#[arg(long, default_value_t = 3)]
+		last_try: u32,
+		/// Stop after this many votes (default: serve until stopped).
+		#[arg(long)]
+		votes: Option<usize>,
+	},
+	/// Print the allowlist entry (`upgrades.addCaKey`) of a TPM vendor CA certificate (PEM or
+	/// DER): `{caKey, keyHash}`.
+	CaKey {
+		/// The CA certificate file.
+		cert: PathBuf,
+	},
 }
 
 /// `tea-worker tpm ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TpmCommand {
 	/// Print the node's TPM identity (creating its attestation key on first use) and current
-	/// measurement: `{nodeId, ekPublic, attestationKey, measurement}`.
+	/// measurement: `{nodeId, ekPublic, ekCertificate, attestationKey, measurement}`.
 	Identity {
 		/// TCTI of the TPM, e.g. `swtpm:host=127.0.0.1,port=2321` or `device:/dev/tpmrm0`.
 		#[arg(long, env = "TEA_TPM")]
 		tpm: String,
+		/// The libp2p identity key file (created on first use): adds `peerId` (base58) and
+		/// `peerIdBytes` (what `nodes.register` takes).
+		#[arg(long, env = "TEA_P2P_KEY")]
+		p2p_key: Option<PathBuf>,
 	},
 	/// Quote the measured PCRs over `nonce` (the chain's challenge) and check the quote with
 	/// the runtime's verifier: `{attest, signature, pcrs, measurement}`.
@@ -72,16 +145,23 @@ fn hex0x(bytes: &[u8]) -> String {
 pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 	use tea_worker::tpm::{expected_measurement, Tpm};
 	let json = match command {
-		TpmCommand::Identity { tpm } => {
+		TpmCommand::Identity { tpm, p2p_key } => {
 			let mut tpm = Tpm::open(&tpm)?;
 			let pcrs = tpm.read_pcrs()?;
 			let id = tpm.identity();
-			serde_json::json!({
+			let mut json = serde_json::json!({
 				"nodeId": hex0x(&id.node_id),
 				"ekPublic": hex0x(&id.ek_public),
+				"ekCertificate": hex0x(&id.ek_certificate),
 				"attestationKey": hex0x(&id.attestation_key),
 				"measurement": hex0x(&tea_primitives::tpm::pcr_digest(&pcrs)),
-			})
+			});
+			if let Some(path) = p2p_key {
+				let peer = tea_worker::p2p::load_or_create_key(&path)?.public().to_peer_id();
+				json["peerId"] = peer.to_string().into();
+				json["peerIdBytes"] = hex0x(&peer.to_bytes()).into();
+			}
+			json
 		}
 		TpmCommand::Quote { tpm, nonce } => {
 			let nonce = hex::decode(nonce.strip_prefix("0x").unwrap_or(&nonce))
@@ -99,6 +179,101 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 		}
 	};
 	println!("{json}");
+	Ok(())
+}
+
+/// `tea-worker node ...`.
+pub async fn node(command: NodeCommand) -> Result<(), WorkerError> {
+	let NodeCommand::Serve { tpm, p2p_key, listen } = command;
+	let mut tpm = tea_worker::tpm::Tpm::open(&tpm)?;
+	let key = tea_worker::p2p::load_or_create_key(&p2p_key)?;
+	let listen = listen
+		.parse()
+		.map_err(|e| WorkerError::Usage(format!("--listen {listen:?} is not a multiaddr: {e}")))?;
+	let node = hex0x(&tpm.identity().node_id);
+	tea_worker::p2p::serve(
+		key,
+		listen,
+		|addr| println!("{}", serde_json::json!({ "listen": addr.to_string(), "nodeId": node })),
+		|peer, request| {
+			let response = tea_worker::committee::answer(&mut tpm, request);
+			tracing::info!(%peer, ?response, "committee challenge answered");
+			response
+		},
+	)
+	.await?;
+	Ok(())
+}
+
+/// `tea-worker committee ...`.
+pub async fn committee(command: CommitteeCommand) -> Result<(), WorkerError> {
+	use tea_worker::chain::committee::Member;
+	let (chain, node_id, operator, tpm, p2p_key, peer, timeout, last_try, votes) = match command {
+		CommitteeCommand::CaKey { cert } => {
+			let key = tea_worker::committee::ekcert::ca_key_of(&read(&cert)?).map_err(|e| {
+				WorkerError::Usage(format!(
+					"{} is not a PEM or DER X.509 certificate: {e:?}",
+					cert.display()
+				))
+			})?;
+			let hash = pallet_tea_upgrades::ca_key_hash(&key).0;
+			println!("{}", serde_json::json!({ "caKey": hex0x(&key), "keyHash": hex0x(&hash) }));
+			return Ok(());
+		}
+		CommitteeCommand::Serve {
+			chain,
+			node_id,
+			operator,
+			tpm,
+			p2p_key,
+			peer,
+			timeout,
+			last_try,
+			votes,
+		} => (chain, node_id, operator, tpm, p2p_key, peer, timeout, last_try, votes),
+	};
+	let node = parse_node_id(&node_id)?;
+	let uri = operator
+		.parse::<subxt_signer::SecretUri>()
+		.map_err(|e| WorkerError::Usage(format!("--operator is not a secret URI: {e}")))?;
+	let operator = subxt_signer::sr25519::Keypair::from_uri(&uri)
+		.map_err(|e| WorkerError::Usage(format!("--operator: {e}")))?;
+	let peers = peer
+		.iter()
+		.map(|p| {
+			let addr: libp2p::Multiaddr = p
+				.parse()
+				.map_err(|e| WorkerError::Usage(format!("--peer {p:?} is not a multiaddr: {e}")))?;
+			tea_worker::p2p::peer_of(&addr).map(|_| addr).ok_or_else(|| {
+				WorkerError::Usage(format!("--peer {p:?} does not end in /p2p/<peer id>"))
+			})
+		})
+		.collect::<Result<Vec<_>, _>>()?;
+	let mut member = Member {
+		node,
+		operator,
+		tpm: tea_worker::tpm::Tpm::open(&tpm)?,
+		key: tea_worker::p2p::load_or_create_key(&p2p_key)?,
+		peers,
+		timeout: Duration::from_secs(timeout),
+	};
+	let client = ChainClient::connect(&chain, Duration::from_secs(10)).await?;
+	let mut cast = 0;
+	member
+		.serve(&client, last_try, |verdict| {
+			println!(
+				"{}",
+				serde_json::json!({
+					"node": format!("{:?}", verdict.node),
+					"approve": verdict.approve,
+					"reason": verdict.reason,
+					"block": format!("{:?}", verdict.block),
+				})
+			);
+			cast += 1;
+			votes.is_some_and(|n| cast >= n)
+		})
+		.await?;
 	Ok(())
 }
 

@@ -28,6 +28,9 @@ pub enum WorkerError {
 	/// The TPM failed.
 	#[error(transparent)]
 	Tpm(#[from] crate::tpm::TpmError),
+	/// The libp2p network failed.
+	#[error(transparent)]
+	P2p(#[from] crate::p2p::P2pError),
 	/// Bad command-line input.
 	#[error("{0}")]
 	Usage(String),

@@ -5,11 +5,16 @@
 //! - [`runtime`]: the wasmtime mini-runtime with limits, fuel, deadlines and the host ABI.
 //! - [`providers`]: the built-in capability providers.
 //! - [`chain`]: the subxt client of tea-node.
-//! - [`tpm`]: the TPM identity, self-measurement and quotes (tss-esapi; swtpm in development).
+//! - [`tpm`]: the TPM identity, self-measurement, quotes and credential activation (tss-esapi;
+//!   swtpm in development).
+//! - [`p2p`]: worker-to-worker requests over rust-libp2p.
+//! - [`committee`]: examining candidates (EK certificate, credential activation) and voting.
 
 pub mod chain;
+pub mod committee;
 pub mod error;
 pub mod grants;
+pub mod p2p;
 pub mod providers;
 pub mod runtime;
 pub mod store;

@@ -2,7 +2,7 @@
 //!
 //! `main` only parses options, sets up logging and hands off to the subsystem that serves the
 //! chosen subcommand. The subsystems live in the library (`store`, `grants`, `runtime`,
-//! `providers`, `chain`, `tpm`); `p2p` arrives with its issue.
+//! `providers`, `chain`, `tpm`, `p2p`, `committee`).
 
 mod cli;
 
@@ -19,6 +19,8 @@ async fn main() -> ExitCode {
 		Command::Status(args) => cli::status(args).await,
 		Command::Actor(command) => cli::actor(command).await,
 		Command::Tpm(command) => cli::tpm(command),
+		Command::Node(command) => cli::node(command).await,
+		Command::Committee(command) => cli::committee(command).await,
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,18 @@
 //! The worker's TPM: identity, measurement and quotes, through tss-esapi against a real TPM or
 //! swtpm (`swtpm:host=127.0.0.1,port=2321`, `device:/dev/tpmrm0`, any TCTI string).
 //!
-//! - **Identity.** The endorsement key is the TCG standard ECC P-256 EK (re-derived from the
-//!   TPM's endorsement seed, so it is the same every time). The attestation key is a restricted
-//!   P-256 ECDSA/SHA-256 signing key created under the EK and made persistent at
-//!   [`AK_HANDLE`], so the same AK survives restarts. The node id is `blake2_256` of the EK's
-//!   DER `SubjectPublicKeyInfo`, as `pallet-tea-nodes` computes it.
+//! - **Identity.** The endorsement key is the TCG standard RSA 2048 EK (template L-1,
+//!   re-derived from the TPM's endorsement seed, so it is the same every time): the EK every
+//!   TPM 2.0 has, and the one TPM vendors certify (its certificate is read from NV index
+//!   [`EK_CERT_NV_INDEX`]). The attestation key is a restricted P-256 ECDSA/SHA-256 signing key
+//!   created under the EK and made persistent at [`AK_HANDLE`], so the same AK survives
+//!   restarts. The node id is `blake2_256` of the EK's DER `SubjectPublicKeyInfo`, as
+//!   `pallet-tea-nodes` computes it.
+//! - **Credential activation.** A committee member's TPM makes a credential for a candidate's
+//!   EK and AK ([`Tpm::make_credential`], TPM2_MakeCredential: no private key needed); only
+//!   the TPM that holds both that EK and an AK with exactly that public area can release it
+//!   ([`Tpm::activate_credential`], TPM2_ActivateCredential). That binds the AK the chain
+//!   verifies quotes with to the certified EK.
 //! - **Measurement.** While PCR 16 is still zero after a TPM reset, the worker extends it with
 //!   the SHA-256 of its own executable: the mini-runtime that will run the actors. The
 //!   *measurement* the chain allowlists is `tea_primitives::tpm::pcr_digest` of the quoted PCRs
@@ -21,18 +28,22 @@ use sha2::{Digest as _, Sha256};
 use std::str::FromStr;
 use tea_primitives::tpm as verifier;
 use tss_esapi::{
-	abstraction::{ak, ek},
-	constants::CapabilityType,
-	handles::{KeyHandle, ObjectHandle, PcrHandle, PersistentTpmHandle, TpmHandle},
+	abstraction::{ak, ek, nv},
+	constants::{CapabilityType, SessionType},
+	handles::{
+		AuthHandle, KeyHandle, NvIndexTpmHandle, ObjectHandle, PcrHandle, PersistentTpmHandle,
+		SessionHandle, TpmHandle,
+	},
 	interface_types::{
 		algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm},
 		dynamic_handles::Persistent,
-		resource_handles::Provision,
-		session_handles::AuthSession,
+		resource_handles::{Hierarchy, NvAuth, Provision},
+		session_handles::{AuthSession, PolicySession},
 	},
 	structures::{
-		CapabilityData, Data, Digest, DigestValues, PcrSelectionListBuilder, PcrSlot, Public,
-		SignatureScheme,
+		CapabilityData, Data, Digest, DigestValues, EccParameter, EccPoint, EncryptedSecret,
+		IdObject, Name, PcrSelectionListBuilder, PcrSlot, Public, PublicKeyRsa, SignatureScheme,
+		SymmetricDefinition,
 	},
 	traits::Marshall,
 	Context, TctiNameConf,
@@ -40,18 +51,23 @@ use tss_esapi::{
 
 /// The persistent handle of the worker's attestation key (endorsement range).
 pub const AK_HANDLE: u32 = 0x8101_0010;
+/// The NV index of the RSA 2048 EK certificate (TCG EK Credential Profile).
+pub const EK_CERT_NV_INDEX: u32 = 0x01c0_0002;
 /// The PCR the worker measures itself into (a debug PCR: a production deployment measures the
 /// worker from the boot chain into a PCR software cannot reset).
 pub const MEASURED_PCR: u8 = 16;
 /// The PCRs a quote covers.
 pub const QUOTED_PCRS: [u8; 1] = [MEASURED_PCR];
 
-/// DER prefix of a P-256 `SubjectPublicKeyInfo` (id-ecPublicKey, prime256v1), before the
-/// uncompressed point.
-const P256_SPKI_PREFIX: [u8; 26] = [
-	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-	0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+/// DER of an RSA 2048 `SubjectPublicKeyInfo` (rsaEncryption, NULL parameters) up to the
+/// modulus: the modulus follows (256 bytes, top bit set), then [`RSA_SPKI_EXPONENT`].
+const RSA2048_SPKI_PREFIX: [u8; 33] = [
+	0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+	0x01, 0x05, 0x00, 0x03, 0x82, 0x01, 0x0f, 0x00, 0x30, 0x82, 0x01, 0x0a, 0x02, 0x82, 0x01, 0x01,
+	0x00,
 ];
+/// The public exponent 65537 (`INTEGER 0x010001`), the last bytes of the SPKI.
+const RSA_SPKI_EXPONENT: [u8; 5] = [0x02, 0x03, 0x01, 0x00, 0x01];
 
 /// What went wrong with the TPM.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +86,12 @@ pub enum TpmError {
 	/// A key is not a P-256 point.
 	#[error("TPM: {0} is not a P-256 ECC key")]
 	NotP256(&'static str),
+	/// A key is not RSA 2048 with exponent 65537.
+	#[error("{0} is not an RSA 2048 key with exponent 65537 (the TCG standard EK)")]
+	NotRsa2048(&'static str),
+	/// A credential longer than the EK's name digest.
+	#[error("credential of {0} bytes: at most 32")]
+	Credential(usize),
 	/// The TPM's own quote does not verify: the TPM or this worker is broken.
 	#[error("TPM: own quote does not verify: {0:?}")]
 	OwnQuote(verifier::QuoteError),
@@ -96,6 +118,8 @@ fn tss(context: &'static str) -> impl FnOnce(tss_esapi::Error) -> TpmError {
 pub struct Identity {
 	/// The EK public key, DER `SubjectPublicKeyInfo`.
 	pub ek_public: Vec<u8>,
+	/// The EK certificate (DER) from NV index [`EK_CERT_NV_INDEX`]; empty if the TPM has none.
+	pub ek_certificate: Vec<u8>,
 	/// The attestation key, uncompressed SEC1 P-256.
 	pub attestation_key: [u8; 65],
 	/// The node id: `blake2_256` of `ek_public`.
@@ -128,7 +152,7 @@ impl Tpm {
 	pub fn open(tcti: &str) -> Result<Self, TpmError> {
 		let conf = TctiNameConf::from_str(tcti).map_err(|_| TpmError::BadTcti(tcti.into()))?;
 		let mut context = Context::new(conf).map_err(tss("connecting"))?;
-		let ek = ek::create_ek_object(&mut context, AsymmetricAlgorithm::Ecc, None)
+		let ek = ek::create_ek_object(&mut context, AsymmetricAlgorithm::Rsa, None)
 			.map_err(tss("creating the endorsement key"))?;
 		let ek_public = context.read_public(ek).map_err(tss("reading the EK"));
 		let ak = ek_public.and_then(|(ek_public, _, _)| {
@@ -139,15 +163,15 @@ impl Tpm {
 		let _ = context.flush_context(ek.into());
 		let (ek_public, ak) = ak?;
 		let (ak_public, _, _) = context.read_public(ak).map_err(tss("reading the AK"))?;
-		let ek_point = p256_point(&ek_public).ok_or(TpmError::NotP256("the EK"))?;
+		let ek_public = rsa_spki(&ek_public).ok_or(TpmError::NotRsa2048("the EK"))?;
 		let attestation_key = p256_point(&ak_public).ok_or(TpmError::NotP256("the AK"))?;
 		if !is_attestation_key(&ak_public) {
 			return Err(TpmError::NotAnAttestationKey(AK_HANDLE));
 		}
-		let ek_public = [&P256_SPKI_PREFIX[..], &ek_point[..]].concat();
+		let ek_certificate = read_ek_certificate(&mut context)?;
 		let node_id = pallet_tea_nodes::node_id(&ek_public).0;
-		let mut tpm =
-			Self { context, ak, identity: Identity { ek_public, attestation_key, node_id } };
+		let identity = Identity { ek_public, ek_certificate, attestation_key, node_id };
+		let mut tpm = Self { context, ak, identity };
 		tpm.measure_self()?;
 		Ok(tpm)
 	}
@@ -258,6 +282,124 @@ impl Tpm {
 	}
 }
 
+impl Tpm {
+	/// TPM2_MakeCredential on this TPM for another node: `credential` (at most 32 bytes)
+	/// sealed to the node's EK (`ek_public`, the registered RSA 2048 SPKI) and bound to the name
+	/// of an attestation key with point `attestation_key` and this worker's own AK template
+	/// (restricted, fixedTPM, fixedParent: every tea-worker AK has it). Returns the
+	/// `TPM2B_ID_OBJECT` and `TPM2B_ENCRYPTED_SECRET` contents for the node's TPM.
+	pub fn make_credential(
+		&mut self,
+		ek_public: &[u8],
+		attestation_key: &[u8; 65],
+		credential: &[u8],
+	) -> Result<(Vec<u8>, Vec<u8>), TpmError> {
+		if credential.len() > 32 {
+			return Err(TpmError::Credential(credential.len()));
+		}
+		let ek = rsa_ek_public(ek_public)?;
+		let name = self.attestation_key_name(attestation_key)?;
+		let credential = Digest::try_from(credential.to_vec()).map_err(tss("credential"))?;
+		let ek = self
+			.context
+			.execute_without_session(|c| c.load_external_public(ek, Hierarchy::Null))
+			.map_err(tss("loading the node's EK"))?;
+		let made = self
+			.context
+			.execute_without_session(|c| c.make_credential(ek, credential, name))
+			.map_err(tss("making the credential"));
+		let _ = self.context.flush_context(ek.into());
+		let (id_object, secret) = made?;
+		Ok((id_object.value().to_vec(), secret.value().to_vec()))
+	}
+
+	/// The name of an AK with this worker's AK template and the given point.
+	fn attestation_key_name(&mut self, point: &[u8; 65]) -> Result<Name, TpmError> {
+		if !verifier::valid_attestation_key(point) {
+			return Err(TpmError::NotP256("the attestation key"));
+		}
+		let (own, _, _) = self.context.read_public(self.ak).map_err(tss("reading the AK"))?;
+		let Public::Ecc {
+			object_attributes, name_hashing_algorithm, auth_policy, parameters, ..
+		} = own
+		else {
+			return Err(TpmError::NotP256("the AK"));
+		};
+		let coordinate = |c: &[u8]| EccParameter::try_from(c.to_vec()).map_err(tss("AK point"));
+		let public = Public::Ecc {
+			object_attributes,
+			name_hashing_algorithm,
+			auth_policy,
+			parameters,
+			unique: EccPoint::new(coordinate(&point[1..33])?, coordinate(&point[33..])?),
+		};
+		let area = public.marshall().map_err(tss("marshalling the AK"))?;
+		let mut name = vec![0x00, 0x0b]; // TPM_ALG_SHA256, the template's name algorithm
+		name.extend_from_slice(&Sha256::digest(area));
+		Name::try_from(name).map_err(tss("AK name"))
+	}
+
+	/// TPM2_ActivateCredential: releases a credential made for this TPM's EK and AK by
+	/// [`Tpm::make_credential`] on another TPM. Fails unless both match.
+	pub fn activate_credential(
+		&mut self,
+		id_object: &[u8],
+		secret: &[u8],
+	) -> Result<Vec<u8>, TpmError> {
+		let id_object = IdObject::try_from(id_object.to_vec()).map_err(tss("credential blob"))?;
+		let secret = EncryptedSecret::try_from(secret.to_vec()).map_err(tss("encrypted secret"))?;
+		// The EK first: its creation uses (and flushes) a session of its own, and swtpm has
+		// three session slots.
+		let ek = ek::create_ek_object(&mut self.context, AsymmetricAlgorithm::Rsa, None)
+			.map_err(tss("creating the endorsement key"))?;
+		let policy = self
+			.context
+			.start_auth_session(
+				None,
+				None,
+				None,
+				SessionType::Policy,
+				SymmetricDefinition::AES_256_CFB,
+				HashingAlgorithm::Sha256,
+			)
+			.map_err(tss("starting a policy session"));
+		let activated = policy.and_then(|session| {
+			let session = session.ok_or(TpmError::Tss {
+				context: "starting a policy session",
+				source: tss_esapi::Error::WrapperError(
+					tss_esapi::WrapperErrorKind::WrongValueFromTpm,
+				),
+			})?;
+			let ak = self.ak;
+			// The EK's policy: PolicySecret(TPM_RH_ENDORSEMENT), empty endorsement auth.
+			let result = PolicySession::try_from(session)
+				.and_then(|policy| {
+					self.context.execute_with_session(Some(AuthSession::Password), |c| {
+						c.policy_secret(
+							policy,
+							AuthHandle::Endorsement,
+							Default::default(),
+							Default::default(),
+							Default::default(),
+							None,
+						)
+					})
+				})
+				.and_then(|_| {
+					self.context.execute_with_sessions(
+						(Some(AuthSession::Password), Some(session), None),
+						|c| c.activate_credential(ak, ek, id_object, secret),
+					)
+				})
+				.map_err(tss("activating the credential"));
+			let _ = self.context.flush_context(SessionHandle::from(session).into());
+			result
+		});
+		let _ = self.context.flush_context(ek.into());
+		Ok(activated?.value().to_vec())
+	}
+}
+
 impl Drop for Tpm {
 	fn drop(&mut self) {
 		// The AK is persistent: release the ESYS reference, keep the key.
@@ -296,6 +438,60 @@ fn p256_point(public: &Public) -> Option<[u8; 65]> {
 	point[33 - x.len()..33].copy_from_slice(x);
 	point[65 - y.len()..].copy_from_slice(y);
 	verifier::valid_attestation_key(&point).then_some(point)
+}
+
+/// The DER `SubjectPublicKeyInfo` of an RSA 2048 public area with exponent 65537.
+fn rsa_spki(public: &Public) -> Option<Vec<u8>> {
+	let Public::Rsa { unique, parameters, .. } = public else { return None };
+	let modulus = unique.value();
+	let exponent = parameters.exponent().value();
+	if modulus.len() != 256 || modulus[0] & 0x80 == 0 || !matches!(exponent, 0 | 65_537) {
+		return None;
+	}
+	Some([&RSA2048_SPKI_PREFIX[..], modulus, &RSA_SPKI_EXPONENT[..]].concat())
+}
+
+/// The TCG standard RSA 2048 EK public area with the modulus of `spki` (as [`rsa_spki`]
+/// encodes it).
+fn rsa_ek_public(spki: &[u8]) -> Result<Public, TpmError> {
+	let not_rsa = TpmError::NotRsa2048("the node's registered EK");
+	let modulus = spki
+		.strip_prefix(&RSA2048_SPKI_PREFIX[..])
+		.and_then(|rest| rest.strip_suffix(&RSA_SPKI_EXPONENT[..]))
+		.filter(|m| m.len() == 256 && m[0] & 0x80 != 0)
+		.ok_or(not_rsa)?;
+	let template = ek::create_ek_public_from_default_template(AsymmetricAlgorithm::Rsa, None)
+		.map_err(tss("the EK template"))?;
+	let Public::Rsa { object_attributes, name_hashing_algorithm, auth_policy, parameters, .. } =
+		template
+	else {
+		return Err(TpmError::NotRsa2048("the EK template"));
+	};
+	Ok(Public::Rsa {
+		object_attributes,
+		name_hashing_algorithm,
+		auth_policy,
+		parameters,
+		unique: PublicKeyRsa::try_from(modulus.to_vec()).map_err(tss("EK modulus"))?,
+	})
+}
+
+/// The EK certificate from NV, or nothing if the TPM was provisioned without one.
+fn read_ek_certificate(context: &mut Context) -> Result<Vec<u8>, TpmError> {
+	let (listed, _) = context
+		.get_capability(CapabilityType::Handles, EK_CERT_NV_INDEX, 1)
+		.map_err(tss("listing NV indices"))?;
+	let present = matches!(&listed, CapabilityData::Handles(list)
+		if list.iter().any(|h| u32::from(*h) == EK_CERT_NV_INDEX));
+	if !present {
+		return Ok(Vec::new());
+	}
+	let index = NvIndexTpmHandle::new(EK_CERT_NV_INDEX).map_err(tss("EK certificate index"))?;
+	context
+		.execute_with_session(Some(AuthSession::Password), |c| {
+			nv::read_full(c, NvAuth::Owner, index)
+		})
+		.map_err(tss("reading the EK certificate"))
 }
 
 /// SHA-256 of this worker's executable.

@@ -1,72 +1,19 @@
 //! The TPM subsystem against a real software TPM: each test starts its own swtpm on a free
 //! loopback port with its own state directory (installed by `scripts/setup.sh`).
 
-use std::{
-	net::{TcpListener, TcpStream},
-	process::{Child, Command, Stdio},
-	time::{Duration, Instant},
-};
+mod swtpm;
+
+use swtpm::{free_port, swtpm};
 use tea_primitives::tpm::{challenge, pcr_digest, verify_quote, Purpose, QuoteError};
 use tea_worker::tpm::{expected_measurement, Tpm, TpmError};
-
-/// A running swtpm, killed on drop.
-struct Swtpm {
-	child: Child,
-	tcti: String,
-	_state: tempfile::TempDir,
-}
-
-impl Drop for Swtpm {
-	fn drop(&mut self) {
-		let _ = self.child.kill();
-		let _ = self.child.wait();
-	}
-}
-
-fn free_port() -> u16 {
-	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A free port whose successor is free too: the swtpm TCTI expects the control port at
-/// `port + 1`.
-fn free_port_pair() -> (u16, u16) {
-	loop {
-		let port = free_port();
-		if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-			return (port, port + 1);
-		}
-	}
-}
-
-fn swtpm() -> Swtpm {
-	let state = tempfile::tempdir().unwrap();
-	let (port, ctrl) = free_port_pair();
-	let child = Command::new("swtpm")
-		.args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
-		.arg("--server")
-		.arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
-		.arg("--ctrl")
-		.arg(format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"))
-		.arg("--tpmstate")
-		.arg(format!("dir={}", state.path().display()))
-		.stdout(Stdio::null())
-		.stderr(Stdio::null())
-		.spawn()
-		.expect("swtpm is installed (scripts/setup.sh)");
-	let started = Instant::now();
-	while TcpStream::connect(("127.0.0.1", port)).is_err() {
-		assert!(started.elapsed() < Duration::from_secs(10), "swtpm did not start");
-		std::thread::sleep(Duration::from_millis(20));
-	}
-	Swtpm { child, tcti: format!("swtpm:host=127.0.0.1,port={port}"), _state: state }
-}
 
 #[test]
 fn identity_is_stable_and_the_worker_measures_itself_once() {
 	let tpm = swtpm();
 	let mut first = Tpm::open(&tpm.tcti).unwrap();
 	let id = first.identity().clone();
-	assert_eq!(id.ek_public.len(), 91, "DER SPKI of a P-256 key");
+	assert_eq!(id.ek_public.len(), 294, "DER SPKI of an RSA 2048 key");
+	assert!(id.ek_certificate.is_empty(), "a bare swtpm has no EK certificate");
 	assert_eq!(id.node_id, pallet_tea_nodes::node_id(&id.ek_public).0);
 	assert!(tea_primitives::tpm::valid_attestation_key(&id.attestation_key));
 	let pcrs = first.read_pcrs().unwrap();

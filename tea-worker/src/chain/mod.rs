@@ -3,6 +3,7 @@
 //! Today it answers `status`; the issues that follow add registration, attestations,
 //! heartbeats and the finalized-block follower, all owned by one task behind a handle.
 
+pub mod committee;
 pub mod grants;
 
 use std::{fmt, time::Duration};

@@ -1,0 +1,116 @@
+//! Committee duty: a member of a candidate's admission (or appeal) committee examines it off
+//! chain and votes.
+//!
+//! The examination, in order:
+//! 1. **EK certificate** ([`ekcert`]): the certificate the candidate registered certifies the
+//!    EK it registered and is signed by a TPM vendor CA key on the chain's allowlist.
+//! 2. **Credential activation**: the member's TPM makes a credential (32 random bytes) for the
+//!    candidate's EK and an AK with the registered point and tea-worker's AK template; the
+//!    candidate's worker is asked over libp2p (at its registered peer id) to activate it. Only a
+//!    TPM holding that EK *and* that AK can, so the AK whose quotes the chain verifies is bound
+//!    to a TPM a vendor certified.
+//!
+//! Either failing is a vote against. A candidate that cannot be reached is tried again with
+//! each block and voted against once the review is about to close.
+
+pub mod ekcert;
+
+use crate::{
+	p2p::{self, P2pError, Request, Response},
+	tpm::{Tpm, TpmError},
+};
+use libp2p::{identity::Keypair, Multiaddr, PeerId};
+use std::time::Duration;
+
+/// A node as the chain registered it: what the committee examines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+	/// Its node id.
+	pub node: [u8; 32],
+	/// EK public key (DER SPKI).
+	pub ek_public: Vec<u8>,
+	/// EK certificate (DER).
+	pub ek_certificate: Vec<u8>,
+	/// Attestation key (SEC1 P-256).
+	pub attestation_key: [u8; 65],
+	/// libp2p peer id (multihash bytes).
+	pub peer_id: Vec<u8>,
+}
+
+/// A member's finding about a candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+	/// Every check passed.
+	Approve,
+	/// A check failed: vote against, for this reason.
+	Reject(String),
+	/// The candidate could not be reached: ask again later.
+	Unreachable(String),
+}
+
+/// Examines `candidate` with this member's TPM and libp2p key; `known` are the peer
+/// addresses this worker knows (`…/p2p/<peer id>`), `ca_keys` the chain's CA allowlist.
+pub async fn examine(
+	tpm: &mut Tpm,
+	key: &Keypair,
+	known: &[Multiaddr],
+	candidate: &Candidate,
+	ca_keys: &[Vec<u8>],
+	timeout: Duration,
+) -> Result<Finding, TpmError> {
+	if let Err(e) = ekcert::verify(&candidate.ek_certificate, &candidate.ek_public, ca_keys) {
+		return Ok(Finding::Reject(e.to_string()));
+	}
+	let Ok(peer) = PeerId::from_bytes(&candidate.peer_id) else {
+		return Ok(Finding::Reject("the registered peer id is not a libp2p peer id".into()));
+	};
+	let mut credential = [0u8; 32];
+	getrandom::getrandom(&mut credential).expect("the OS random source works");
+	let (id_object, secret) =
+		match tpm.make_credential(&candidate.ek_public, &candidate.attestation_key, &credential) {
+			Ok(made) => made,
+			// The registered keys are not what a tea-worker TPM has.
+			Err(e @ (TpmError::NotRsa2048(_) | TpmError::NotP256(_))) => {
+				return Ok(Finding::Reject(e.to_string()))
+			}
+			Err(e) => return Err(e),
+		};
+	let request = Request::Activate { node: candidate.node, id_object, secret };
+	Ok(match p2p::request(key.clone(), peer, known, request, timeout).await {
+		Ok(Response::Activated { credential: answer }) if answer == credential => Finding::Approve,
+		Ok(Response::Activated { .. }) => Finding::Reject(
+			"the candidate answered the credential challenge wrongly: its AK is not bound to \
+			 its certified EK"
+				.into(),
+		),
+		Ok(Response::Refused { reason }) => {
+			Finding::Reject(format!("the candidate could not activate the credential: {reason}"))
+		}
+		Err(e @ (P2pError::NoAddress(_) | P2pError::Request { .. } | P2pError::Transport(_))) => {
+			Finding::Unreachable(e.to_string())
+		}
+		Err(e @ P2pError::Key { .. }) => Finding::Unreachable(e.to_string()),
+	})
+}
+
+/// The candidate's side: answers credential challenges made for `tpm`'s node.
+pub fn answer(tpm: &mut Tpm, request: Request) -> Response {
+	match request {
+		Request::Activate { node, id_object, secret } => {
+			let own = tpm.identity().node_id;
+			if node != own {
+				return Response::Refused {
+					reason: format!(
+						"this worker is node 0x{}, not 0x{}",
+						hex::encode(own),
+						hex::encode(node)
+					),
+				};
+			}
+			match tpm.activate_credential(&id_object, &secret) {
+				Ok(credential) => Response::Activated { credential },
+				Err(e) => Response::Refused { reason: e.to_string() },
+			}
+		}
+	}
+}

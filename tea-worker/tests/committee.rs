@@ -1,0 +1,191 @@
+//! Committee checks against real software TPMs: EK certificates written by `swtpm_setup` and
+//! signed by a local CA (the development stand-in for a TPM vendor), credential activation
+//! between two TPMs, and a whole examination over libp2p.
+
+mod swtpm;
+
+use std::time::Duration;
+use swtpm::{swtpm, LocalCa};
+use tea_worker::{
+	committee::{answer, ekcert, examine, Candidate, Finding},
+	p2p,
+	tpm::{Tpm, TpmError},
+};
+
+fn ca_key(ca: &LocalCa) -> Vec<u8> {
+	ekcert::ca_key_of(&std::fs::read(ca.issuer_cert()).unwrap()).unwrap()
+}
+
+#[test]
+fn swtpm_ek_certificates_chain_to_their_ca_only() {
+	let ca = LocalCa::new();
+	let tpm = ca.swtpm();
+	let id = Tpm::open(&tpm.tcti).unwrap().identity().clone();
+	assert!(!id.ek_certificate.is_empty(), "swtpm_setup wrote the EK certificate");
+	let vendor = ca_key(&ca);
+	assert_eq!(ekcert::verify(&id.ek_certificate, &id.ek_public, &[vendor.clone()]), Ok(0));
+	// The same CA certified another TPM: that certificate is not for this EK.
+	let sibling = ca.swtpm();
+	let sibling = Tpm::open(&sibling.tcti).unwrap().identity().clone();
+	assert_eq!(
+		ekcert::verify(&sibling.ek_certificate, &id.ek_public, &[vendor.clone()]),
+		Err(ekcert::EkCertError::OtherKey)
+	);
+	// Another vendor's CA is not on the allowlist.
+	let other = LocalCa::new();
+	let foreign = other.swtpm();
+	let foreign = Tpm::open(&foreign.tcti).unwrap().identity().clone();
+	assert_eq!(
+		ekcert::verify(&foreign.ek_certificate, &foreign.ek_public, &[vendor.clone()]),
+		Err(ekcert::EkCertError::UntrustedIssuer(1))
+	);
+	assert_eq!(
+		ekcert::verify(&foreign.ek_certificate, &foreign.ek_public, &[vendor, ca_key(&other)]),
+		Ok(1)
+	);
+	// The allowlist entry reads the same from PEM and DER.
+	assert!(ekcert::ca_key_of(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+		.is_err());
+}
+
+#[test]
+fn only_the_tpm_with_both_keys_activates_a_credential() {
+	let ca = LocalCa::new();
+	let (candidate, member, other) = (ca.swtpm(), swtpm(), swtpm());
+	let mut candidate = Tpm::open(&candidate.tcti).unwrap();
+	let mut member = Tpm::open(&member.tcti).unwrap();
+	let mut other = Tpm::open(&other.tcti).unwrap();
+	let id = candidate.identity().clone();
+	let secret = [0x5a; 32];
+
+	let (blob, enc) = member.make_credential(&id.ek_public, &id.attestation_key, &secret).unwrap();
+	assert_eq!(candidate.activate_credential(&blob, &enc).unwrap(), secret.to_vec());
+	// Twice in a row (sessions and objects are flushed: swtpm has three slots of each).
+	for _ in 0..4 {
+		let (blob, enc) =
+			member.make_credential(&id.ek_public, &id.attestation_key, &secret).unwrap();
+		assert_eq!(candidate.activate_credential(&blob, &enc).unwrap(), secret.to_vec());
+	}
+
+	// Bound to another AK: the candidate's TPM has no such object.
+	let foreign_ak = other.identity().attestation_key;
+	let (blob, enc) = member.make_credential(&id.ek_public, &foreign_ak, &secret).unwrap();
+	assert!(matches!(candidate.activate_credential(&blob, &enc), Err(TpmError::Tss { .. })));
+	// Sealed to another EK: the other TPM holds neither the EK nor (here) the AK.
+	let (blob, enc) = member.make_credential(&id.ek_public, &id.attestation_key, &secret).unwrap();
+	assert!(other.activate_credential(&blob, &enc).is_err());
+	// Another TPM claiming the candidate's certified EK with its own AK fails too.
+	let (blob, enc) =
+		member.make_credential(&id.ek_public, &other.identity().attestation_key, &secret).unwrap();
+	assert!(other.activate_credential(&blob, &enc).is_err());
+	// Tampered blobs.
+	let (mut blob, mut enc) =
+		member.make_credential(&id.ek_public, &id.attestation_key, &secret).unwrap();
+	blob[10] ^= 1;
+	assert!(candidate.activate_credential(&blob, &enc).is_err());
+	enc[20] ^= 1;
+	assert!(candidate.activate_credential(&blob, &enc).is_err());
+	assert!(candidate.activate_credential(&[], &[]).is_err());
+	// The TPM still works after all the failures (nothing leaked).
+	let (blob, enc) = member.make_credential(&id.ek_public, &id.attestation_key, &secret).unwrap();
+	assert_eq!(candidate.activate_credential(&blob, &enc).unwrap(), secret.to_vec());
+
+	// Malformed registered keys are named.
+	assert!(matches!(
+		member.make_credential(&[0x30, 0x00], &id.attestation_key, &secret),
+		Err(TpmError::NotRsa2048(_))
+	));
+	let mut bad_point = id.attestation_key;
+	bad_point[64] ^= 1;
+	assert!(matches!(
+		member.make_credential(&id.ek_public, &bad_point, &secret),
+		Err(TpmError::NotP256(_))
+	));
+	assert!(matches!(
+		member.make_credential(&id.ek_public, &id.attestation_key, &[0; 33]),
+		Err(TpmError::Credential(33))
+	));
+}
+
+/// Starts `tea-worker node serve`'s loop on its own thread (a TPM context stays on one
+/// thread) and returns its listen address.
+fn serve(tcti: String) -> libp2p::Multiaddr {
+	let (tx, rx) = std::sync::mpsc::channel();
+	std::thread::spawn(move || {
+		let mut tpm = Tpm::open(&tcti).unwrap();
+		let key = libp2p::identity::Keypair::generate_ed25519();
+		let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+		let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+		let _ = runtime.block_on(p2p::serve(
+			key,
+			listen,
+			|addr| {
+				let _ = tx.send(addr);
+			},
+			|_, request| answer(&mut tpm, request),
+		));
+	});
+	rx.recv_timeout(Duration::from_secs(30)).unwrap()
+}
+
+fn registered(id: &tea_worker::tpm::Identity, addr: &libp2p::Multiaddr) -> Candidate {
+	Candidate {
+		node: id.node_id,
+		ek_public: id.ek_public.clone(),
+		ek_certificate: id.ek_certificate.clone(),
+		attestation_key: id.attestation_key,
+		peer_id: p2p::peer_of(addr).unwrap().to_bytes(),
+	}
+}
+
+async fn check(
+	member: &mut Tpm,
+	candidate: Candidate,
+	known: &[libp2p::Multiaddr],
+	ca_keys: &[Vec<u8>],
+) -> Finding {
+	let key = libp2p::identity::Keypair::generate_ed25519();
+	examine(member, &key, known, &candidate, ca_keys, Duration::from_secs(10)).await.unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_member_examines_candidates_over_libp2p() {
+	let ca = LocalCa::new();
+	let (good, member) = (ca.swtpm(), swtpm());
+	let vendor = vec![ca_key(&ca)];
+	let good_id = Tpm::open(&good.tcti).unwrap().identity().clone();
+	let good_addr = serve(good.tcti.clone());
+	let mut member = Tpm::open(&member.tcti).unwrap();
+	let known = vec![good_addr.clone()];
+	let good = registered(&good_id, &good_addr);
+	assert_eq!(check(&mut member, good.clone(), &known, &vendor).await, Finding::Approve);
+
+	// The CA is not (or no longer) allowlisted.
+	let finding = check(&mut member, good.clone(), &known, &[]).await;
+	assert!(matches!(&finding, Finding::Reject(r) if r.contains("no allowlisted")), "{finding:?}");
+
+	// A certified TPM registered with an AK it does not hold (a software key that would let
+	// its operator forge quotes): the candidate's TPM cannot activate the credential.
+	let forged =
+		Candidate { attestation_key: tea_primitives::tpm::dev_attestation_key(1), ..good.clone() };
+	let finding = check(&mut member, forged, &known, &vendor).await;
+	assert!(
+		matches!(&finding, Finding::Reject(r) if r.contains("could not activate")),
+		"{finding:?}"
+	);
+
+	// The challenge names another node: the candidate refuses.
+	let other = Candidate { node: [9; 32], ..good.clone() };
+	let finding = check(&mut member, other, &known, &vendor).await;
+	assert!(
+		matches!(&finding, Finding::Reject(r) if r.contains("this worker is node")),
+		"{finding:?}"
+	);
+
+	// A garbage peer id is a reject; a peer with no known address is unreachable (retried).
+	let garbage = Candidate { peer_id: vec![1, 2, 3], ..good.clone() };
+	let finding = check(&mut member, garbage, &known, &vendor).await;
+	assert!(matches!(finding, Finding::Reject(_)), "{finding:?}");
+	let finding = check(&mut member, good.clone(), &[], &vendor).await;
+	assert!(matches!(&finding, Finding::Unreachable(r) if r.contains("no address")), "{finding:?}");
+}
