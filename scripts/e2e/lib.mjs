@@ -3,7 +3,7 @@
 // by PID at the end, even when a test fails.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, createWriteStream, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -234,9 +234,61 @@ export async function motion(api, call, proposer, ayes, closer, threshold = 2) {
   return closed;
 }
 
+/** A local CA (swtpm_localca: root and issuing CA, created on first use), the development
+ * stand-in for a TPM vendor's EK CA. `issuerCert` is the certificate whose key governance
+ * allowlists. */
+export function localCa(name) {
+  const dir = tempDir(`ca-${name}`);
+  const ca = join(dir, 'ca');
+  mkdirSync(ca);
+  writeFileSync(join(dir, 'localca.conf'), `statedir = ${ca}\nsigningkey = ${ca}/signkey.pem\n`
+    + `issuercert = ${ca}/issuercert.pem\ncertserial = ${ca}/certserial\n`);
+  writeFileSync(join(dir, 'setup.conf'), 'create_certs_tool = swtpm_localca\n'
+    + `create_certs_tool_config = ${join(dir, 'localca.conf')}\n`
+    + 'create_certs_tool_options = /etc/swtpm-localca.options\nactive_pcr_banks = sha256\n');
+  return { setupConf: join(dir, 'setup.conf'), issuerCert: join(ca, 'issuercert.pem') };
+}
+
+/** Starts a long-running `tea-worker` (stopped by `stopAll`); resolves with the child and its
+ * first stdout line parsed as JSON once it prints one. Later JSON lines arrive through
+ * `lines` (an array) and `nextLine()`. */
+export async function startWorker(name, args, timeoutMs = 60_000) {
+  const child = spawn(TEA_WORKER, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TEA_LOG: process.env.TEA_LOG ?? 'info' } });
+  children.add(child);
+  const log = createWriteStream(join(tempDir(`worker-${name}`), 'worker.log'));
+  child.stderr.pipe(log);
+  let stderrTail = '';
+  child.stderr.on('data', (d) => { stderrTail = (stderrTail + d).slice(-4000); });
+  const lines = [];
+  let buffered = '';
+  child.stdout.on('data', (d) => {
+    buffered += d;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const json = JSON.parse(line);
+      lines.push(json);
+    }
+  });
+  const nextLine = (i, ms = timeoutMs) => new Promise((resolve, reject) => {
+    const started = Date.now();
+    const tick = () => {
+      if (lines.length > i) return resolve(lines[i]);
+      if (child.exitCode !== null) return reject(new Error(`tea-worker ${name} exited ${child.exitCode}: ${stderrTail}`));
+      if (Date.now() - started > ms) return reject(new Error(`tea-worker ${name}: no output line ${i} within ${ms} ms: ${stderrTail}`));
+      setTimeout(tick, 100);
+    };
+    tick();
+  });
+  return { child, lines, nextLine, stderr: () => stderrTail };
+}
+
 /** Starts a software TPM (swtpm) on free loopback ports with its own state directory; resolves
- * with its TCTI string once it accepts connections. Stopped with the nodes by `stopAll`. */
-export async function startSwtpm(name) {
+ * with its TCTI string once it accepts connections. Stopped with the nodes by `stopAll`. With
+ * `ca` (from `localCa`), the TPM is first manufactured by swtpm_setup with an RSA 2048 EK
+ * certificate that CA signed, in NV as a vendor would leave it. */
+export async function startSwtpm(name, ca) {
   // The swtpm TCTI expects the control port right after the server port.
   let port;
   for (;;) {
@@ -249,6 +301,11 @@ export async function startSwtpm(name) {
   }
   const ctrl = port + 1;
   const state = tempDir(`swtpm-${name}`);
+  if (ca) {
+    const res = spawnSync('swtpm_setup', ['--tpm2', '--createek', '--create-ek-cert', '--overwrite',
+      '--tpmstate', state, '--config', ca.setupConf], { encoding: 'utf8', timeout: 60_000 });
+    if (res.status !== 0) throw new Error(`swtpm_setup ${name}: ${res.stderr}`);
+  }
   const child = spawn('swtpm', ['socket', '--tpm2',
     '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
     '--ctrl', `type=tcp,port=${ctrl},bindaddr=127.0.0.1`,

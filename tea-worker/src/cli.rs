@@ -49,8 +49,10 @@ pub enum Command {
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeCommand {
 	/// Listen on libp2p and answer committee members' credential challenges with this TPM;
-	/// prints `{"listen": "<multiaddr>/p2p/<peer id>"}` per bound address, then serves until
-	/// stopped.
+	/// prints `{"listen": "<multiaddr>/p2p/<peer id>", "nodeId"}` per bound address, then
+	/// serves until stopped. With `--chain` and `--operator` it also keeps the node's
+	/// attestations: heartbeats while on probation or active, an appeal when quarantined
+	/// (`{"attested": purpose, "anchor", "events"}` per submission).
 	Serve {
 		/// TCTI of the TPM.
 		#[arg(long, env = "TEA_TPM")]
@@ -62,6 +64,12 @@ pub enum NodeCommand {
 		/// Address to listen on.
 		#[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
 		listen: String,
+		/// A tea-node RPC endpoint: submit heartbeats and appeals there.
+		#[arg(long, requires = "operator")]
+		chain: Option<String>,
+		/// The node's operator secret key URI (signs the attestations), e.g. `//Dave`.
+		#[arg(long, env = "TEA_OPERATOR_KEY", requires = "chain")]
+		operator: Option<String>,
 	},
 }
 
@@ -182,26 +190,58 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 	Ok(())
 }
 
+/// An sr25519 key from a secret URI (`//Alice`, a mnemonic, …).
+fn operator_key(uri: &str) -> Result<subxt_signer::sr25519::Keypair, WorkerError> {
+	let uri = uri
+		.parse::<subxt_signer::SecretUri>()
+		.map_err(|e| WorkerError::Usage(format!("--operator is not a secret URI: {e}")))?;
+	subxt_signer::sr25519::Keypair::from_uri(&uri)
+		.map_err(|e| WorkerError::Usage(format!("--operator: {e}")))
+}
+
 /// `tea-worker node ...`.
 pub async fn node(command: NodeCommand) -> Result<(), WorkerError> {
-	let NodeCommand::Serve { tpm, p2p_key, listen } = command;
-	let mut tpm = tea_worker::tpm::Tpm::open(&tpm)?;
+	use std::cell::RefCell;
+	let NodeCommand::Serve { tpm, p2p_key, listen, chain, operator } = command;
+	let tpm = RefCell::new(tea_worker::tpm::Tpm::open(&tpm)?);
 	let key = tea_worker::p2p::load_or_create_key(&p2p_key)?;
 	let listen = listen
 		.parse()
 		.map_err(|e| WorkerError::Usage(format!("--listen {listen:?} is not a multiaddr: {e}")))?;
-	let node = hex0x(&tpm.identity().node_id);
-	tea_worker::p2p::serve(
+	let node = hex0x(&tpm.borrow().identity().node_id);
+	let duty = match (chain, operator) {
+		(Some(chain), Some(operator)) => Some((
+			ChainClient::connect(&chain, Duration::from_secs(10)).await?,
+			operator_key(&operator)?,
+		)),
+		_ => None,
+	};
+	let serve = tea_worker::p2p::serve(
 		key,
 		listen,
 		|addr| println!("{}", serde_json::json!({ "listen": addr.to_string(), "nodeId": node })),
 		|peer, request| {
-			let response = tea_worker::committee::answer(&mut tpm, request);
+			let response = tea_worker::committee::answer(&mut tpm.borrow_mut(), request);
 			tracing::info!(%peer, ?response, "committee challenge answered");
 			response
 		},
-	)
-	.await?;
+	);
+	let Some((client, operator)) = duty else { return Ok(serve.await?) };
+	let attest = tea_worker::chain::duty::serve(&client, &tpm, &operator, |attested| {
+		println!(
+			"{}",
+			serde_json::json!({
+				"attested": format!("{:?}", attested.purpose),
+				"anchor": attested.anchor,
+				"events": attested.events,
+			})
+		);
+		false
+	});
+	tokio::select! {
+		served = serve => served?,
+		attested = attest => attested?,
+	}
 	Ok(())
 }
 
@@ -233,11 +273,7 @@ pub async fn committee(command: CommitteeCommand) -> Result<(), WorkerError> {
 		} => (chain, node_id, operator, tpm, p2p_key, peer, timeout, last_try, votes),
 	};
 	let node = parse_node_id(&node_id)?;
-	let uri = operator
-		.parse::<subxt_signer::SecretUri>()
-		.map_err(|e| WorkerError::Usage(format!("--operator is not a secret URI: {e}")))?;
-	let operator = subxt_signer::sr25519::Keypair::from_uri(&uri)
-		.map_err(|e| WorkerError::Usage(format!("--operator: {e}")))?;
+	let operator = operator_key(&operator)?;
 	let peers = peer
 		.iter()
 		.map(|p| {

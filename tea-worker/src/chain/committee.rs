@@ -119,8 +119,8 @@ pub async fn candidate(
 	Ok((candidate, ca_keys))
 }
 
-/// Submits `attestation.vote(member, node, approve)` signed by `operator` and waits until it
-/// is finalized and succeeded; returns the block hash.
+/// Submits `attestation.vote(member, node, approve)` signed by `operator` (see [`submit`]);
+/// returns the block's hash.
 pub async fn vote(
 	client: &ChainClient,
 	operator: &sr25519::Keypair,
@@ -128,18 +128,48 @@ pub async fn vote(
 	node: H256,
 	approve: bool,
 ) -> Result<H256, ChainError> {
-	let url = client.url.as_str();
-	let fail = |e: &dyn std::error::Error| request_error(url, "attestation.vote", e);
 	let call = dynamic::transaction("Attestation", "vote", (Static(member), Static(node), approve));
+	submit(client, operator, &call, "attestation.vote").await.map(|(block, _)| block)
+}
+
+/// Signs `call` with `operator`, submits it and waits until it succeeded in a best block (a
+/// review or heartbeat period lasts minutes: waiting for finality per extrinsic would spend
+/// much of it). Returns the block hash and the extrinsic's events as `Pallet.Event`.
+pub async fn submit<Call: subxt::transactions::Payload>(
+	client: &ChainClient,
+	operator: &sr25519::Keypair,
+	call: &Call,
+	what: &'static str,
+) -> Result<(H256, Vec<String>), ChainError> {
+	use subxt::transactions::TransactionStatus;
+	let url = client.url.as_str();
+	let fail = |e: &dyn std::error::Error| request_error(url, what, e);
+	let refused = |reason: String| ChainError::Request { url: url.to_string(), what, reason };
 	let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
-	let progress = at
+	let mut progress = at
 		.transactions()
-		.sign_and_submit_then_watch_default(&call, operator)
+		.sign_and_submit_then_watch_default(call, operator)
 		.await
 		.map_err(|e| fail(&e))?;
-	let finalized = progress.wait_for_finalized().await.map_err(|e| fail(&e))?;
-	finalized.wait_for_success().await.map_err(|e| fail(&e))?;
-	Ok(finalized.block_hash())
+	while let Some(status) = progress.next().await {
+		match status.map_err(|e| fail(&e))? {
+			TransactionStatus::InBestBlock(included)
+			| TransactionStatus::InFinalizedBlock(included) => {
+				let events = included.wait_for_success().await.map_err(|e| fail(&e))?;
+				let names = events
+					.iter()
+					.filter_map(Result::ok)
+					.map(|e| format!("{}.{}", e.pallet_name(), e.event_name()))
+					.collect();
+				return Ok((included.block_hash(), names));
+			}
+			TransactionStatus::Error { message }
+			| TransactionStatus::Invalid { message }
+			| TransactionStatus::Dropped { message } => return Err(refused(message)),
+			_ => continue,
+		}
+	}
+	Err(refused("the node ended the transaction status stream".into()))
 }
 
 impl Member {
@@ -196,7 +226,19 @@ impl Member {
 					}
 				};
 				tracing::info!(target: LOG_TARGET, ?node, approve, %reason, "voting");
-				let block = vote(client, &self.operator, self.node, node, approve).await?;
+				let block = match vote(client, &self.operator, self.node, node, approve).await {
+					Ok(block) => block,
+					// Counted already (a vote from before a restart): nothing left to do.
+					Err(e) if e.to_string().contains("AlreadyVoted") => {
+						voted.insert((node, review.deadline));
+						continue;
+					}
+					// Not counted: the review is read again with the next block.
+					Err(e) => {
+						tracing::warn!(target: LOG_TARGET, ?node, error = %e, "vote failed; trying again next block");
+						continue;
+					}
+				};
 				voted.insert((node, review.deadline));
 				if verdict(&Verdict { node, approve, reason, block }) {
 					return Ok(());

@@ -4,6 +4,7 @@
 //! heartbeats and the finalized-block follower, all owned by one task behind a handle.
 
 pub mod committee;
+pub mod duty;
 pub mod grants;
 
 use std::{fmt, time::Duration};

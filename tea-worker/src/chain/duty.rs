@@ -1,0 +1,244 @@
+//! The node's own duty against the chain: a heartbeat attestation while it is on probation or
+//! active, and an appeal as soon as it is quarantined, each a fresh TPM quote over the chain's
+//! challenge submitted by the node's operator.
+//!
+//! The challenge is anchored at the latest finalized block (the runtime accepts anchors up to
+//! `ChallengeWindow` blocks old, and computes the same `tea_primitives::tpm::challenge`).
+
+use super::{request_error, ChainClient, ChainError, LOG_TARGET};
+use crate::tpm::Tpm;
+use pallet_tea_attestation::{HeartbeatRules, Record};
+use pallet_tea_nodes::NodeState;
+use sp_core::H256;
+use subxt::{dynamic, storage, utils::Static};
+use subxt_signer::sr25519;
+use tea_primitives::tpm::{challenge, Purpose};
+
+/// The TEA runtime's block number.
+pub type BlockNumber = u32;
+
+/// Blocks to wait for a submitted attestation to show in finalized state before another.
+pub const RESUBMIT_AFTER: BlockNumber = 4;
+
+/// What the node last submitted: purpose and the finalized block it was anchored at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submitted {
+	/// Why.
+	pub purpose: Purpose,
+	/// Its anchor.
+	pub anchor: BlockNumber,
+	/// The block at which the node entered the state it was submitted in.
+	pub since: BlockNumber,
+}
+
+/// The attestation the node owes at finalized block `now`, if any.
+///
+/// - Probation or active: a heartbeat once half a heartbeat period passed since its last valid
+///   attestation (so one late block never costs a period).
+/// - Quarantined within the appeal window: one appeal per quarantine.
+/// - Otherwise nothing: candidates are admitted by their operator's explicit admission quote.
+pub fn due(
+	state: &NodeState<BlockNumber>,
+	since: BlockNumber,
+	record: Option<&Record<BlockNumber>>,
+	rules: &HeartbeatRules<BlockNumber>,
+	now: BlockNumber,
+	last: Option<Submitted>,
+) -> Option<Purpose> {
+	// An anchor must be later than the last one the chain took.
+	if record.is_some_and(|r| r.last_anchor >= now) {
+		return None;
+	}
+	let recent = |purpose| {
+		last.is_some_and(|l| l.purpose == purpose && now < l.anchor.saturating_add(RESUBMIT_AFTER))
+	};
+	match state {
+		NodeState::Probation { .. } | NodeState::Active => {
+			let last_valid = record.and_then(|r| r.last_valid).unwrap_or(0).max(since);
+			let owed = now.saturating_sub(last_valid) >= (rules.period / 2).max(1);
+			(owed && !recent(Purpose::Heartbeat)).then_some(Purpose::Heartbeat)
+		}
+		NodeState::Quarantined { appeal_until, .. } => {
+			let appealed = last.is_some_and(|l| l.purpose == Purpose::Appeal && l.since == since);
+			(now < *appeal_until && !appealed).then_some(Purpose::Appeal)
+		}
+		NodeState::Candidate { .. } | NodeState::Exiting { .. } => None,
+	}
+}
+
+/// What the duty did at one block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attested {
+	/// Why it attested.
+	pub purpose: Purpose,
+	/// Its anchor block.
+	pub anchor: BlockNumber,
+	/// The events of `submit_attestation` that name the outcome (`Attested`, `QuoteRejected`,
+	/// `ReviewRequested`, …), as `Pallet.Event`.
+	pub events: Vec<String>,
+}
+
+/// Reads the node's state and record and the heartbeat rules at the latest finalized block.
+async fn read(
+	client: &ChainClient,
+	node: H256,
+) -> Result<
+	(
+		BlockNumber,
+		H256,
+		Option<super::committee::ChainNode>,
+		Option<Record<BlockNumber>>,
+		HeartbeatRules<BlockNumber>,
+	),
+	ChainError,
+> {
+	let url = client.url.as_str();
+	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
+	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
+	let nodes =
+		storage::dynamic::<(Static<H256>,), Static<super::committee::ChainNode>>("Nodes", "Nodes");
+	let info = match at.storage().try_fetch(nodes, (Static(node),)).await {
+		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Nodes.Nodes value")(e.into()))?.0),
+		Ok(None) => None,
+		Err(e) => return Err(fail("Nodes.Nodes")(e.into())),
+	};
+	let records =
+		storage::dynamic::<(Static<H256>,), Static<Record<BlockNumber>>>("Attestation", "Records");
+	let record = match at.storage().try_fetch(records, (Static(node),)).await {
+		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Attestation.Records value")(e.into()))?.0),
+		Ok(None) => None,
+		Err(e) => return Err(fail("Attestation.Records")(e.into())),
+	};
+	let rules =
+		storage::dynamic::<(), Static<HeartbeatRules<BlockNumber>>>("Attestation", "Heartbeats");
+	let rules = at
+		.storage()
+		.fetch(rules, ())
+		.await
+		.map_err(|e| fail("Attestation.Heartbeats")(e.into()))?
+		.decode()
+		.map_err(|e| fail("Attestation.Heartbeats value")(e.into()))?
+		.0;
+	Ok((at.block_number() as BlockNumber, at.block_hash(), info, record, rules))
+}
+
+/// Follows finalized blocks and submits what [`due`] says, signed by `operator`; `report`
+/// sees each submission and ends the duty by returning `true`.
+pub async fn serve(
+	client: &ChainClient,
+	tpm: &std::cell::RefCell<Tpm>,
+	operator: &sr25519::Keypair,
+	mut report: impl FnMut(&Attested) -> bool,
+) -> Result<(), ChainError> {
+	let url = client.url.as_str();
+	let node = H256(tpm.borrow().identity().node_id);
+	let mut blocks =
+		client.api.stream_blocks().await.map_err(|e| request_error(url, "finalized blocks", &e))?;
+	let mut last: Option<Submitted> = None;
+	while let Some(block) = blocks.next().await {
+		block.map_err(|e| request_error(url, "finalized blocks", &e))?;
+		let (now, hash, info, record, rules) = read(client, node).await?;
+		let Some(info) = info else { continue };
+		let Some(purpose) = due(&info.state, info.since, record.as_ref(), &rules, now, last) else {
+			continue;
+		};
+		let nonce = challenge(&hash.0, &node.0, purpose);
+		let quote = tpm.borrow_mut().quote(&nonce).map_err(|e| ChainError::Request {
+			url: url.to_string(),
+			what: "TPM quote",
+			reason: e.to_string(),
+		})?;
+		last = Some(Submitted { purpose, anchor: now, since: info.since });
+		let call = dynamic::transaction(
+			"Attestation",
+			"submit_attestation",
+			(
+				Static(node),
+				Static(purpose),
+				now,
+				Static(quote.attest),
+				Static(quote.signature),
+				Static(quote.pcrs),
+			),
+		);
+		match super::committee::submit(client, operator, &call, "attestation.submitAttestation")
+			.await
+		{
+			Ok((_, events)) => {
+				let attested = Attested { purpose, anchor: now, events };
+				tracing::info!(target: LOG_TARGET, ?purpose, anchor = now, events = ?attested.events, "attested");
+				if report(&attested) {
+					return Ok(());
+				}
+			}
+			Err(e) => {
+				tracing::warn!(target: LOG_TARGET, ?purpose, error = %e, "attestation not submitted; trying again")
+			}
+		}
+	}
+	Err(ChainError::Request {
+		url: url.to_string(),
+		what: "finalized blocks",
+		reason: "the node closed the subscription".into(),
+	})
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use pallet_tea_nodes::Offence;
+
+	const RULES: HeartbeatRules<BlockNumber> = HeartbeatRules { period: 20, max_missed: 2 };
+
+	fn record(last_anchor: BlockNumber, last_valid: Option<BlockNumber>) -> Record<BlockNumber> {
+		Record { last_anchor, last_valid, measurement: None, missed: 0, vetted: true }
+	}
+
+	#[test]
+	fn heartbeats_are_owed_half_a_period_after_the_last_valid_attestation() {
+		let active = NodeState::Active;
+		let r = record(100, Some(101));
+		assert_eq!(due(&active, 50, Some(&r), &RULES, 110, None), None);
+		assert_eq!(due(&active, 50, Some(&r), &RULES, 111, None), Some(Purpose::Heartbeat));
+		// Probation too; a node that entered its state recently counts from then.
+		let probation = NodeState::Probation { clean_epochs: 0 };
+		assert_eq!(due(&probation, 105, Some(&r), &RULES, 111, None), None);
+		assert_eq!(due(&probation, 105, Some(&r), &RULES, 115, None), Some(Purpose::Heartbeat));
+		// Never attested at all.
+		assert_eq!(due(&active, 0, None, &RULES, 10, None), Some(Purpose::Heartbeat));
+	}
+
+	#[test]
+	fn a_submitted_heartbeat_is_not_repeated_until_it_had_time_to_land() {
+		let active = NodeState::Active;
+		let r = record(90, Some(91));
+		let sent = Submitted { purpose: Purpose::Heartbeat, anchor: 110, since: 0 };
+		assert_eq!(due(&active, 0, Some(&r), &RULES, 111, Some(sent)), None);
+		assert_eq!(due(&active, 0, Some(&r), &RULES, 114, Some(sent)), Some(Purpose::Heartbeat));
+		// The chain took an anchor this late already: wait for a later block.
+		let r = record(120, Some(91));
+		assert_eq!(due(&active, 0, Some(&r), &RULES, 120, None), None);
+	}
+
+	#[test]
+	fn a_quarantined_node_appeals_once_within_the_window() {
+		let q = NodeState::Quarantined { appeal_until: 200, offence: Offence::MissedHeartbeats };
+		assert_eq!(due(&q, 150, None, &RULES, 151, None), Some(Purpose::Appeal));
+		let sent = Submitted { purpose: Purpose::Appeal, anchor: 151, since: 150 };
+		assert_eq!(due(&q, 150, None, &RULES, 180, Some(sent)), None);
+		// A later quarantine is appealed again; an expired window is not.
+		assert_eq!(due(&q, 170, None, &RULES, 180, Some(sent)), Some(Purpose::Appeal));
+		assert_eq!(due(&q, 150, None, &RULES, 200, None), None);
+	}
+
+	#[test]
+	fn candidates_and_exiting_nodes_owe_nothing() {
+		for state in [
+			NodeState::Candidate { attested: false },
+			NodeState::Candidate { attested: true },
+			NodeState::Exiting { unbond_at: 500 },
+		] {
+			assert_eq!(due(&state, 0, None, &RULES, 300, None), None);
+		}
+	}
+}
