@@ -184,14 +184,10 @@ impl Member {
 		mut verdict: impl FnMut(&Verdict) -> bool,
 	) -> Result<(), ChainError> {
 		let url = client.url.as_str();
-		let mut blocks = client
-			.api
-			.stream_blocks()
-			.await
-			.map_err(|e| request_error(url, "finalized blocks", &e))?;
+		let mut blocks = client.finalized_blocks().await?;
 		let mut voted = HashSet::new();
-		while let Some(block) = blocks.next().await {
-			block.map_err(|e| request_error(url, "finalized blocks", &e))?;
+		loop {
+			client.next_finalized(&mut blocks).await?;
 			let (now, open) = open_reviews(client, self.node).await?;
 			for (node, review) in open {
 				if voted.contains(&(node, review.deadline)) {
@@ -245,10 +241,5 @@ impl Member {
 				}
 			}
 		}
-		Err(ChainError::Request {
-			url: url.to_string(),
-			what: "finalized blocks",
-			reason: "the node closed the subscription".into(),
-		})
 	}
 }

@@ -132,11 +132,10 @@ pub async fn serve(
 ) -> Result<(), ChainError> {
 	let url = client.url.as_str();
 	let node = H256(tpm.borrow().identity().node_id);
-	let mut blocks =
-		client.api.stream_blocks().await.map_err(|e| request_error(url, "finalized blocks", &e))?;
+	let mut blocks = client.finalized_blocks().await?;
 	let mut last: Option<Submitted> = None;
-	while let Some(block) = blocks.next().await {
-		block.map_err(|e| request_error(url, "finalized blocks", &e))?;
+	loop {
+		client.next_finalized(&mut blocks).await?;
 		let (now, hash, info, record, rules) = read(client, node).await?;
 		let Some(info) = info else { continue };
 		let Some(purpose) = due(&info.state, info.since, record.as_ref(), &rules, now, last) else {
@@ -176,11 +175,6 @@ pub async fn serve(
 			}
 		}
 	}
-	Err(ChainError::Request {
-		url: url.to_string(),
-		what: "finalized blocks",
-		reason: "the node closed the subscription".into(),
-	})
 }
 
 #[cfg(test)]

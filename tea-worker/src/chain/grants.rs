@@ -86,13 +86,9 @@ impl ChainGrants {
 		mut done: impl FnMut(&Self) -> bool,
 	) -> Result<(), ChainError> {
 		let url = client.url.as_str();
-		let mut blocks = client
-			.api
-			.stream_blocks()
-			.await
-			.map_err(|e| request_error(url, "finalized blocks", &e))?;
-		while let Some(block) = blocks.next().await {
-			let block = block.map_err(|e| request_error(url, "finalized blocks", &e))?;
+		let mut blocks = client.finalized_blocks().await?;
+		loop {
+			let block = client.next_finalized(&mut blocks).await?;
 			let at = block.at().await.map_err(|e| request_error(url, "block state", &e))?;
 			let events = at.events().fetch().await.map_err(|e| request_error(url, "events", &e))?;
 			let relevant = events.iter().filter_map(Result::ok).any(|e| {
@@ -109,11 +105,6 @@ impl ChainGrants {
 				return Ok(());
 			}
 		}
-		Err(ChainError::Request {
-			url: url.to_string(),
-			what: "finalized blocks",
-			reason: "the node closed the subscription".into(),
-		})
 	}
 
 	/// Why the release with this CID may not run here, if the chain knows it.

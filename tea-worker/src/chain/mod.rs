@@ -138,6 +138,30 @@ impl ChainClient {
 	}
 }
 
+impl ChainClient {
+	/// Finalized blocks as the node finalizes them (followers read state at each).
+	pub(crate) async fn finalized_blocks(
+		&self,
+	) -> Result<subxt::client::Blocks<SubstrateConfig>, ChainError> {
+		self.api.stream_blocks().await.map_err(|e| request_error(&self.url, "finalized blocks", &e))
+	}
+
+	/// The next finalized block; the error says when the node ended the subscription.
+	pub(crate) async fn next_finalized(
+		&self,
+		blocks: &mut subxt::client::Blocks<SubstrateConfig>,
+	) -> Result<subxt::client::Block<SubstrateConfig>, ChainError> {
+		match blocks.next().await {
+			Some(block) => block.map_err(|e| request_error(&self.url, "finalized blocks", &e)),
+			None => Err(ChainError::Request {
+				url: self.url.clone(),
+				what: "finalized blocks",
+				reason: "the node closed the subscription".into(),
+			}),
+		}
+	}
+}
+
 impl ChainStatus {
 	/// The status as one JSON object (stable field names, for scripts and tests).
 	pub fn to_json(&self) -> String {
