@@ -152,8 +152,13 @@ pub async fn serve(
 			SwarmEvent::Behaviour(Event::InboundFailure { peer, error, .. }) => {
 				tracing::warn!(target: LOG_TARGET, %peer, %error, "inbound request failed");
 			}
+			// Accept errors (out of file descriptors, …) do not end the listener.
 			SwarmEvent::ListenerError { error, .. } => {
-				return Err(P2pError::Transport(error.to_string()))
+				tracing::warn!(target: LOG_TARGET, %error, "listener error");
+			}
+			SwarmEvent::ListenerClosed { reason, .. } => {
+				let reason = reason.err().map_or("closed".to_string(), |e| e.to_string());
+				return Err(P2pError::Transport(format!("listener closed: {reason}")));
 			}
 			_ => {}
 		}

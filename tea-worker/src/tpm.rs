@@ -28,16 +28,16 @@ use sha2::{Digest as _, Sha256};
 use std::str::FromStr;
 use tea_primitives::tpm as verifier;
 use tss_esapi::{
-	abstraction::{ak, ek, nv},
+	abstraction::{ak, ek},
 	constants::{CapabilityType, SessionType},
 	handles::{
-		AuthHandle, KeyHandle, NvIndexTpmHandle, ObjectHandle, PcrHandle, PersistentTpmHandle,
-		SessionHandle, TpmHandle,
+		AuthHandle, KeyHandle, ObjectHandle, PcrHandle, PersistentTpmHandle, SessionHandle,
+		TpmHandle,
 	},
 	interface_types::{
 		algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm},
 		dynamic_handles::Persistent,
-		resource_handles::{Hierarchy, NvAuth, Provision},
+		resource_handles::{Hierarchy, Provision},
 		session_handles::{AuthSession, PolicySession},
 	},
 	structures::{
@@ -486,12 +486,18 @@ fn read_ek_certificate(context: &mut Context) -> Result<Vec<u8>, TpmError> {
 	if !present {
 		return Ok(Vec::new());
 	}
-	let index = NvIndexTpmHandle::new(EK_CERT_NV_INDEX).map_err(tss("EK certificate index"))?;
-	context
-		.execute_with_session(Some(AuthSession::Password), |c| {
-			nv::read_full(c, NvAuth::Owner, index)
-		})
-		.map_err(tss("reading the EK certificate"))
+	// EK certificate indices are readable with their own (empty) authorization, whatever the
+	// owner password; a TPM that refuses anyway just has no certificate to show.
+	let read = ek::retrieve_ek_pubcert(
+		context,
+		tss_esapi::abstraction::AsymmetricAlgorithmSelection::Rsa(
+			tss_esapi::interface_types::key_bits::RsaKeyBits::Rsa2048,
+		),
+	);
+	Ok(read.unwrap_or_else(|error| {
+		tracing::warn!(target: "tea::tpm", %error, "the EK certificate is not readable");
+		Vec::new()
+	}))
 }
 
 /// SHA-256 of this worker's executable.

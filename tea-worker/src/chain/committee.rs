@@ -145,10 +145,17 @@ pub async fn submit<Call: subxt::transactions::Payload>(
 	let url = client.url.as_str();
 	let fail = |e: &dyn std::error::Error| request_error(url, what, e);
 	let refused = |reason: String| ChainError::Request { url: url.to_string(), what, reason };
+	// The pool-aware nonce: the finalized one would clash with this account's extrinsics
+	// still in the pool or in unfinalized blocks.
+	let account: subxt::utils::AccountId32 = operator.public_key().into();
+	let nonce = client.rpc.system_account_next_index(&account).await.map_err(|e| fail(&e))?;
+	let params = subxt::config::DefaultExtrinsicParamsBuilder::<subxt::SubstrateConfig>::new()
+		.nonce(nonce)
+		.build();
 	let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
 	let mut progress = at
 		.transactions()
-		.sign_and_submit_then_watch_default(call, operator)
+		.sign_and_submit_then_watch(call, operator, params)
 		.await
 		.map_err(|e| fail(&e))?;
 	while let Some(status) = progress.next().await {
@@ -172,61 +179,93 @@ pub async fn submit<Call: subxt::transactions::Payload>(
 	Err(refused("the node ended the transaction status stream".into()))
 }
 
+/// Dispatch errors of `attestation.vote` that another try cannot change.
+const FINAL_VOTE_ERRORS: [&str; 6] =
+	["AlreadyVoted", "ReviewClosed", "NotAMember", "MemberNotActive", "NotOperator", "NoReview"];
+
+/// At most this much of a candidate's text goes into logs and verdicts.
+const MAX_REASON: usize = 256;
+
+/// `reason` cut to [`MAX_REASON`] bytes, control characters replaced.
+fn printable(reason: &str) -> String {
+	let mut out: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+	if out.len() > MAX_REASON {
+		let mut end = MAX_REASON;
+		while !out.is_char_boundary(end) {
+			end -= 1;
+		}
+		out.truncate(end);
+		out.push('…');
+	}
+	out
+}
+
 impl Member {
 	/// Serves on committees: with each finalized block, examines every candidate whose open
-	/// review this member sits on and votes. An unreachable candidate is tried again with
-	/// the next block, and voted against once fewer than `last_try` blocks remain before its
-	/// deadline. `verdict` sees each vote; duty ends when it returns `true`.
+	/// review this member sits on and votes. A candidate that cannot be reached is tried
+	/// again with the next block; once fewer than `last_try` blocks remain before the deadline
+	/// the member votes against it without another try (the vote must still land in time).
+	/// Problems on the member's side (no address known, a local network or TPM error) are
+	/// logged and never become a vote against. `verdict` sees each vote; duty ends when it
+	/// returns `true`. Errors reading the chain are logged and retried; only a lost
+	/// connection ends the duty.
 	pub async fn serve(
 		&mut self,
 		client: &ChainClient,
 		last_try: BlockNumber,
 		mut verdict: impl FnMut(&Verdict) -> bool,
 	) -> Result<(), ChainError> {
-		let url = client.url.as_str();
 		let mut blocks = client.finalized_blocks().await?;
 		let mut voted = HashSet::new();
+		let mut unreachable = std::collections::HashMap::new();
 		loop {
 			client.next_finalized(&mut blocks).await?;
-			let (now, open) = open_reviews(client, self.node).await?;
-			for (node, review) in open {
-				if voted.contains(&(node, review.deadline)) {
+			let (now, open) = match open_reviews(client, self.node).await {
+				Ok(open) => open,
+				Err(e) => {
+					tracing::warn!(target: LOG_TARGET, error = %e, "reviews not read; trying again next block");
 					continue;
 				}
-				let (candidate, ca_keys) = candidate(client, node).await?;
-				let finding = examine(
-					&mut self.tpm,
-					&self.key,
-					&self.peers,
-					&candidate,
-					&ca_keys,
-					self.timeout,
-				)
-				.await
-				.map_err(|e| ChainError::Request {
-					url: url.to_string(),
-					what: "committee duty",
-					reason: e.to_string(),
-				})?;
+			};
+			for (node, review) in open {
+				let key = (node, review.deadline);
+				// Too late to land a vote (it is included a block after the best block).
+				if voted.contains(&key) || review.deadline <= now.saturating_add(1) {
+					continue;
+				}
+				let last_chance = review.deadline.saturating_sub(now) < last_try;
+				let finding = match unreachable.get(&key) {
+					Some(reason) if last_chance => Finding::Unreachable(String::clone(reason)),
+					_ => match self.examine(client, node).await {
+						Ok(finding) => finding,
+						Err(e) => {
+							tracing::warn!(target: LOG_TARGET, ?node, error = %e, "candidate not examined; trying again next block");
+							continue;
+						}
+					},
+				};
 				let (approve, reason) = match finding {
 					Finding::Approve => (true, String::new()),
-					Finding::Reject(reason) => (false, reason),
-					Finding::Unreachable(reason)
-						if review.deadline.saturating_sub(now) < last_try =>
-					{
-						(false, format!("unreachable until the deadline: {reason}"))
+					Finding::Reject(reason) => (false, printable(&reason)),
+					Finding::Unreachable(reason) if last_chance => {
+						(false, format!("unreachable until the deadline: {}", printable(&reason)))
 					}
 					Finding::Unreachable(reason) => {
-						tracing::info!(target: LOG_TARGET, ?node, %reason, "candidate unreachable; trying again next block");
+						tracing::info!(target: LOG_TARGET, ?node, reason = %printable(&reason), "candidate unreachable; trying again next block");
+						unreachable.insert(key, reason);
+						continue;
+					}
+					Finding::Abstain(reason) => {
+						tracing::error!(target: LOG_TARGET, ?node, %reason, "cannot examine the candidate: not voting");
 						continue;
 					}
 				};
 				tracing::info!(target: LOG_TARGET, ?node, approve, %reason, "voting");
 				let block = match vote(client, &self.operator, self.node, node, approve).await {
 					Ok(block) => block,
-					// Counted already (a vote from before a restart): nothing left to do.
-					Err(e) if e.to_string().contains("AlreadyVoted") => {
-						voted.insert((node, review.deadline));
+					Err(e) if FINAL_VOTE_ERRORS.iter().any(|f| e.to_string().contains(f)) => {
+						tracing::warn!(target: LOG_TARGET, ?node, error = %e, "vote refused");
+						voted.insert(key);
 						continue;
 					}
 					// Not counted: the review is read again with the next block.
@@ -235,11 +274,33 @@ impl Member {
 						continue;
 					}
 				};
-				voted.insert((node, review.deadline));
+				voted.insert(key);
+				unreachable.remove(&key);
 				if verdict(&Verdict { node, approve, reason, block }) {
 					return Ok(());
 				}
 			}
 		}
+	}
+
+	/// Reads `node`'s registration and the CA allowlist, and examines it.
+	async fn examine(&mut self, client: &ChainClient, node: H256) -> Result<Finding, String> {
+		let (candidate, ca_keys) = candidate(client, node).await.map_err(|e| e.to_string())?;
+		examine(&mut self.tpm, &self.key, &self.peers, &candidate, &ca_keys, self.timeout)
+			.await
+			.map_err(|e| e.to_string())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn candidate_text_is_cut_and_made_printable() {
+		assert_eq!(printable("bad\ncert\u{1b}[31m"), "bad cert [31m");
+		let long = "é".repeat(200);
+		let cut = printable(&long);
+		assert!(cut.len() <= MAX_REASON + '…'.len_utf8() && cut.ends_with('…'));
 	}
 }

@@ -5,7 +5,10 @@
 //! The challenge is anchored at the latest finalized block (the runtime accepts anchors up to
 //! `ChallengeWindow` blocks old, and computes the same `tea_primitives::tpm::challenge`).
 
-use super::{request_error, ChainClient, ChainError, LOG_TARGET};
+use super::{
+	committee::{ChainNode, ChainReview},
+	request_error, ChainClient, ChainError, LOG_TARGET,
+};
 use crate::tpm::Tpm;
 use pallet_tea_attestation::{HeartbeatRules, Record};
 use pallet_tea_nodes::NodeState;
@@ -19,6 +22,9 @@ pub type BlockNumber = u32;
 
 /// Blocks to wait for a submitted attestation to show in finalized state before another.
 pub const RESUBMIT_AFTER: BlockNumber = 4;
+/// Appeals per quarantine at most (a failed submission or a committee without a majority
+/// leaves the node quarantined; a committee that rejects it would reject it again).
+pub const MAX_APPEALS: u32 = 3;
 
 /// What the node last submitted: purpose and the finalized block it was anchored at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,41 +35,62 @@ pub struct Submitted {
 	pub anchor: BlockNumber,
 	/// The block at which the node entered the state it was submitted in.
 	pub since: BlockNumber,
+	/// Appeals submitted in this quarantine, this one included.
+	pub appeals: u32,
+}
+
+/// The node's standing as the duty reads it at a finalized block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+	/// Its state.
+	pub state: NodeState<BlockNumber>,
+	/// Block at which it entered that state.
+	pub since: BlockNumber,
+	/// Its attestation record.
+	pub record: Option<Record<BlockNumber>>,
+	/// Whether a committee is reviewing it.
+	pub under_review: bool,
 }
 
 /// The attestation the node owes at finalized block `now`, if any.
 ///
 /// - Probation or active: a heartbeat once half a heartbeat period passed since its last valid
 ///   attestation (so one late block never costs a period).
-/// - Quarantined within the appeal window: one appeal per quarantine.
+/// - Quarantined within the appeal window and not under review: an appeal, again after
+///   [`RESUBMIT_AFTER`] blocks if it is still quarantined, at most [`MAX_APPEALS`] times.
 /// - Otherwise nothing: candidates are admitted by their operator's explicit admission quote.
 pub fn due(
-	state: &NodeState<BlockNumber>,
-	since: BlockNumber,
-	record: Option<&Record<BlockNumber>>,
+	standing: &Standing,
 	rules: &HeartbeatRules<BlockNumber>,
 	now: BlockNumber,
 	last: Option<Submitted>,
 ) -> Option<Purpose> {
 	// An anchor must be later than the last one the chain took.
-	if record.is_some_and(|r| r.last_anchor >= now) {
+	if standing.record.as_ref().is_some_and(|r| r.last_anchor >= now) {
 		return None;
 	}
 	let recent = |purpose| {
 		last.is_some_and(|l| l.purpose == purpose && now < l.anchor.saturating_add(RESUBMIT_AFTER))
 	};
-	match state {
+	match standing.state {
 		NodeState::Probation { .. } | NodeState::Active => {
-			let last_valid = record.and_then(|r| r.last_valid).unwrap_or(0).max(since);
-			let owed = now.saturating_sub(last_valid) >= (rules.period / 2).max(1);
+			let last_valid = standing.record.as_ref().and_then(|r| r.last_valid).unwrap_or(0);
+			let owed =
+				now.saturating_sub(last_valid.max(standing.since)) >= (rules.period / 2).max(1);
 			(owed && !recent(Purpose::Heartbeat)).then_some(Purpose::Heartbeat)
 		}
 		NodeState::Quarantined { appeal_until, .. } => {
-			let appealed = last.is_some_and(|l| l.purpose == Purpose::Appeal && l.since == since);
-			(now < *appeal_until && !appealed).then_some(Purpose::Appeal)
+			let appeals = appeals_in(last, standing.since);
+			let may = now < appeal_until && !standing.under_review && appeals < MAX_APPEALS;
+			(may && !recent(Purpose::Appeal)).then_some(Purpose::Appeal)
 		}
 		NodeState::Candidate { .. } | NodeState::Exiting { .. } => None,
 	}
+}
+
+/// Appeals made in the quarantine that began at `since`.
+fn appeals_in(last: Option<Submitted>, since: BlockNumber) -> u32 {
+	last.filter(|l| l.purpose == Purpose::Appeal && l.since == since).map_or(0, |l| l.appeals)
 }
 
 /// What the duty did at one block.
@@ -78,25 +105,16 @@ pub struct Attested {
 	pub events: Vec<String>,
 }
 
-/// Reads the node's state and record and the heartbeat rules at the latest finalized block.
+/// Reads the node's standing and the heartbeat rules at the latest finalized block (no
+/// standing: not registered).
 async fn read(
 	client: &ChainClient,
 	node: H256,
-) -> Result<
-	(
-		BlockNumber,
-		H256,
-		Option<super::committee::ChainNode>,
-		Option<Record<BlockNumber>>,
-		HeartbeatRules<BlockNumber>,
-	),
-	ChainError,
-> {
+) -> Result<(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>), ChainError> {
 	let url = client.url.as_str();
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
-	let nodes =
-		storage::dynamic::<(Static<H256>,), Static<super::committee::ChainNode>>("Nodes", "Nodes");
+	let nodes = storage::dynamic::<(Static<H256>,), Static<ChainNode>>("Nodes", "Nodes");
 	let info = match at.storage().try_fetch(nodes, (Static(node),)).await {
 		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Nodes.Nodes value")(e.into()))?.0),
 		Ok(None) => None,
@@ -109,6 +127,14 @@ async fn read(
 		Ok(None) => None,
 		Err(e) => return Err(fail("Attestation.Records")(e.into())),
 	};
+	let reviews =
+		storage::dynamic::<(Static<H256>,), Static<ChainReview>>("Attestation", "Reviews");
+	let under_review = at
+		.storage()
+		.try_fetch(reviews, (Static(node),))
+		.await
+		.map_err(|e| fail("Attestation.Reviews")(e.into()))?
+		.is_some();
 	let rules =
 		storage::dynamic::<(), Static<HeartbeatRules<BlockNumber>>>("Attestation", "Heartbeats");
 	let rules = at
@@ -119,7 +145,9 @@ async fn read(
 		.decode()
 		.map_err(|e| fail("Attestation.Heartbeats value")(e.into()))?
 		.0;
-	Ok((at.block_number() as BlockNumber, at.block_hash(), info, record, rules))
+	let standing =
+		info.map(|info| Standing { state: info.state, since: info.since, record, under_review });
+	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules))
 }
 
 /// Follows finalized blocks and submits what [`due`] says, signed by `operator`; `report`
@@ -130,24 +158,30 @@ pub async fn serve(
 	operator: &sr25519::Keypair,
 	mut report: impl FnMut(&Attested) -> bool,
 ) -> Result<(), ChainError> {
-	let url = client.url.as_str();
 	let node = H256(tpm.borrow().identity().node_id);
 	let mut blocks = client.finalized_blocks().await?;
 	let mut last: Option<Submitted> = None;
 	loop {
 		client.next_finalized(&mut blocks).await?;
-		let (now, hash, info, record, rules) = read(client, node).await?;
-		let Some(info) = info else { continue };
-		let Some(purpose) = due(&info.state, info.since, record.as_ref(), &rules, now, last) else {
-			continue;
+		let (now, hash, standing, rules) = match read(client, node).await {
+			Ok(read) => read,
+			Err(e) => {
+				tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
+				continue;
+			}
 		};
+		let Some(standing) = standing else { continue };
+		let Some(purpose) = due(&standing, &rules, now, last) else { continue };
 		let nonce = challenge(&hash.0, &node.0, purpose);
-		let quote = tpm.borrow_mut().quote(&nonce).map_err(|e| ChainError::Request {
-			url: url.to_string(),
-			what: "TPM quote",
-			reason: e.to_string(),
-		})?;
-		last = Some(Submitted { purpose, anchor: now, since: info.since });
+		let quote = match tpm.borrow_mut().quote(&nonce) {
+			Ok(quote) => quote,
+			Err(e) => {
+				tracing::error!(target: LOG_TARGET, ?purpose, error = %e, "TPM quote failed; trying again next block");
+				continue;
+			}
+		};
+		let appeals = appeals_in(last, standing.since) + u32::from(purpose == Purpose::Appeal);
+		last = Some(Submitted { purpose, anchor: now, since: standing.since, appeals });
 		let call = dynamic::transaction(
 			"Attestation",
 			"submit_attestation",
@@ -184,45 +218,70 @@ mod tests {
 
 	const RULES: HeartbeatRules<BlockNumber> = HeartbeatRules { period: 20, max_missed: 2 };
 
-	fn record(last_anchor: BlockNumber, last_valid: Option<BlockNumber>) -> Record<BlockNumber> {
-		Record { last_anchor, last_valid, measurement: None, missed: 0, vetted: true }
+	fn standing(
+		state: NodeState<BlockNumber>,
+		since: BlockNumber,
+		last: Option<(BlockNumber, Option<BlockNumber>)>,
+	) -> Standing {
+		let record = last.map(|(last_anchor, last_valid)| Record {
+			last_anchor,
+			last_valid,
+			measurement: None,
+			missed: 0,
+			vetted: true,
+		});
+		Standing { state, since, record, under_review: false }
 	}
 
 	#[test]
 	fn heartbeats_are_owed_half_a_period_after_the_last_valid_attestation() {
-		let active = NodeState::Active;
-		let r = record(100, Some(101));
-		assert_eq!(due(&active, 50, Some(&r), &RULES, 110, None), None);
-		assert_eq!(due(&active, 50, Some(&r), &RULES, 111, None), Some(Purpose::Heartbeat));
+		let active = standing(NodeState::Active, 50, Some((100, Some(101))));
+		assert_eq!(due(&active, &RULES, 110, None), None);
+		assert_eq!(due(&active, &RULES, 111, None), Some(Purpose::Heartbeat));
 		// Probation too; a node that entered its state recently counts from then.
-		let probation = NodeState::Probation { clean_epochs: 0 };
-		assert_eq!(due(&probation, 105, Some(&r), &RULES, 111, None), None);
-		assert_eq!(due(&probation, 105, Some(&r), &RULES, 115, None), Some(Purpose::Heartbeat));
+		let probation =
+			standing(NodeState::Probation { clean_epochs: 0 }, 105, Some((100, Some(101))));
+		assert_eq!(due(&probation, &RULES, 111, None), None);
+		assert_eq!(due(&probation, &RULES, 115, None), Some(Purpose::Heartbeat));
 		// Never attested at all.
-		assert_eq!(due(&active, 0, None, &RULES, 10, None), Some(Purpose::Heartbeat));
+		assert_eq!(
+			due(&standing(NodeState::Active, 0, None), &RULES, 10, None),
+			Some(Purpose::Heartbeat)
+		);
 	}
 
 	#[test]
 	fn a_submitted_heartbeat_is_not_repeated_until_it_had_time_to_land() {
-		let active = NodeState::Active;
-		let r = record(90, Some(91));
-		let sent = Submitted { purpose: Purpose::Heartbeat, anchor: 110, since: 0 };
-		assert_eq!(due(&active, 0, Some(&r), &RULES, 111, Some(sent)), None);
-		assert_eq!(due(&active, 0, Some(&r), &RULES, 114, Some(sent)), Some(Purpose::Heartbeat));
+		let active = standing(NodeState::Active, 0, Some((90, Some(91))));
+		let sent = Submitted { purpose: Purpose::Heartbeat, anchor: 110, since: 0, appeals: 0 };
+		assert_eq!(due(&active, &RULES, 111, Some(sent)), None);
+		assert_eq!(due(&active, &RULES, 114, Some(sent)), Some(Purpose::Heartbeat));
 		// The chain took an anchor this late already: wait for a later block.
-		let r = record(120, Some(91));
-		assert_eq!(due(&active, 0, Some(&r), &RULES, 120, None), None);
+		let active = standing(NodeState::Active, 0, Some((120, Some(91))));
+		assert_eq!(due(&active, &RULES, 120, None), None);
 	}
 
 	#[test]
-	fn a_quarantined_node_appeals_once_within_the_window() {
-		let q = NodeState::Quarantined { appeal_until: 200, offence: Offence::MissedHeartbeats };
-		assert_eq!(due(&q, 150, None, &RULES, 151, None), Some(Purpose::Appeal));
-		let sent = Submitted { purpose: Purpose::Appeal, anchor: 151, since: 150 };
-		assert_eq!(due(&q, 150, None, &RULES, 180, Some(sent)), None);
-		// A later quarantine is appealed again; an expired window is not.
-		assert_eq!(due(&q, 170, None, &RULES, 180, Some(sent)), Some(Purpose::Appeal));
-		assert_eq!(due(&q, 150, None, &RULES, 200, None), None);
+	fn a_quarantined_node_appeals_until_a_committee_decides_or_the_window_ends() {
+		let state =
+			NodeState::Quarantined { appeal_until: 200, offence: Offence::MissedHeartbeats };
+		let mut q = standing(state.clone(), 150, None);
+		assert_eq!(due(&q, &RULES, 151, None), Some(Purpose::Appeal));
+		let sent = Submitted { purpose: Purpose::Appeal, anchor: 151, since: 150, appeals: 1 };
+		// Not again while it may still land, nor while a committee reviews it...
+		assert_eq!(due(&q, &RULES, 153, Some(sent)), None);
+		q.under_review = true;
+		assert_eq!(due(&q, &RULES, 170, Some(sent)), None);
+		// ...but again if it is still quarantined afterwards (a failed submission, a committee
+		// without a majority), up to MAX_APPEALS times.
+		q.under_review = false;
+		assert_eq!(due(&q, &RULES, 170, Some(sent)), Some(Purpose::Appeal));
+		let third = Submitted { appeals: MAX_APPEALS, ..sent };
+		assert_eq!(due(&q, &RULES, 190, Some(third)), None);
+		// A later quarantine starts over; an expired window is the end.
+		let later = standing(state, 170, None);
+		assert_eq!(due(&later, &RULES, 180, Some(third)), Some(Purpose::Appeal));
+		assert_eq!(due(&q, &RULES, 200, None), None);
 	}
 
 	#[test]
@@ -232,7 +291,7 @@ mod tests {
 			NodeState::Candidate { attested: true },
 			NodeState::Exiting { unbond_at: 500 },
 		] {
-			assert_eq!(due(&state, 0, None, &RULES, 300, None), None);
+			assert_eq!(due(&standing(state, 0, None), &RULES, 300, None), None);
 		}
 	}
 }

@@ -11,7 +11,8 @@
 //!    to a TPM a vendor certified.
 //!
 //! Either failing is a vote against. A candidate that cannot be reached is tried again with
-//! each block and voted against once the review is about to close.
+//! each block and voted against once the review is about to close; a member that cannot
+//! examine a candidate for reasons of its own (no address for the peer) does not vote.
 
 pub mod ekcert;
 
@@ -46,6 +47,9 @@ pub enum Finding {
 	Reject(String),
 	/// The candidate could not be reached: ask again later.
 	Unreachable(String),
+	/// This member cannot examine it (no address known for the peer, a local network
+	/// failure): not the candidate's fault, so no vote.
+	Abstain(String),
 }
 
 /// Examines `candidate` with this member's TPM and libp2p key; `known` are the peer
@@ -86,10 +90,10 @@ pub async fn examine(
 		Ok(Response::Refused { reason }) => {
 			Finding::Reject(format!("the candidate could not activate the credential: {reason}"))
 		}
-		Err(e @ (P2pError::NoAddress(_) | P2pError::Request { .. } | P2pError::Transport(_))) => {
-			Finding::Unreachable(e.to_string())
+		Err(e @ P2pError::Request { .. }) => Finding::Unreachable(e.to_string()),
+		Err(e @ (P2pError::NoAddress(_) | P2pError::Transport(_) | P2pError::Key { .. })) => {
+			Finding::Abstain(e.to_string())
 		}
-		Err(e @ P2pError::Key { .. }) => Finding::Unreachable(e.to_string()),
 	})
 }
 
