@@ -84,14 +84,18 @@ fn testnet_genesis(
 
 /// The dev and local chains' trusted genesis nodes, operated by Alice, Bob and Charlie: EK
 /// `"dev EK <name>"`, the well-known development attestation keys 1, 2, 3
-/// (`tea_primitives::tpm::dev_attestation_key`). They sit on admission committees.
-fn dev_trusted_nodes() -> Vec<(AccountId, Vec<u8>, Vec<u8>)> {
+/// (`tea_primitives::tpm::dev_attestation_key`) and libp2p peer ids
+/// (`tea_primitives::tpm::DEV_PEER_IDS`, `tea-worker --p2p-key dev:<Name>`). They sit on
+/// admission committees.
+fn dev_trusted_nodes() -> Vec<(AccountId, Vec<u8>, Vec<u8>, Vec<u8>)> {
 	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie]
 		.into_iter()
 		.zip(1u64..)
-		.map(|(who, k)| {
+		.zip(tea_primitives::tpm::DEV_PEER_IDS)
+		.map(|((who, k), peer)| {
 			let ek = alloc::format!("dev EK {who:?}").into_bytes();
-			(who.to_account_id(), ek, tea_primitives::tpm::dev_attestation_key(k).to_vec())
+			let ak = tea_primitives::tpm::dev_attestation_key(k).to_vec();
+			(who.to_account_id(), ek, ak, peer.to_vec())
 		})
 		.collect()
 }

@@ -117,10 +117,11 @@ test('worker committees admit a certified node, reject an uncertified one, and c
   for (const [member, info] of trusted) {
     const name = Object.keys(keys).find((n) => keys[n].address === info.operator.toString());
     const memberTpm = await startSwtpm(`member-${name}`);
-    const p2pKey = join(tempDir(`p2p-member-${name}`), 'p2p.key');
+    // The genesis nodes' registered peer ids are the well-known dev keys: a candidate that
+    // follows the chain answers only its reviewers' registered peer ids.
     committee.set(member, await startWorker(`committee-${name}`, ['committee', 'serve',
       '--chain', node.ws, '--node-id', member, '--operator', `//${name}`, '--tpm', memberTpm,
-      '--p2p-key', p2pKey, ...peers.flatMap((p) => ['--peer', p]), '--votes', '3']));
+      '--p2p-key', `dev:${name}`, ...peers.flatMap((p) => ['--peer', p]), '--votes', '3']));
   }
 
   // Real quotes over the chain's challenge, verified in the runtime; the committees are drawn
@@ -171,7 +172,8 @@ test('worker committees admit a certified node, reject an uncertified one, and c
   assert.deepEqual((await state(uncertified.id.nodeId)).quarantined.offence, { committeeRejected: null });
 
   // The quarantined node's worker appeals by itself with a fresh, valid quote; never admitted,
-  // it needs a committee, which clears it: back to the admission queue, attested.
+  // it needs a committee, which clears it: back to the admission queue, attested. Its worker
+  // follows the chain, so it answered only the appeal committee's registered peer ids.
   const appeal = await bad.server.nextLine(1, 60_000);
   assert.equal(appeal.attested, 'Appeal');
   assert.ok(appeal.events.includes('Attestation.ReviewRequested'), JSON.stringify(appeal));

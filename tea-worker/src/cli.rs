@@ -58,7 +58,7 @@ pub enum NodeCommand {
 		#[arg(long, env = "TEA_TPM")]
 		tpm: String,
 		/// The libp2p identity key file (created on first use): its peer id is the one
-		/// registered on chain.
+		/// registered on chain. `dev:<Name>` is a well-known development key.
 		#[arg(long, env = "TEA_P2P_KEY")]
 		p2p_key: PathBuf,
 		/// Address to listen on.
@@ -92,7 +92,10 @@ pub enum CommitteeCommand {
 		/// TCTI of the member's TPM (makes the credentials).
 		#[arg(long, env = "TEA_TPM")]
 		tpm: String,
-		/// The member's libp2p identity key file (created on first use).
+		/// The member's libp2p identity key file (created on first use): the peer id its node
+		/// registered, which candidates answer. `dev:<Name>` is a well-known development key
+		/// (the dev chain's genesis nodes are registered with `dev:Alice`, `dev:Bob`,
+		/// `dev:Charlie`).
 		#[arg(long, env = "TEA_P2P_KEY")]
 		p2p_key: PathBuf,
 		/// A known peer: `<multiaddr>/p2p/<peer id>`; repeat for more.
@@ -216,18 +219,26 @@ pub async fn node(command: NodeCommand) -> Result<(), WorkerError> {
 		)),
 		_ => None,
 	};
+	// With the chain in view only the members of this node's open review are answered.
+	let gate = RefCell::new(match duty {
+		Some(_) => tea_worker::committee::Gate::closed(),
+		None => tea_worker::committee::Gate::open(),
+	});
 	let serve = tea_worker::p2p::serve(
 		key,
 		listen,
 		|addr| println!("{}", serde_json::json!({ "listen": addr.to_string(), "nodeId": node })),
 		|peer, request| {
-			let response = tea_worker::committee::answer(&mut tpm.borrow_mut(), request);
+			let response = match gate.borrow_mut().admit(&peer, std::time::Instant::now()) {
+				Ok(()) => tea_worker::committee::answer(&mut tpm.borrow_mut(), request),
+				Err(reason) => tea_worker::p2p::Response::Later { reason },
+			};
 			tracing::info!(%peer, ?response, "committee challenge answered");
 			response
 		},
 	);
 	let Some((client, operator)) = duty else { return Ok(serve.await?) };
-	let attest = tea_worker::chain::duty::serve(&client, &tpm, &operator, |attested| {
+	let attest = tea_worker::chain::duty::serve(&client, &tpm, &gate, &operator, |attested| {
 		println!(
 			"{}",
 			serde_json::json!({

@@ -53,6 +53,12 @@ pub enum Response {
 		/// Why.
 		reason: String,
 	},
+	/// Not now (the requester is not, or not yet, a member of an open review of this node;
+	/// or it asked too often): ask again later.
+	Later {
+		/// Why.
+		reason: String,
+	},
 }
 
 /// What can go wrong on the network.
@@ -83,8 +89,13 @@ pub enum P2pError {
 }
 
 /// Loads the libp2p identity from `path`, creating it (mode 0600) if the file does not exist.
+/// `dev:<Name>` is instead the well-known development key of that name ([`dev_key`]).
 pub fn load_or_create_key(path: &Path) -> Result<Keypair, P2pError> {
 	let fail = |reason: String| P2pError::Key { path: path.display().to_string(), reason };
+	if let Some(name) = path.to_str().and_then(|p| p.strip_prefix("dev:")) {
+		tracing::warn!(target: LOG_TARGET, name, "using a well-known development libp2p key");
+		return Ok(dev_key(name));
+	}
 	match std::fs::read(path) {
 		Ok(bytes) => Keypair::from_protobuf_encoding(&bytes).map_err(|e| fail(e.to_string())),
 		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -95,6 +106,15 @@ pub fn load_or_create_key(path: &Path) -> Result<Keypair, P2pError> {
 		}
 		Err(e) => Err(fail(e.to_string())),
 	}
+}
+
+/// The well-known development libp2p key `name`: ed25519 with secret
+/// `SHA-256("tea/dev/p2p/<name>")`. The dev chain's genesis nodes (Alice, Bob, Charlie) are
+/// registered with these peer ids (`tea_primitives::tpm::DEV_PEER_IDS`). Never on a real network.
+pub fn dev_key(name: &str) -> Keypair {
+	use sha2::{Digest, Sha256};
+	let secret: [u8; 32] = Sha256::digest(format!("tea/dev/p2p/{name}")).into();
+	Keypair::ed25519_from_bytes(secret).expect("32 bytes are an ed25519 secret")
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -302,6 +322,17 @@ mod tests {
 				.await
 				.unwrap_err();
 		assert!(matches!(err, P2pError::Request { .. }), "{err}");
+	}
+
+	#[test]
+	fn the_dev_keys_are_the_genesis_nodes_peer_ids() {
+		for (name, genesis) in
+			["Alice", "Bob", "Charlie"].iter().zip(tea_primitives::tpm::DEV_PEER_IDS)
+		{
+			let key = load_or_create_key(Path::new(&format!("dev:{name}"))).unwrap();
+			assert_eq!(key.public().to_peer_id().to_bytes(), genesis.to_vec(), "{name}");
+		}
+		assert_ne!(dev_key("Alice").public(), dev_key("Bob").public());
 	}
 
 	#[test]

@@ -147,7 +147,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 	.unwrap();
 	pallet_tea_nodes::GenesisConfig::<Test> {
 		trusted: (0..trusted)
-			.map(|i| (1000 + i as u64, ek(1000 + i), tpm(1000 + i).ak().to_vec()))
+			.map(|i| (1000 + i as u64, ek(1000 + i), tpm(1000 + i).ak().to_vec(), vec![]))
 			.collect(),
 		// An appeal window long enough for a committee to decide an appeal.
 		params: Some(pallet_tea_nodes::BirthControl {

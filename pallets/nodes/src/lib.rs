@@ -337,8 +337,8 @@ pub mod pallet {
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
-		/// The trusted nodes.
-		pub trusted: Vec<(T::AccountId, Vec<u8>, Vec<u8>)>,
+		/// The trusted nodes: operator, EK (DER), attestation key (SEC1), libp2p peer id.
+		pub trusted: Vec<(T::AccountId, Vec<u8>, Vec<u8>, Vec<u8>)>,
 		/// Parameters other than the defaults.
 		pub params: Option<BirthControl<BlockNumberFor<T>>>,
 	}
@@ -346,8 +346,9 @@ pub mod pallet {
 	#[pallet::genesis_build]
 	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
 		fn build(&self) {
-			for (operator, ek, ak) in &self.trusted {
+			for (operator, ek, ak, peer) in &self.trusted {
 				let ek = EkPublic::try_from(ek.clone()).expect("genesis EK too long");
+				let peer_id = PeerId::try_from(peer.clone()).expect("genesis peer id too long");
 				let ak: AttestationKey = ak.as_slice().try_into().expect("genesis AK is 65 bytes");
 				assert!(tea_primitives::tpm::valid_attestation_key(&ak), "genesis AK invalid");
 				let id = node_id(&ek);
@@ -360,7 +361,7 @@ pub mod pallet {
 						ek_public: ek,
 						ek_certificate: Default::default(),
 						attestation_key: ak,
-						peer_id: Default::default(),
+						peer_id,
 						deposit: Zero::zero(),
 						state: NodeState::Active,
 						since: Zero::zero(),

@@ -76,7 +76,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 	.unwrap();
 	pallet_tea_nodes::GenesisConfig::<Test> {
 		trusted: (0..trusted)
-			.map(|i| (1000 + i as u64, ek(1000 + i), ak(1000 + i).to_vec()))
+			.map(|i| (1000 + i as u64, ek(1000 + i), ak(1000 + i).to_vec(), vec![]))
 			.collect(),
 		params: None,
 	}

@@ -9,7 +9,7 @@ use super::{
 	committee::{ChainNode, ChainReview},
 	request_error, ChainClient, ChainError, LOG_TARGET,
 };
-use crate::tpm::Tpm;
+use crate::{committee::Gate, tpm::Tpm};
 use pallet_tea_attestation::{HeartbeatRules, Record};
 use pallet_tea_nodes::NodeState;
 use sp_core::H256;
@@ -50,6 +50,8 @@ pub struct Standing {
 	pub record: Option<Record<BlockNumber>>,
 	/// Whether a committee is reviewing it.
 	pub under_review: bool,
+	/// The registered libp2p peer ids of that committee's members (whom it answers).
+	pub reviewers: Vec<Vec<u8>>,
 }
 
 /// The attestation the node owes at finalized block `now`, if any.
@@ -129,12 +131,25 @@ async fn read(
 	};
 	let reviews =
 		storage::dynamic::<(Static<H256>,), Static<ChainReview>>("Attestation", "Reviews");
-	let under_review = at
-		.storage()
-		.try_fetch(reviews, (Static(node),))
-		.await
-		.map_err(|e| fail("Attestation.Reviews")(e.into()))?
-		.is_some();
+	let review = match at.storage().try_fetch(reviews, (Static(node),)).await {
+		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Attestation.Reviews value")(e.into()))?.0),
+		Ok(None) => None,
+		Err(e) => return Err(fail("Attestation.Reviews")(e.into())),
+	};
+	let under_review = review.is_some();
+	let mut reviewers = Vec::new();
+	for member in review.iter().flat_map(|r| r.members.iter()) {
+		let nodes = storage::dynamic::<(Static<H256>,), Static<ChainNode>>("Nodes", "Nodes");
+		if let Some(v) = at
+			.storage()
+			.try_fetch(nodes, (Static(*member),))
+			.await
+			.map_err(|e| fail("Nodes.Nodes")(e.into()))?
+		{
+			let info = v.decode().map_err(|e| fail("Nodes.Nodes value")(e.into()))?.0;
+			reviewers.push(info.peer_id.into_inner());
+		}
+	}
 	let rules =
 		storage::dynamic::<(), Static<HeartbeatRules<BlockNumber>>>("Attestation", "Heartbeats");
 	let rules = at
@@ -145,16 +160,23 @@ async fn read(
 		.decode()
 		.map_err(|e| fail("Attestation.Heartbeats value")(e.into()))?
 		.0;
-	let standing =
-		info.map(|info| Standing { state: info.state, since: info.since, record, under_review });
+	let standing = info.map(|info| Standing {
+		state: info.state,
+		since: info.since,
+		record,
+		under_review,
+		reviewers,
+	});
 	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules))
 }
 
-/// Follows finalized blocks and submits what [`due`] says, signed by `operator`; `report`
-/// sees each submission and ends the duty by returning `true`.
+/// Follows finalized blocks and submits what [`due`] says, signed by `operator`, and keeps
+/// `gate` letting exactly the members of the node's open review through; `report` sees each
+/// submission and ends the duty by returning `true`.
 pub async fn serve(
 	client: &ChainClient,
 	tpm: &std::cell::RefCell<Tpm>,
+	gate: &std::cell::RefCell<Gate>,
 	operator: &sr25519::Keypair,
 	mut report: impl FnMut(&Attested) -> bool,
 ) -> Result<(), ChainError> {
@@ -171,6 +193,7 @@ pub async fn serve(
 			}
 		};
 		let Some(standing) = standing else { continue };
+		gate.borrow_mut().set_members(standing.reviewers.iter().cloned());
 		let Some(purpose) = due(&standing, &rules, now, last) else { continue };
 		let nonce = challenge(&hash.0, &node.0, purpose);
 		let quote = match tpm.borrow_mut().quote(&nonce) {
@@ -230,7 +253,7 @@ mod tests {
 			missed: 0,
 			vetted: true,
 		});
-		Standing { state, since, record, under_review: false }
+		Standing { state, since, record, under_review: false, reviewers: vec![] }
 	}
 
 	#[test]

@@ -21,7 +21,10 @@ use crate::{
 	tpm::{Tpm, TpmError},
 };
 use libp2p::{identity::Keypair, Multiaddr, PeerId};
-use std::time::Duration;
+use std::{
+	collections::{HashMap, HashSet},
+	time::{Duration, Instant},
+};
 
 /// A node as the chain registered it: what the committee examines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +90,9 @@ pub async fn examine(
 			 its certified EK"
 				.into(),
 		),
+		Ok(Response::Later { reason }) => {
+			Finding::Unreachable(format!("the candidate said later: {reason}"))
+		}
 		Ok(Response::Refused { reason }) => {
 			Finding::Reject(format!("the candidate could not activate the credential: {reason}"))
 		}
@@ -95,6 +101,49 @@ pub async fn examine(
 			Finding::Abstain(e.to_string())
 		}
 	})
+}
+
+/// Who a candidate answers: with the chain in view, only the registered peer ids of the
+/// members of an open review of this node (anyone else costs it no TPM work), each at most once
+/// a second; without it (development), anyone.
+pub struct Gate {
+	members: Option<HashSet<Vec<u8>>>,
+	asked: HashMap<PeerId, Instant>,
+}
+
+/// How often one peer may ask.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Gate {
+	/// A gate that lets anyone through until [`Gate::set_members`] is first called.
+	pub fn open() -> Self {
+		Self { members: None, asked: HashMap::new() }
+	}
+
+	/// A gate that lets no one through until members are set.
+	pub fn closed() -> Self {
+		Self { members: Some(HashSet::new()), asked: HashMap::new() }
+	}
+
+	/// The registered peer ids (multihash bytes) of the members of this node's open review.
+	pub fn set_members(&mut self, members: impl IntoIterator<Item = Vec<u8>>) {
+		self.members = Some(members.into_iter().collect());
+		self.asked.retain(|_, at| at.elapsed() < MIN_INTERVAL);
+	}
+
+	/// Whether `peer` may be answered now; why not otherwise.
+	pub fn admit(&mut self, peer: &PeerId, now: Instant) -> Result<(), String> {
+		if let Some(members) = &self.members {
+			if !members.contains(&peer.to_bytes()) {
+				return Err(format!("{peer} is not a member of an open review of this node"));
+			}
+		}
+		if self.asked.get(peer).is_some_and(|at| now.duration_since(*at) < MIN_INTERVAL) {
+			return Err(format!("{peer} asked less than a second ago"));
+		}
+		self.asked.insert(*peer, now);
+		Ok(())
+	}
 }
 
 /// The candidate's side: answers credential challenges made for `tpm`'s node.
@@ -116,5 +165,30 @@ pub fn answer(tpm: &mut Tpm, request: Request) -> Response {
 				Err(e) => Response::Refused { reason: e.to_string() },
 			}
 		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn the_gate_admits_review_members_once_a_second() {
+		let member = Keypair::generate_ed25519().public().to_peer_id();
+		let stranger = Keypair::generate_ed25519().public().to_peer_id();
+		let t0 = Instant::now();
+		let mut gate = Gate::open();
+		assert!(gate.admit(&stranger, t0).is_ok(), "no chain in view: anyone");
+		let mut gate = Gate::closed();
+		assert!(gate.admit(&member, t0).is_err(), "no review open yet");
+		gate.set_members([member.to_bytes()]);
+		assert_eq!(gate.admit(&member, t0), Ok(()));
+		let err = gate.admit(&stranger, t0).unwrap_err();
+		assert!(err.contains("not a member"), "{err}");
+		let err = gate.admit(&member, t0 + Duration::from_millis(500)).unwrap_err();
+		assert!(err.contains("less than a second"), "{err}");
+		assert_eq!(gate.admit(&member, t0 + MIN_INTERVAL), Ok(()));
+		gate.set_members([]);
+		assert!(gate.admit(&member, t0 + 3 * MIN_INTERVAL).is_err(), "the review closed");
 	}
 }
