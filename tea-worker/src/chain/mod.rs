@@ -1,7 +1,12 @@
 //! The chain client: talks to a tea-node over JSON-RPC with subxt.
 //!
-//! Today it answers `status`; the issues that follow add registration, attestations,
-//! heartbeats and the finalized-block follower, all owned by one task behind a handle.
+//! - [`ChainClient::status`]: chain, runtime version, latest finalized block.
+//! - [`grants`]: the releases this worker may run, following finalized blocks.
+//! - [`committee`]: a committee member's duty (examine candidates, vote).
+//! - [`duty`]: a node's own attestations (heartbeats, appeals).
+//!
+//! Followers read state at each finalized block (`ChainClient::finalized_blocks`); every
+//! extrinsic is signed by the node's operator and counts once it is in a best block.
 
 pub mod committee;
 pub mod duty;
