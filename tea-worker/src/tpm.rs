@@ -143,6 +143,8 @@ pub struct Quote {
 pub struct Tpm {
 	context: Context,
 	ak: KeyHandle,
+	/// The AK's public area: the template other nodes' AKs are checked against.
+	ak_public: Public,
 	identity: Identity,
 }
 
@@ -171,7 +173,7 @@ impl Tpm {
 		let ek_certificate = read_ek_certificate(&mut context)?;
 		let node_id = pallet_tea_nodes::node_id(&ek_public).0;
 		let identity = Identity { ek_public, ek_certificate, attestation_key, node_id };
-		let mut tpm = Self { context, ak, identity };
+		let mut tpm = Self { context, ak, ak_public, identity };
 		tpm.measure_self()?;
 		Ok(tpm)
 	}
@@ -314,14 +316,13 @@ impl Tpm {
 	}
 
 	/// The name of an AK with this worker's AK template and the given point.
-	fn attestation_key_name(&mut self, point: &[u8; 65]) -> Result<Name, TpmError> {
+	fn attestation_key_name(&self, point: &[u8; 65]) -> Result<Name, TpmError> {
 		if !verifier::valid_attestation_key(point) {
 			return Err(TpmError::NotP256("the attestation key"));
 		}
-		let (own, _, _) = self.context.read_public(self.ak).map_err(tss("reading the AK"))?;
 		let Public::Ecc {
 			object_attributes, name_hashing_algorithm, auth_policy, parameters, ..
-		} = own
+		} = self.ak_public.clone()
 		else {
 			return Err(TpmError::NotP256("the AK"));
 		};

@@ -2,7 +2,7 @@
 //! each candidate ([`crate::committee::examine`]) and submit the verdict
 //! (`attestation.vote`, signed by the node's operator).
 
-use super::{request_error, ChainClient, ChainError, LOG_TARGET};
+use super::{by_node, request_error, ChainClient, ChainError, LOG_TARGET};
 use crate::{
 	committee::{examine, Candidate, Finding},
 	tpm::Tpm,
@@ -87,18 +87,12 @@ pub async fn candidate(
 	let url = client.url.as_str();
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
-	let nodes = storage::dynamic::<(Static<H256>,), Static<ChainNode>>("Nodes", "Nodes");
-	let info = at
-		.storage()
-		.try_fetch(nodes, (Static(node),))
-		.await
-		.map_err(|e| fail("Nodes.Nodes")(e.into()))?
-		.ok_or_else(|| ChainError::Request {
+	let info: ChainNode =
+		by_node(&at, url, "Nodes.Nodes", node).await?.ok_or_else(|| ChainError::Request {
 			url: url.to_string(),
 			what: "Nodes.Nodes",
 			reason: format!("node {node:?} is not registered"),
 		})?;
-	let Static(info) = info.decode().map_err(|e| fail("Nodes.Nodes value")(e.into()))?;
 	let ca = storage::dynamic::<(Static<H256>,), Static<Vec<u8>>>("Upgrades", "CaKeys");
 	let mut entries =
 		at.storage().iter(ca, ()).await.map_err(|e| fail("Upgrades.CaKeys")(e.into()))?;

@@ -6,6 +6,7 @@
 //! `ChallengeWindow` blocks old, and computes the same `tea_primitives::tpm::challenge`).
 
 use super::{
+	by_node,
 	committee::{ChainNode, ChainReview},
 	request_error, ChainClient, ChainError, LOG_TARGET,
 };
@@ -116,37 +117,13 @@ async fn read(
 	let url = client.url.as_str();
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
-	let nodes = storage::dynamic::<(Static<H256>,), Static<ChainNode>>("Nodes", "Nodes");
-	let info = match at.storage().try_fetch(nodes, (Static(node),)).await {
-		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Nodes.Nodes value")(e.into()))?.0),
-		Ok(None) => None,
-		Err(e) => return Err(fail("Nodes.Nodes")(e.into())),
-	};
-	let records =
-		storage::dynamic::<(Static<H256>,), Static<Record<BlockNumber>>>("Attestation", "Records");
-	let record = match at.storage().try_fetch(records, (Static(node),)).await {
-		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Attestation.Records value")(e.into()))?.0),
-		Ok(None) => None,
-		Err(e) => return Err(fail("Attestation.Records")(e.into())),
-	};
-	let reviews =
-		storage::dynamic::<(Static<H256>,), Static<ChainReview>>("Attestation", "Reviews");
-	let review = match at.storage().try_fetch(reviews, (Static(node),)).await {
-		Ok(Some(v)) => Some(v.decode().map_err(|e| fail("Attestation.Reviews value")(e.into()))?.0),
-		Ok(None) => None,
-		Err(e) => return Err(fail("Attestation.Reviews")(e.into())),
-	};
+	let info: Option<ChainNode> = by_node(&at, url, "Nodes.Nodes", node).await?;
+	let record = by_node(&at, url, "Attestation.Records", node).await?;
+	let review: Option<ChainReview> = by_node(&at, url, "Attestation.Reviews", node).await?;
 	let under_review = review.is_some();
 	let mut reviewers = Vec::new();
 	for member in review.iter().flat_map(|r| r.members.iter()) {
-		let nodes = storage::dynamic::<(Static<H256>,), Static<ChainNode>>("Nodes", "Nodes");
-		if let Some(v) = at
-			.storage()
-			.try_fetch(nodes, (Static(*member),))
-			.await
-			.map_err(|e| fail("Nodes.Nodes")(e.into()))?
-		{
-			let info = v.decode().map_err(|e| fail("Nodes.Nodes value")(e.into()))?.0;
+		if let Some(info) = by_node::<ChainNode>(&at, url, "Nodes.Nodes", *member).await? {
 			reviewers.push(info.peer_id.into_inner());
 		}
 	}

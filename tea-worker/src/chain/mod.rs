@@ -167,6 +167,25 @@ impl ChainClient {
 	}
 }
 
+/// Reads a storage map keyed by a node id at block `at`: `entry` is `"Pallet.Entry"`, `V` the
+/// runtime's value type (SCALE).
+pub(crate) async fn by_node<V: subxt::ext::codec::Decode>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+	node: sp_core::H256,
+) -> Result<Option<V>, ChainError> {
+	use subxt::utils::Static;
+	let fail = |e: subxt::Error| request_error(url, entry, &e);
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
+	let address = subxt::storage::dynamic::<(Static<sp_core::H256>,), Static<V>>(pallet, name);
+	match at.storage().try_fetch(address, (Static(node),)).await {
+		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
+		Ok(None) => Ok(None),
+		Err(e) => Err(fail(e.into())),
+	}
+}
+
 impl ChainStatus {
 	/// The status as one JSON object (stable field names, for scripts and tests).
 	pub fn to_json(&self) -> String {
