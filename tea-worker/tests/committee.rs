@@ -43,7 +43,13 @@ fn swtpm_ek_certificates_chain_to_their_ca_only() {
 		ekcert::verify(&foreign.ek_certificate, &foreign.ek_public, &[vendor, ca_key(&other)]),
 		Ok(1)
 	);
-	// The allowlist entry reads the same from PEM and DER.
+	// The allowlist entry reads the same from PEM and DER; garbage is refused.
+	let pem = std::fs::read(ca.issuer_cert()).unwrap();
+	let der = {
+		use x509_cert::der::{DecodePem, Encode};
+		x509_cert::Certificate::from_pem(&pem).unwrap().to_der().unwrap()
+	};
+	assert_eq!(ekcert::ca_key_of(&der).unwrap(), ekcert::ca_key_of(&pem).unwrap());
 	assert!(ekcert::ca_key_of(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
 		.is_err());
 }
