@@ -58,6 +58,7 @@ fn testnet_genesis(
 	root: Option<AccountId>,
 	required_approvals: u32,
 	rollout_timings: Option<RolloutTimings<BlockNumber>>,
+	birth_control: Option<pallet_tea_nodes::BirthControl<BlockNumber>>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -77,7 +78,7 @@ fn testnet_genesis(
 			required_approvals,
 		},
 		upgrades: UpgradesConfig { timings: rollout_timings },
-		nodes: NodesConfig { trusted: dev_trusted_nodes() },
+		nodes: NodesConfig { trusted: dev_trusted_nodes(), params: birth_control },
 		attestation: AttestationConfig { heartbeats: Some(DEV_HEARTBEATS) },
 	})
 }
@@ -129,7 +130,20 @@ fn well_known_accounts() -> Vec<AccountId> {
 pub const DEV_ROLLOUT_TIMINGS: RolloutTimings<BlockNumber> =
 	RolloutTimings { min_tier_blocks: 2, grace_period: 2 };
 
-/// The development genesis: Alice alone validates and holds the sudo key; rollouts are fast.
+/// Birth control on the dev chain: 30-second epochs and one clean epoch of probation, so that
+/// a new worker is active within minutes of registering (admission review, then two epoch
+/// boundaries); ten minutes to appeal, room for an appeal committee.
+pub const DEV_BIRTH_CONTROL: pallet_tea_nodes::BirthControl<BlockNumber> =
+	pallet_tea_nodes::BirthControl {
+		epoch_length: 5,
+		max_admissions_per_epoch: 2,
+		probation_epochs: 1,
+		appeal_window: 10 * crate::MINUTES,
+		reporter_share: sp_runtime::Perbill::from_percent(10),
+	};
+
+/// The development genesis: Alice alone validates and holds the sudo key; rollouts and birth
+/// control are fast.
 pub fn development_config_genesis() -> Value {
 	testnet_genesis(
 		vec![authority(Sr25519Keyring::Alice)],
@@ -137,6 +151,7 @@ pub fn development_config_genesis() -> Value {
 		Some(Sr25519Keyring::Alice.to_account_id()),
 		1,
 		Some(DEV_ROLLOUT_TIMINGS),
+		Some(DEV_BIRTH_CONTROL),
 	)
 }
 
@@ -151,6 +166,7 @@ pub fn local_config_genesis() -> Value {
 		well_known_accounts(),
 		None,
 		2,
+		None,
 		None,
 	)
 }

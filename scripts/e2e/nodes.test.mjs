@@ -1,12 +1,12 @@
-// pallet-tea-nodes + pallet-tea-attestation end to end against `tea-node --dev`: workers, each
-// with its own software TPM (swtpm) driven by `tea-worker` (tss-esapi), register as nodes;
-// governance allows this tea-worker build's measurement and a TPM vendor CA (a swtpm local CA
-// that certified the candidates' EKs); real quotes over the chain's challenge are verified in
-// the runtime; the dev chain's trusted nodes (operated by Alice, Bob and Charlie) run
-// `tea-worker committee serve`, which checks each candidate's EK certificate and binds its AK
-// to its EK by credential activation over libp2p (`tea-worker node serve`), then votes: the
-// certified candidate is admitted, one certified by an unknown CA is rejected and quarantined,
-// and a tampered quote gets a third node quarantined at once.
+// pallet-tea-nodes + pallet-tea-attestation end to end against `tea-node --dev`, with every
+// node a `tea-worker run` daemon: the dev chain's three genesis nodes (`--genesis Alice|Bob|
+// Charlie`) serve on committees; workers with a managed swtpm whose EK a development CA
+// certified (`--tpm swtpm --dev-ca DIR`) register themselves, submit their admission quote,
+// answer their reviewers' credential challenges and, once the committee admitted them, go
+// through probation to Active on the dev chain's 30-second epochs. A worker certified by an
+// unknown CA is rejected; a node quarantined for a tampered quote is cleared on the appeal its
+// daemon makes by itself. The daemons' /metrics and /health answer, a restarted daemon does
+// not register twice, and SIGINT stops a daemon and its swtpm.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +14,9 @@ import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex } from '@polkadot/util';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import {
-  startNode, connect, stopAll, send, nextEvent, worker, startSwtpm, startWorker, localCa, tempDir,
+  startNode, connect, stopAll, send, nextEvent, worker, startSwtpm, startWorker, tempDir, freePort,
 } from './lib.mjs';
 
 let node;
@@ -36,171 +37,150 @@ after(async () => {
   await stopAll();
 });
 
-/** Runs `tea-worker tpm <args>` and parses its JSON. */
-function tpm(args) {
-  const res = worker(['tpm', ...args]);
-  assert.equal(res.status, 0, `tea-worker tpm ${args[0]}: ${res.stderr}`);
+/** Runs `tea-worker <args>` and parses its JSON. */
+function json(args) {
+  const res = worker(args);
+  assert.equal(res.status, 0, `tea-worker ${args.join(' ')}: ${res.stderr}`);
   return JSON.parse(res.stdout);
 }
+const tpm = (args) => json(['tpm', ...args]);
 
-/** A worker: its swtpm (manufactured with an EK certificate from `ca`, if given), its TPM and
- * libp2p identities (created on first use), registered by `operator`. */
-async function registeredWorker(name, operator, ca) {
-  const tcti = await startSwtpm(name, ca);
-  const p2pKey = join(tempDir(`p2p-${name}`), 'p2p.key');
-  const id = tpm(['identity', '--tpm', tcti, '--p2p-key', p2pKey]);
-  assert.match(id.nodeId, /^0x[0-9a-f]{64}$/);
-  assert.equal(id.ekCertificate === '0x', !ca, 'an EK certificate exactly when a CA made one');
-  // The same TPM and key file give the same identity.
-  assert.deepEqual(tpm(['identity', '--tpm', tcti, '--p2p-key', p2pKey]), id);
-  const events = await send(api, api.tx.nodes.register(id.ekPublic, id.ekCertificate,
-    id.attestationKey, id.peerIdBytes), operator);
-  const registered = events.find((e) => e.section === 'nodes' && e.method === 'Registered');
-  assert.equal(registered.data.node.toHex(), id.nodeId);
-  return { tcti, id, operator, p2pKey };
+/** A development TPM vendor CA (`tea-worker committee dev-ca`). */
+function devCa(name) {
+  const dir = join(tempDir(`ca-${name}`), 'ca');
+  return { dir, setupConf: join(dir, 'setup.conf'), ...json(['committee', 'dev-ca', dir]) };
 }
 
-/** `tea-worker node serve` for a registered worker (with `duty`, also keeping its
- * attestations on chain): resolves with its libp2p address; `w.server` is the process. */
-async function serveChallenges(w, name, duty = false) {
-  const chain = duty ? ['--chain', node.ws, '--operator', `//${name === 'bad' ? 'Eve' : name}`] : [];
-  w.server = await startWorker(`${name}-serve`, ['node', 'serve', '--tpm', w.tcti,
-    '--p2p-key', w.p2pKey, ...chain]);
-  const { listen, nodeId } = await w.server.nextLine(0);
-  assert.equal(nodeId, w.id.nodeId);
-  assert.ok(listen.endsWith(`/p2p/${w.id.peerId}`), listen);
-  return listen;
+/** `tea-worker run` with `args`; resolves with the daemon and its `started` line. */
+async function daemon(name, args, dataDir = tempDir(`daemon-${name}`)) {
+  const w = await startWorker(name, ['run', '--chain', node.ws, '--data-dir', dataDir,
+    '--metrics', '127.0.0.1:0', ...args], 120_000);
+  const { started } = await w.nextLine(0, 120_000);
+  return { ...w, dataDir, started, args };
 }
 
-/** The worker quotes the chain's current challenge for `purpose`. */
-async function quote(w, purpose) {
-  const [anchor, nonce] = await api.call.attestationApi.challenge(w.id.nodeId, purpose);
-  const q = tpm(['quote', '--tpm', w.tcti, '--nonce', nonce.toHex()]);
-  return { anchor: anchor.toNumber(), ...q };
-}
-
-function submit(w, purpose, q) {
-  return send(api, api.tx.attestation.submitAttestation(w.id.nodeId, purpose, q.anchor, q.attest,
-    q.signature, q.pcrs), w.operator);
+/** The first line at or after `from` of daemon `w` that `pick` accepts. */
+async function lineOf(w, pick, from = 1, ms = 150_000) {
+  for (let i = from; ; i++) {
+    const line = await w.nextLine(i, ms);
+    if (pick(line)) return line;
+  }
 }
 
 const state = async (id) => (await api.query.nodes.nodes(id)).unwrap().state.toJSON();
 
-test('worker committees admit a certified node, reject an uncertified one, and clear a quarantined node that appeals by itself', async () => {
-  const vendor = localCa('vendor');
-  const rogue = localCa('rogue');
-  const good = await registeredWorker('good', keys.Dave, vendor);
-  const bad = await registeredWorker('bad', keys.Eve, vendor);
-  const uncertified = await registeredWorker('uncertified', keys.Ferdie, rogue);
-  assert.deepEqual(await state(good.id.nodeId), { candidate: { attested: false } });
-
-  // Governance allows the measurement of this tea-worker build and the vendor's CA key.
-  const measurement = tpm(['measurement']).measurement;
-  assert.equal(good.id.measurement, measurement, 'the TPM measured this tea-worker build');
-  assert.equal((await api.query.upgrades.measurements(measurement)).isNone, true);
-  await send(api, api.tx.sudo.sudo(api.tx.upgrades.allowMeasurement(measurement)), keys.Alice);
-  const res = worker(['committee', 'ca-key', vendor.issuerCert]);
-  assert.equal(res.status, 0, res.stderr);
-  const { caKey, keyHash } = JSON.parse(res.stdout);
-  await send(api, api.tx.sudo.sudo(api.tx.upgrades.addCaKey(caKey)), keys.Alice);
-  assert.equal((await api.query.upgrades.caKeys(keyHash)).unwrap().toHex(), caKey);
-
-  // The candidates answer credential challenges; the trusted nodes' operators serve on
-  // committees, each member with a TPM of its own.
-  const peers = [await serveChallenges(good, 'good'), await serveChallenges(uncertified, 'uncertified'),
-    await serveChallenges(bad, 'bad', true)];
-  const trusted = (await api.query.nodes.nodes.entries())
-    .map(([k, v]) => [k.args[0].toHex(), v.unwrap()])
-    .filter(([, info]) => info.state.isActive);
-  assert.equal(trusted.length, 3);
-  const committee = new Map();
-  for (const [member, info] of trusted) {
-    const name = Object.keys(keys).find((n) => keys[n].address === info.operator.toString());
-    const memberTpm = await startSwtpm(`member-${name}`);
-    // The genesis nodes' registered peer ids are the well-known dev keys: a candidate that
-    // follows the chain answers only its reviewers' registered peer ids.
-    committee.set(member, await startWorker(`committee-${name}`, ['committee', 'serve',
-      '--chain', node.ws, '--node-id', member, '--operator', `//${name}`, '--tpm', memberTpm,
-      '--p2p-key', `dev:${name}`, ...peers.flatMap((p) => ['--peer', p]), '--votes', '3']));
+/** Resolves once node `id` is in a state `pick` accepts (checked at every new head). */
+async function reaches(id, pick, ms = 240_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await state(id);
+    if (pick(s)) return s;
+    if (Date.now() > deadline) throw new Error(`node ${id} still ${JSON.stringify(s)} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 2000));
   }
+}
 
-  // Real quotes over the chain's challenge, verified in the runtime; the committees are drawn
-  // at the start of the next block.
-  const admit = async (w) => {
-    const q = await quote(w, 'Admission');
-    assert.equal(q.measurement, measurement);
-    const drawn = nextEvent(api, 'attestation', 'ReviewOpened',
-      (e) => e.data.node.toHex() === w.id.nodeId);
-    const events = await submit(w, 'Admission', q);
-    const attested = events.find((e) => e.section === 'attestation' && e.method === 'Attested');
-    assert.ok(attested, `no Attested event: ${events.map((e) => `${e.section}.${e.method}`)}`);
-    assert.equal(attested.data.measurement.toHex(), measurement);
-    assert.ok(events.some((e) => e.section === 'attestation' && e.method === 'ReviewRequested'));
-    const members = (await drawn).data.members.map((m) => m.toHex());
-    assert.deepEqual([...members].sort(), [...committee.keys()].sort(), 'the three trusted nodes');
-    return q;
-  };
-  const closedGood = nextEvent(api, 'attestation', 'ReviewClosed',
-    (e) => e.data.node.toHex() === good.id.nodeId, 150_000);
-  const closedUncertified = nextEvent(api, 'attestation', 'ReviewClosed',
-    (e) => e.data.node.toHex() === uncertified.id.nodeId, 150_000);
-  const q = await admit(good);
-  await admit(uncertified);
+test('tea-worker run: workers register, are admitted by the genesis daemons and become active; an unknown CA is rejected; a quarantined node appeals by itself', async () => {
+  const vendor = devCa('vendor');
+  const rogue = devCa('rogue');
+  // Governance allows the measurement of this tea-worker build and the vendor's CA key.
+  const { measurement } = tpm(['measurement']);
+  await send(api, api.tx.sudo.sudo(api.tx.utility.batchAll([
+    api.tx.upgrades.allowMeasurement(measurement), api.tx.upgrades.addCaKey(vendor.caKey)])), keys.Alice);
+  assert.equal((await api.query.upgrades.caKeys(vendor.keyHash)).unwrap().toHex(), vendor.caKey);
 
-  // The same quote again is a replay; it is refused without a trace.
-  await assert.rejects(submit(good, 'Admission', q), /attestation\.(Replayed|UnderReview)/);
-
-  // A tampered quote: the PCR value no longer matches the signed digest.
-  const t = await quote(bad, 'Admission');
+  // The node "bad" is registered by hand and quarantined for a tampered admission quote.
+  const badTcti = await startSwtpm('bad', vendor);
+  const badKey = join(tempDir('p2p-bad'), 'p2p.key');
+  const badId = tpm(['identity', '--tpm', badTcti, '--p2p-key', badKey]);
+  await send(api, api.tx.nodes.register(badId.ekPublic, badId.ekCertificate, badId.attestationKey,
+    badId.peerIdBytes), keys.Eve);
+  const [anchor, nonce] = await api.call.attestationApi.challenge(badId.nodeId, 'Admission');
+  const t = tpm(['quote', '--tpm', badTcti, '--nonce', nonce.toHex()]);
   t.pcrs[0][1] = `0x${'ab'.repeat(32)}`;
-  const rejected = await submit(bad, 'Admission', t);
+  const rejected = await send(api, api.tx.attestation.submitAttestation(badId.nodeId, 'Admission',
+    anchor, t.attest, t.signature, t.pcrs), keys.Eve);
   const why = rejected.find((e) => e.section === 'attestation' && e.method === 'QuoteRejected');
   assert.deepEqual(why.data.offence.toJSON(), { failedQuote: 'PcrDigestMismatch' });
-  const quarantined = await state(bad.id.nodeId);
-  assert.deepEqual(quarantined.quarantined.offence, { failedQuote: 'PcrDigestMismatch' });
-  assert.ok(rejected.some((e) => e.section === 'nodes' && e.method === 'Quarantined'));
+  assert.deepEqual((await state(badId.nodeId)).quarantined.offence, { failedQuote: 'PcrDigestMismatch' });
 
-  // The committee admits the certified node unanimously...
-  const closed = await closedGood;
-  assert.equal(closed.data.verdict.toJSON(), true);
-  assert.deepEqual(closed.data.noted.toJSON(), []);
-  assert.deepEqual(await state(good.id.nodeId), { candidate: { attested: true } });
-  // ...and rejects the one whose EK certificate no allowlisted CA signed.
-  const refused = await closedUncertified;
+  // The genesis nodes' daemons: committee members reaching workers at these addresses.
+  const ports = { good: await freePort(), uncertified: await freePort(), bad: await freePort() };
+  const peers = Object.values(ports).flatMap((p) => ['--peer', `/ip4/127.0.0.1/tcp/${p}`]);
+  const members = {};
+  for (const name of ['Alice', 'Bob', 'Charlie']) {
+    members[name] = await daemon(`genesis-${name}`, ['--genesis', name, '--tpm', 'swtpm', ...peers]);
+  }
+  const trusted = (await api.query.nodes.nodes.entries()).map(([k]) => k.args[0].toHex());
+  assert.deepEqual(Object.values(members).map((m) => m.started.nodeId).sort(), trusted.sort(),
+    'the genesis daemons are the dev chain\'s trusted nodes');
+
+  const closed = (id) => nextEvent(api, 'attestation', 'ReviewClosed', (e) => e.data.node.toHex() === id, 240_000);
+  const listen = (name) => ['--listen', `/ip4/127.0.0.1/tcp/${ports[name]}`];
+  const good = await daemon('good', ['--operator', '//Dave', '--tpm', 'swtpm', '--dev-ca', vendor.dir, ...listen('good')]);
+  const goodClosed = closed(good.started.nodeId);
+  assert.equal(good.started.ekCertificate, true, 'the dev CA certified the managed swtpm');
+  const uncertified = await daemon('uncertified', ['--operator', '//Ferdie', '--tpm', 'swtpm', '--dev-ca', rogue.dir, ...listen('uncertified')]);
+  const uncertifiedClosed = closed(uncertified.started.nodeId);
+  const badClosed = closed(badId.nodeId);
+  const bad = await daemon('bad', ['--operator', '//Eve', '--tpm', badTcti, '--p2p-key', badKey, ...listen('bad')]);
+  assert.equal(bad.started.nodeId, badId.nodeId);
+
+  // Each daemon registers its node by itself, then quotes for admission.
+  const registered = await good.nextLine(1, 60_000);
+  assert.ok(registered.registered.includes('Nodes.Registered'), JSON.stringify(registered));
+  const admission = await lineOf(good, (l) => l.attested === 'Admission');
+  assert.ok(admission.events.includes('Attestation.Attested'), JSON.stringify(admission));
+  assert.ok(admission.events.includes('Attestation.ReviewRequested'));
+
+  // The committee admits the certified node unanimously and rejects the one whose EK
+  // certificate no allowlisted CA signed.
+  const verdict = await goodClosed;
+  assert.equal(verdict.data.verdict.toJSON(), true);
+  assert.deepEqual(verdict.data.noted.toJSON(), []);
+  const refused = await uncertifiedClosed;
   assert.equal(refused.data.verdict.toJSON(), false);
-  assert.deepEqual(refused.data.noted.toJSON(), []);
-  assert.deepEqual((await state(uncertified.id.nodeId)).quarantined.offence, { committeeRejected: null });
-
-  // The quarantined node's worker appeals by itself with a fresh, valid quote; never admitted,
-  // it needs a committee, which clears it: back to the admission queue, attested. Its worker
-  // follows the chain, so it answered only the appeal committee's registered peer ids.
-  const appeal = await bad.server.nextLine(1, 60_000);
-  assert.equal(appeal.attested, 'Appeal');
-  assert.ok(appeal.events.includes('Attestation.ReviewRequested'), JSON.stringify(appeal));
-  const cleared = await nextEvent(api, 'attestation', 'ReviewClosed',
-    (e) => e.data.node.toHex() === bad.id.nodeId, 150_000);
-  assert.equal(cleared.data.verdict.toJSON(), true);
-  assert.deepEqual(await state(bad.id.nodeId), { candidate: { attested: true } });
-
-  // Each member says why it voted as it did.
-  for (const [member, w] of committee) {
-    const votes = [await w.nextLine(0), await w.nextLine(1), await w.nextLine(2)];
-    const byNode = Object.fromEntries(votes.map((v) => [v.node, v]));
-    assert.equal(byNode[good.id.nodeId].approve, true, `${member}: ${JSON.stringify(votes)}`);
-    assert.equal(byNode[bad.id.nodeId].approve, true);
-    assert.equal(byNode[uncertified.id.nodeId].approve, false);
-    assert.match(byNode[uncertified.id.nodeId].reason, /no allowlisted TPM vendor CA key/);
+  assert.deepEqual((await state(uncertified.started.nodeId)).quarantined.offence, { committeeRejected: null });
+  for (const m of Object.values(members)) {
+    const vote = await lineOf(m, (l) => l.voted === uncertified.started.nodeId);
+    assert.equal(vote.approve, false);
+    assert.match(vote.reason, /no allowlisted TPM vendor CA key/);
   }
 
-  // The runtime API a worker reads the registry through agrees with storage.
+  // The quarantined node's daemon appeals by itself with a fresh, valid quote, answering only
+  // its reviewers; the committee clears it.
+  const appeal = await lineOf(bad, (l) => l.attested === 'Appeal');
+  assert.ok(appeal.events.includes('Attestation.ReviewRequested'), JSON.stringify(appeal));
+  assert.equal((await badClosed).data.verdict.toJSON(), true);
+
+  // Birth control: probation for one 5-block epoch (3 active: room for one), then Active.
+  const active = (s) => s !== null && typeof s === 'object' && 'active' in s;
+  await reaches(good.started.nodeId, active);
+  await reaches(badId.nodeId, active);
+
+  // Its /metrics and /health say so.
+  const metrics = await (await fetch(good.started.metrics)).text();
+  assert.match(metrics, /tea_worker_attestations_total\{outcome="accepted",purpose="admission"\} 1/);
+  assert.match(metrics, /tea_worker_node_state\{state="active"\} 1/);
+  assert.match(metrics, /tea_worker_submissions_total\{call="nodes.register",outcome="finalized"\} 1/);
+  const health = await fetch(good.started.metrics.replace('/metrics', '/health'));
+  assert.equal(health.status, 200);
+  assert.equal((await health.json()).state, 'active');
+
+  // SIGINT stops the daemon and its managed swtpm.
+  const exited = new Promise((r) => good.child.once('exit', (code) => r(code)));
+  process.kill(good.child.pid, 'SIGINT');
+  assert.equal(await exited, 0);
+  const left = spawnSync('pgrep', ['-f', good.dataDir], { encoding: 'utf8' });
+  assert.equal(left.stdout.trim(), '', 'no swtpm left behind');
+  // Started again on the same data dir: the same node, already registered (no second
+  // registration), and it answers again.
+  const again = await daemon('good-again', good.args, good.dataDir);
+  assert.equal(again.started.nodeId, good.started.nodeId);
+  await new Promise((r) => setTimeout(r, 15_000));
+  assert.ok(!again.lines.some((l) => l.registered), JSON.stringify(again.lines));
   const listed = new Map((await api.call.nodesApi.nodes()).map(([id, st]) => [id.toHex(), st.toJSON()]));
   assert.equal(listed.size, 6, 'three genesis nodes and three workers');
-  assert.deepEqual(listed.get(good.id.nodeId), { candidate: { attested: true } });
-  assert.deepEqual(listed.get(bad.id.nodeId), { candidate: { attested: true } });
-  assert.ok(listed.get(uncertified.id.nodeId).quarantined);
-  const info = (await api.call.nodesApi.node(good.id.nodeId)).unwrap();
-  assert.equal(info.operator.toString(), keys.Dave.address);
-  assert.equal(info.attestationKey.toHex(), good.id.attestationKey);
 });
 
 test('malformed registrations are refused with their reason', async () => {

@@ -37,85 +37,40 @@ pub enum Command {
 	/// The node's TPM: identity, measurement, quotes (JSON on stdout).
 	#[command(subcommand)]
 	Tpm(TpmCommand),
-	/// Answer committee challenges as a candidate node (libp2p).
+	/// Run the node: register, attest (admission, heartbeats, appeals), answer reviewers,
+	/// serve on committees; `/metrics` and `/health`. One JSON line per event on stdout.
+	Run(tea_worker::daemon::config::Flags),
+	/// The daemon's configuration.
 	#[command(subcommand)]
-	Node(NodeCommand),
-	/// Serve on admission and appeal committees: examine candidates and vote.
+	Config(ConfigCommand),
+	/// Committee tools.
 	#[command(subcommand)]
 	Committee(CommitteeCommand),
 }
 
-/// `tea-worker node ...`.
+/// `tea-worker config ...`.
 #[derive(Debug, clap::Subcommand)]
-pub enum NodeCommand {
-	/// Listen on libp2p and answer committee members' credential challenges with this TPM;
-	/// prints `{"listen": "<multiaddr>/p2p/<peer id>", "nodeId"}` per bound address, then
-	/// serves until stopped. With `--chain` and `--operator` it also keeps the node's
-	/// attestations: heartbeats while on probation or active, an appeal when quarantined
-	/// (`{"attested": purpose, "anchor", "events"}` per submission).
-	Serve {
-		/// TCTI of the TPM.
-		#[arg(long, env = "TEA_TPM")]
-		tpm: String,
-		/// The libp2p identity key file (created on first use): its peer id is the one
-		/// registered on chain. `dev:<Name>` is a well-known development key.
-		#[arg(long, env = "TEA_P2P_KEY")]
-		p2p_key: PathBuf,
-		/// Address to listen on.
-		#[arg(long, default_value = "/ip4/127.0.0.1/tcp/0")]
-		listen: String,
-		/// A tea-node RPC endpoint: submit heartbeats and appeals there.
-		#[arg(long, requires = "operator")]
-		chain: Option<String>,
-		/// The node's operator secret key URI (signs the attestations), e.g. `//Dave`.
-		#[arg(long, env = "TEA_OPERATOR_KEY", requires = "chain")]
-		operator: Option<String>,
-	},
+pub enum ConfigCommand {
+	/// Print the effective configuration (file, then `TEA_*` variables and flags) as TOML,
+	/// the operator's secret replaced by its account.
+	Show(tea_worker::daemon::config::Flags),
 }
 
 /// `tea-worker committee ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum CommitteeCommand {
-	/// Follow finalized blocks; for every open review this member sits on, check the
-	/// candidate's EK certificate against the chain's CA allowlist and its AK by credential
-	/// activation, then vote. Prints one JSON line per vote.
-	Serve {
-		/// A tea-node RPC endpoint.
-		#[arg(long, env = "TEA_CHAIN", default_value = "ws://127.0.0.1:9944")]
-		chain: String,
-		/// The member node's id (0x-hex, 32 bytes).
-		#[arg(long)]
-		node_id: String,
-		/// The member node's operator secret key URI (signs the votes), e.g. `//Alice`.
-		#[arg(long, env = "TEA_OPERATOR_KEY")]
-		operator: String,
-		/// TCTI of the member's TPM (makes the credentials).
-		#[arg(long, env = "TEA_TPM")]
-		tpm: String,
-		/// The member's libp2p identity key file (created on first use): the peer id its node
-		/// registered, which candidates answer. `dev:<Name>` is a well-known development key
-		/// (the dev chain's genesis nodes are registered with `dev:Alice`, `dev:Bob`,
-		/// `dev:Charlie`).
-		#[arg(long, env = "TEA_P2P_KEY")]
-		p2p_key: PathBuf,
-		/// A known peer: `<multiaddr>/p2p/<peer id>`; repeat for more.
-		#[arg(long)]
-		peer: Vec<String>,
-		/// Seconds to wait for a candidate's answer.
-		#[arg(long, default_value_t = 10)]
-		timeout: u64,
-		/// Vote against an unreachable candidate once fewer blocks than this remain.
-		#[arg(long, default_value_t = 3)]
-		last_try: u32,
-		/// Stop after this many votes (default: serve until stopped).
-		#[arg(long)]
-		votes: Option<usize>,
-	},
 	/// Print the allowlist entry (`upgrades.addCaKey`) of a TPM vendor CA certificate (PEM or
 	/// DER): `{caKey, keyHash}`.
 	CaKey {
 		/// The CA certificate file.
 		cert: PathBuf,
+	},
+	/// Create (if needed) a development TPM vendor CA in DIR (swtpm_localca), the one a
+	/// managed swtpm's EK is certified by with `dev_ca = DIR`; print its allowlist entry:
+	/// `{caKey, keyHash, certificate}`.
+	DevCa {
+		/// The CA directory.
+		dir: PathBuf,
 	},
 }
 
@@ -193,134 +148,49 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 	Ok(())
 }
 
-/// An sr25519 key from a secret URI (`//Alice`, a mnemonic, …).
-fn operator_key(uri: &str) -> Result<subxt_signer::sr25519::Keypair, WorkerError> {
-	let uri = uri
-		.parse::<subxt_signer::SecretUri>()
-		.map_err(|e| WorkerError::Usage(format!("--operator is not a secret URI: {e}")))?;
-	subxt_signer::sr25519::Keypair::from_uri(&uri)
-		.map_err(|e| WorkerError::Usage(format!("--operator: {e}")))
+/// `tea-worker run`.
+pub async fn run(flags: tea_worker::daemon::config::Flags) -> Result<(), WorkerError> {
+	let config = flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
+	tea_worker::daemon::run(config).await
 }
 
-/// `tea-worker node ...`.
-pub async fn node(command: NodeCommand) -> Result<(), WorkerError> {
-	use std::cell::RefCell;
-	let NodeCommand::Serve { tpm, p2p_key, listen, chain, operator } = command;
-	let tpm = RefCell::new(tea_worker::tpm::Tpm::open(&tpm)?);
-	let key = tea_worker::p2p::load_or_create_key(&p2p_key)?;
-	let listen = listen
-		.parse()
-		.map_err(|e| WorkerError::Usage(format!("--listen {listen:?} is not a multiaddr: {e}")))?;
-	let node = hex0x(&tpm.borrow().identity().node_id);
-	let duty = match (chain, operator) {
-		(Some(chain), Some(operator)) => Some((
-			ChainClient::connect(&chain, Duration::from_secs(10)).await?,
-			operator_key(&operator)?,
-		)),
-		_ => None,
-	};
-	// With the chain in view only the members of this node's open review are answered.
-	let gate = RefCell::new(match duty {
-		Some(_) => tea_worker::committee::Gate::closed(),
-		None => tea_worker::committee::Gate::open(),
-	});
-	let serve = tea_worker::p2p::serve(
-		key,
-		listen,
-		|addr| println!("{}", serde_json::json!({ "listen": addr.to_string(), "nodeId": node })),
-		|peer, request| {
-			let response = match gate.borrow_mut().admit(&peer, std::time::Instant::now()) {
-				Ok(()) => tea_worker::committee::answer(&mut tpm.borrow_mut(), request),
-				Err(reason) => tea_worker::p2p::Response::Later { reason },
-			};
-			tracing::info!(%peer, ?response, "committee challenge answered");
-			response
-		},
-	);
-	let Some((client, operator)) = duty else { return Ok(serve.await?) };
-	let attest = tea_worker::chain::duty::serve(&client, &tpm, &gate, &operator, |attested| {
-		println!(
-			"{}",
-			serde_json::json!({
-				"attested": format!("{:?}", attested.purpose),
-				"anchor": attested.anchor,
-				"events": attested.events,
-			})
-		);
-		false
-	});
-	tokio::select! {
-		served = serve => served?,
-		attested = attest => attested?,
-	}
+/// `tea-worker config ...`.
+pub fn config(command: ConfigCommand) -> Result<(), WorkerError> {
+	let ConfigCommand::Show(flags) = command;
+	let config = flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
+	print!("{}", config.show());
 	Ok(())
 }
 
 /// `tea-worker committee ...`.
-pub async fn committee(command: CommitteeCommand) -> Result<(), WorkerError> {
-	use tea_worker::chain::committee::Member;
-	let (chain, node_id, operator, tpm, p2p_key, peer, timeout, last_try, votes) = match command {
-		CommitteeCommand::CaKey { cert } => {
-			let key = tea_worker::committee::ekcert::ca_key_of(&read(&cert)?).map_err(|e| {
-				WorkerError::Usage(format!(
-					"{} is not a PEM or DER X.509 certificate: {e:?}",
-					cert.display()
-				))
-			})?;
+pub fn committee(command: CommitteeCommand) -> Result<(), WorkerError> {
+	let cert = match command {
+		CommitteeCommand::CaKey { cert } => cert,
+		CommitteeCommand::DevCa { dir } => {
+			let cert = tea_worker::daemon::swtpm::dev_ca_certificate(&dir)
+				.map_err(|e| WorkerError::Config(e.0))?;
+			let key = tea_worker::committee::ekcert::ca_key_of(&read(&cert)?)
+				.map_err(|e| WorkerError::Usage(format!("{}: {e:?}", cert.display())))?;
 			let hash = pallet_tea_upgrades::ca_key_hash(&key).0;
-			println!("{}", serde_json::json!({ "caKey": hex0x(&key), "keyHash": hex0x(&hash) }));
-			return Ok(());
-		}
-		CommitteeCommand::Serve {
-			chain,
-			node_id,
-			operator,
-			tpm,
-			p2p_key,
-			peer,
-			timeout,
-			last_try,
-			votes,
-		} => (chain, node_id, operator, tpm, p2p_key, peer, timeout, last_try, votes),
-	};
-	let node = parse_node_id(&node_id)?;
-	let operator = operator_key(&operator)?;
-	let peers = peer
-		.iter()
-		.map(|p| {
-			let addr: libp2p::Multiaddr = p
-				.parse()
-				.map_err(|e| WorkerError::Usage(format!("--peer {p:?} is not a multiaddr: {e}")))?;
-			tea_worker::p2p::peer_of(&addr).map(|_| addr).ok_or_else(|| {
-				WorkerError::Usage(format!("--peer {p:?} does not end in /p2p/<peer id>"))
-			})
-		})
-		.collect::<Result<Vec<_>, _>>()?;
-	let mut member = Member {
-		node,
-		operator,
-		tpm: tea_worker::tpm::Tpm::open(&tpm)?,
-		key: tea_worker::p2p::load_or_create_key(&p2p_key)?,
-		peers,
-		timeout: Duration::from_secs(timeout),
-	};
-	let client = ChainClient::connect(&chain, Duration::from_secs(10)).await?;
-	let mut cast = 0;
-	member
-		.serve(&client, last_try, |verdict| {
 			println!(
 				"{}",
 				serde_json::json!({
-					"node": format!("{:?}", verdict.node),
-					"approve": verdict.approve,
-					"reason": verdict.reason,
-					"block": format!("{:?}", verdict.block),
+					"caKey": hex0x(&key),
+					"keyHash": hex0x(&hash),
+					"certificate": cert.display().to_string(),
 				})
 			);
-			cast += 1;
-			votes.is_some_and(|n| cast >= n)
-		})
-		.await?;
+			return Ok(());
+		}
+	};
+	let key = tea_worker::committee::ekcert::ca_key_of(&read(&cert)?).map_err(|e| {
+		WorkerError::Usage(format!(
+			"{} is not a PEM or DER X.509 certificate: {e:?}",
+			cert.display()
+		))
+	})?;
+	let hash = pallet_tea_upgrades::ca_key_hash(&key).0;
+	println!("{}", serde_json::json!({ "caKey": hex0x(&key), "keyHash": hex0x(&hash) }));
 	Ok(())
 }
 

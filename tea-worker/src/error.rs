@@ -31,6 +31,9 @@ pub enum WorkerError {
 	/// The libp2p network failed.
 	#[error(transparent)]
 	P2p(#[from] crate::p2p::P2pError),
+	/// A misconfiguration (exit code 2).
+	#[error("{0}")]
+	Config(String),
 	/// Bad command-line input.
 	#[error("{0}")]
 	Usage(String),

@@ -9,11 +9,15 @@
 //!   swtpm in development).
 //! - [`p2p`]: worker-to-worker requests over rust-libp2p.
 //! - [`committee`]: examining candidates (EK certificate, credential activation) and voting.
+//! - [`daemon`]: `tea-worker run`, one long-running process per node.
+//! - [`metrics`]: Prometheus metrics, `/metrics` and `/health`.
 
 pub mod chain;
 pub mod committee;
+pub mod daemon;
 pub mod error;
 pub mod grants;
+pub mod metrics;
 pub mod p2p;
 pub mod providers;
 pub mod runtime;

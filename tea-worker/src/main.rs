@@ -19,11 +19,16 @@ async fn main() -> ExitCode {
 		Command::Status(args) => cli::status(args).await,
 		Command::Actor(command) => cli::actor(command).await,
 		Command::Tpm(command) => cli::tpm(command),
-		Command::Node(command) => cli::node(command).await,
-		Command::Committee(command) => cli::committee(command).await,
+		Command::Run(flags) => cli::run(flags).await,
+		Command::Config(command) => cli::config(command),
+		Command::Committee(command) => cli::committee(command),
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,
+		Err(e @ tea_worker::error::WorkerError::Config(_)) => {
+			eprintln!("error: {e}");
+			ExitCode::from(2)
+		}
 		Err(e) => {
 			// One clear line that says what went wrong and what to do.
 			eprintln!("error: {e}");

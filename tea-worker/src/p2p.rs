@@ -125,62 +125,311 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 	file.sync_all()
 }
 
-type Behaviour = json::Behaviour<Request, Response>;
-
-fn swarm(key: Keypair, timeout: Duration) -> Result<Swarm<Behaviour>, P2pError> {
-	let transport = |e: &dyn std::fmt::Display| P2pError::Transport(e.to_string());
-	Ok(SwarmBuilder::with_existing_identity(key)
-		.with_tokio()
-		.with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-		.map_err(|e| transport(&e))?
-		.with_behaviour(|_| {
-			json::Behaviour::new(
-				[(COMMITTEE_PROTOCOL, ProtocolSupport::Full)],
-				request_response::Config::default().with_request_timeout(timeout),
-			)
-		})
-		.map_err(|e| transport(&e))?
-		.with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-		.build())
+/// Bounds on the libp2p endpoint: what one process serves at most, whoever asks.
+#[derive(Clone, Debug)]
+pub struct Limits {
+	/// Established connections in total.
+	pub max_connections: u32,
+	/// Established connections per peer.
+	pub max_connections_per_peer: u32,
+	/// Connections still in their handshake.
+	pub max_pending: u32,
+	/// Concurrent request-response streams per connection.
+	pub max_streams: usize,
+	/// Inbound requests waiting for the worker; more are answered `Later` at once.
+	pub inbound_queue: usize,
+	/// How long an outbound request may take.
+	pub request_timeout: Duration,
 }
 
-/// Serves requests on `listen` until the process ends: `on_listen` gets each full address
-/// (`…/p2p/<peer id>`) as the transport binds it, `answer` answers each request.
-pub async fn serve(
-	key: Keypair,
-	listen: Multiaddr,
-	mut on_listen: impl FnMut(Multiaddr),
-	mut answer: impl FnMut(PeerId, Request) -> Response,
-) -> Result<(), P2pError> {
-	let mut swarm = swarm(key, Duration::from_secs(30))?;
-	swarm.listen_on(listen).map_err(|e| P2pError::Transport(e.to_string()))?;
-	loop {
-		match swarm.select_next_some().await {
-			SwarmEvent::NewListenAddr { address, .. } => {
-				on_listen(address.with(Protocol::P2p(*swarm.local_peer_id())))
+impl Default for Limits {
+	fn default() -> Self {
+		Self {
+			max_connections: 128,
+			max_connections_per_peer: 2,
+			max_pending: 32,
+			max_streams: 8,
+			inbound_queue: 32,
+			request_timeout: Duration::from_secs(10),
+		}
+	}
+}
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+struct Behaviour {
+	/// Which peer ids may hold a connection at all (with the chain in view: registered nodes).
+	allowed: libp2p::allow_block_list::Behaviour<libp2p::allow_block_list::AllowedPeers>,
+	limits: libp2p::connection_limits::Behaviour,
+	committee: json::Behaviour<Request, Response>,
+}
+
+/// A request from another worker, for the worker to answer through `reply`.
+pub struct Inbound {
+	/// Who asks (authenticated by Noise).
+	pub peer: PeerId,
+	/// What.
+	pub request: Request,
+	/// Where the answer goes; dropping it answers `Later`.
+	pub reply: tokio::sync::oneshot::Sender<Response>,
+}
+
+/// Decides, before any work, whether a peer's request is queued for the worker or answered
+/// `Later` at once (the committee [`crate::committee::Gate`]).
+pub type Admit = Box<dyn FnMut(&PeerId) -> Result<(), String> + Send>;
+
+enum Command {
+	Request {
+		peer: PeerId,
+		addrs: Vec<Multiaddr>,
+		request: Request,
+		reply: tokio::sync::oneshot::Sender<Result<Response, P2pError>>,
+	},
+	Allow(Vec<PeerId>),
+}
+
+/// The worker's one libp2p endpoint: a cloneable handle to the Swarm's event loop, which runs
+/// for the life of the process (rust-libp2p's file-sharing example's shape). Inbound requests
+/// surface on the receiver [`Network::start`] returns; outbound ones go through
+/// [`Network::request`].
+#[derive(Clone)]
+pub struct Network {
+	commands: tokio::sync::mpsc::Sender<Command>,
+	peer: PeerId,
+	listening: Vec<Multiaddr>,
+}
+
+impl Network {
+	/// Starts the endpoint with identity `key`, listening on `listen`; returns once every
+	/// address is bound. Only the peers later given to [`Network::allow`] may connect (in either
+	/// direction). `admit` screens each inbound request before it is queued.
+	pub async fn start(
+		key: Keypair,
+		listen: &[Multiaddr],
+		limits: Limits,
+		admit: Admit,
+	) -> Result<(Network, tokio::sync::mpsc::Receiver<Inbound>), P2pError> {
+		let transport = |e: &dyn std::fmt::Display| P2pError::Transport(e.to_string());
+		let connection_limits = libp2p::connection_limits::ConnectionLimits::default()
+			.with_max_established(Some(limits.max_connections))
+			.with_max_established_per_peer(Some(limits.max_connections_per_peer))
+			.with_max_pending_incoming(Some(limits.max_pending))
+			.with_max_pending_outgoing(Some(limits.max_pending));
+		let mut swarm = SwarmBuilder::with_existing_identity(key)
+			.with_tokio()
+			.with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+			.map_err(|e| transport(&e))?
+			.with_behaviour(|_| Behaviour {
+				allowed: Default::default(),
+				limits: libp2p::connection_limits::Behaviour::new(connection_limits),
+				committee: json::Behaviour::new(
+					[(COMMITTEE_PROTOCOL, ProtocolSupport::Full)],
+					request_response::Config::default()
+						.with_request_timeout(limits.request_timeout)
+						.with_max_concurrent_streams(limits.max_streams),
+				),
+			})
+			.map_err(|e| transport(&e))?
+			.with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+			.build();
+		for addr in listen {
+			swarm.listen_on(addr.clone()).map_err(|e| transport(&e))?;
+		}
+		let mut listening = Vec::new();
+		while listening.len() < listen.len() {
+			match swarm.select_next_some().await {
+				SwarmEvent::NewListenAddr { address, .. } => {
+					listening.push(address.with(Protocol::P2p(*swarm.local_peer_id())))
+				}
+				SwarmEvent::ListenerClosed { reason, .. } => {
+					let reason = reason.err().map_or("closed".to_string(), |e| e.to_string());
+					return Err(P2pError::Transport(format!("cannot listen: {reason}")));
+				}
+				_ => {}
 			}
-			SwarmEvent::Behaviour(Event::Message {
-				peer,
-				message: Message::Request { request, channel, .. },
-				..
-			}) => {
-				let response = answer(peer, request);
-				if swarm.behaviour_mut().send_response(channel, response).is_err() {
-					tracing::warn!(target: LOG_TARGET, %peer, "the requester left before the answer");
+		}
+		let (commands, rx) = tokio::sync::mpsc::channel(64);
+		let (inbound, inbound_rx) = tokio::sync::mpsc::channel(limits.inbound_queue.max(1));
+		let peer = *swarm.local_peer_id();
+		tokio::spawn(
+			EventLoop {
+				swarm,
+				commands: rx,
+				inbound,
+				admit,
+				pending: Default::default(),
+				allowed: Default::default(),
+			}
+			.run(),
+		);
+		Ok((Network { commands, peer, listening }, inbound_rx))
+	}
+
+	/// This endpoint's peer id.
+	pub fn peer_id(&self) -> PeerId {
+		self.peer
+	}
+
+	/// The addresses it listens on (`…/p2p/<peer id>`).
+	pub fn listening(&self) -> &[Multiaddr] {
+		&self.listening
+	}
+
+	/// Only these peers may hold connections from now on (others are closed).
+	pub async fn allow(&self, peers: Vec<PeerId>) -> Result<(), P2pError> {
+		self.commands.send(Command::Allow(peers)).await.map_err(|_| stopped())
+	}
+
+	/// Sends `request` to `peer` at those of `known` that end in its peer id (or at addresses
+	/// the endpoint already knows for it) and waits for the answer; the endpoint's request
+	/// timeout bounds the wait.
+	pub async fn request(
+		&self,
+		peer: PeerId,
+		known: &[Multiaddr],
+		request: Request,
+	) -> Result<Response, P2pError> {
+		let addrs: Vec<_> = known.iter().filter(|a| peer_of(a) == Some(peer)).cloned().collect();
+		if addrs.is_empty() {
+			return Err(P2pError::NoAddress(peer));
+		}
+		let (reply, answer) = tokio::sync::oneshot::channel();
+		self.commands
+			.send(Command::Request { peer, addrs, request, reply })
+			.await
+			.map_err(|_| stopped())?;
+		answer.await.map_err(|_| stopped())?
+	}
+}
+
+fn stopped() -> P2pError {
+	P2pError::Transport("the libp2p endpoint stopped".into())
+}
+
+type Answering = std::pin::Pin<
+	Box<
+		dyn std::future::Future<
+				Output = (request_response::ResponseChannel<Response>, PeerId, Option<Response>),
+			> + Send,
+	>,
+>;
+
+struct EventLoop {
+	swarm: Swarm<Behaviour>,
+	commands: tokio::sync::mpsc::Receiver<Command>,
+	inbound: tokio::sync::mpsc::Sender<Inbound>,
+	admit: Admit,
+	pending: PendingRequests,
+	allowed: std::collections::HashSet<PeerId>,
+}
+
+#[derive(Default)]
+struct PendingRequests {
+	outbound: std::collections::HashMap<
+		request_response::OutboundRequestId,
+		tokio::sync::oneshot::Sender<Result<Response, P2pError>>,
+	>,
+	answering: futures::stream::FuturesUnordered<Answering>,
+}
+
+impl EventLoop {
+	async fn run(mut self) {
+		loop {
+			tokio::select! {
+				event = self.swarm.select_next_some() => self.on_event(event),
+				command = self.commands.recv() => match command {
+					Some(command) => self.on_command(command),
+					// Every handle is gone: the process is stopping.
+					None => return,
+				},
+				Some((channel, peer, response)) = self.pending.answering.next(), if !self.pending.answering.is_empty() => {
+					let response = response.unwrap_or_else(|| Response::Later { reason: "the worker is stopping".into() });
+					if self.swarm.behaviour_mut().committee.send_response(channel, response).is_err() {
+						tracing::debug!(target: LOG_TARGET, %peer, "the requester left before the answer");
+					}
 				}
 			}
-			SwarmEvent::Behaviour(Event::InboundFailure { peer, error, .. }) => {
-				tracing::warn!(target: LOG_TARGET, %peer, %error, "inbound request failed");
+		}
+	}
+
+	fn on_command(&mut self, command: Command) {
+		match command {
+			Command::Request { peer, addrs, request, reply } => {
+				for addr in addrs {
+					self.swarm.add_peer_address(peer, addr);
+				}
+				let id = self.swarm.behaviour_mut().committee.send_request(&peer, request);
+				self.pending.outbound.insert(id, reply);
 			}
+			Command::Allow(peers) => {
+				let keep: std::collections::HashSet<PeerId> = peers.into_iter().collect();
+				let allowed = &mut self.swarm.behaviour_mut().allowed;
+				for peer in self.allowed.difference(&keep) {
+					allowed.disallow_peer(*peer);
+				}
+				for peer in keep.difference(&self.allowed) {
+					allowed.allow_peer(*peer);
+				}
+				self.allowed = keep;
+			}
+		}
+	}
+
+	fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+		match event {
+			SwarmEvent::Behaviour(BehaviourEvent::Committee(event)) => self.on_committee(event),
 			// Accept errors (out of file descriptors, …) do not end the listener.
 			SwarmEvent::ListenerError { error, .. } => {
 				tracing::warn!(target: LOG_TARGET, %error, "listener error");
 			}
 			SwarmEvent::ListenerClosed { reason, .. } => {
-				let reason = reason.err().map_or("closed".to_string(), |e| e.to_string());
-				return Err(P2pError::Transport(format!("listener closed: {reason}")));
+				tracing::error!(target: LOG_TARGET, ?reason, "a listener closed");
 			}
 			_ => {}
+		}
+	}
+
+	fn on_committee(&mut self, event: Event<Request, Response>) {
+		match event {
+			Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+				if let Err(reason) = (self.admit)(&peer) {
+					let _ = self
+						.swarm
+						.behaviour_mut()
+						.committee
+						.send_response(channel, Response::Later { reason });
+					return;
+				}
+				let (reply, answer) = tokio::sync::oneshot::channel();
+				match self.inbound.try_send(Inbound { peer, request, reply }) {
+					Ok(()) => self
+						.pending
+						.answering
+						.push(Box::pin(async move { (channel, peer, answer.await.ok()) })),
+					Err(_) => {
+						let reason = "busy: too many requests waiting".to_string();
+						let _ = self
+							.swarm
+							.behaviour_mut()
+							.committee
+							.send_response(channel, Response::Later { reason });
+					}
+				}
+			}
+			Event::Message { message: Message::Response { request_id, response }, .. } => {
+				if let Some(reply) = self.pending.outbound.remove(&request_id) {
+					let _ = reply.send(Ok(response));
+				}
+			}
+			Event::OutboundFailure { peer, request_id, error, .. } => {
+				if let Some(reply) = self.pending.outbound.remove(&request_id) {
+					let _ = reply.send(Err(P2pError::Request { peer, reason: error.to_string() }));
+				}
+			}
+			Event::InboundFailure { peer, error, .. } => {
+				tracing::debug!(target: LOG_TARGET, %peer, %error, "inbound request failed");
+			}
+			Event::ResponseSent { .. } => {}
 		}
 	}
 }
@@ -193,46 +442,6 @@ pub fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 	}
 }
 
-/// Sends one request to `peer` at the addresses among `known` that end in its peer id, and
-/// waits up to `timeout` for the answer.
-pub async fn request(
-	key: Keypair,
-	peer: PeerId,
-	known: &[Multiaddr],
-	request: Request,
-	timeout: Duration,
-) -> Result<Response, P2pError> {
-	let addrs: Vec<_> = known.iter().filter(|a| peer_of(a) == Some(peer)).cloned().collect();
-	if addrs.is_empty() {
-		return Err(P2pError::NoAddress(peer));
-	}
-	let mut swarm = swarm(key, timeout)?;
-	for addr in addrs {
-		swarm.add_peer_address(peer, addr);
-	}
-	let id = swarm.behaviour_mut().send_request(&peer, request);
-	let fail = |reason: String| P2pError::Request { peer, reason };
-	let answer = async {
-		loop {
-			match swarm.select_next_some().await {
-				SwarmEvent::Behaviour(Event::Message {
-					message: Message::Response { request_id, response },
-					..
-				}) if request_id == id => return Ok(response),
-				SwarmEvent::Behaviour(Event::OutboundFailure { request_id, error, .. })
-					if request_id == id =>
-				{
-					return Err(fail(error.to_string()))
-				}
-				_ => {}
-			}
-		}
-	};
-	tokio::time::timeout(timeout + Duration::from_secs(1), answer)
-		.await
-		.map_err(|_| fail(format!("no answer within {} s", timeout.as_secs())))?
-}
-
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -241,22 +450,37 @@ mod tests {
 		"/ip4/127.0.0.1/tcp/0".parse().unwrap()
 	}
 
-	async fn server(answer: fn(PeerId, Request) -> Response) -> (PeerId, Multiaddr) {
-		let key = Keypair::generate_ed25519();
-		let peer = key.public().to_peer_id();
-		let (tx, rx) = tokio::sync::oneshot::channel();
-		let mut tx = Some(tx);
-		tokio::spawn(serve(
-			key,
-			local(),
-			move |addr| {
-				if let Some(tx) = tx.take() {
-					let _ = tx.send(addr);
-				}
-			},
-			answer,
-		));
-		(peer, rx.await.unwrap())
+	fn limits() -> Limits {
+		Limits { request_timeout: Duration::from_secs(5), ..Limits::default() }
+	}
+
+	/// An endpoint whose inbound requests `answer` answers.
+	async fn server(answer: fn(PeerId, Request) -> Response) -> Network {
+		let (network, mut inbound) =
+			Network::start(Keypair::generate_ed25519(), &[local()], limits(), Box::new(|_| Ok(())))
+				.await
+				.unwrap();
+		tokio::spawn(async move {
+			while let Some(Inbound { peer, request, reply }) = inbound.recv().await {
+				let _ = reply.send(answer(peer, request));
+			}
+		});
+		network
+	}
+
+	/// An endpoint that only asks.
+	async fn endpoint() -> Network {
+		let (network, _inbound) =
+			Network::start(Keypair::generate_ed25519(), &[local()], limits(), Box::new(|_| Ok(())))
+				.await
+				.unwrap();
+		network
+	}
+
+	/// `a` and `b` may talk to each other.
+	async fn introduce(a: &Network, b: &Network) {
+		a.allow(vec![b.peer_id()]).await.unwrap();
+		b.allow(vec![a.peer_id()]).await.unwrap();
 	}
 
 	fn activate() -> Request {
@@ -265,62 +489,112 @@ mod tests {
 
 	#[tokio::test]
 	async fn a_request_reaches_the_peer_and_the_answer_comes_back() {
-		let (peer, addr) = server(|_, req| match req {
+		let server = server(|_, req| match req {
 			Request::Activate { node, id_object, .. } => {
 				Response::Activated { credential: [&node[..1], &id_object[..]].concat() }
 			}
 		})
 		.await;
-		assert_eq!(peer_of(&addr), Some(peer));
-		let answer = request(
+		let client = endpoint().await;
+		introduce(&server, &client).await;
+		let addr = server.listening()[0].clone();
+		assert_eq!(peer_of(&addr), Some(server.peer_id()));
+		// One endpoint serves many requests over its life.
+		for _ in 0..3 {
+			let answer =
+				client.request(server.peer_id(), &[addr.clone()], activate()).await.unwrap();
+			assert_eq!(answer, Response::Activated { credential: vec![7, 1, 2, 3] });
+		}
+	}
+
+	#[tokio::test]
+	async fn peers_not_allowed_get_no_connection() {
+		let server = server(|_, _| Response::Refused { reason: "no".into() }).await;
+		let client = endpoint().await;
+		let addr = server.listening()[0].clone();
+		// The client allows the server, the server does not know the client.
+		client.allow(vec![server.peer_id()]).await.unwrap();
+		let err = client.request(server.peer_id(), &[addr.clone()], activate()).await.unwrap_err();
+		assert!(matches!(err, P2pError::Request { .. }), "{err}");
+		// Nor may the client dial a peer it did not allow.
+		let stranger = endpoint().await;
+		let err = stranger.request(server.peer_id(), &[addr], activate()).await.unwrap_err();
+		assert!(matches!(err, P2pError::Request { .. }), "{err}");
+	}
+
+	#[tokio::test]
+	async fn requests_the_gate_turns_away_or_that_find_the_queue_full_are_answered_later() {
+		let (server, inbound) = Network::start(
 			Keypair::generate_ed25519(),
-			peer,
-			&[addr],
-			activate(),
-			Duration::from_secs(10),
+			&[local()],
+			Limits { inbound_queue: 1, ..limits() },
+			Box::new(|peer| Err(format!("{peer} is not a reviewer"))),
 		)
 		.await
 		.unwrap();
-		assert_eq!(answer, Response::Activated { credential: vec![7, 1, 2, 3] });
+		let client = endpoint().await;
+		introduce(&server, &client).await;
+		let addr = server.listening()[0].clone();
+		let answer = client.request(server.peer_id(), &[addr], activate()).await.unwrap();
+		assert!(
+			matches!(&answer, Response::Later { reason } if reason.contains("not a reviewer")),
+			"{answer:?}"
+		);
+		drop(inbound);
+
+		// Nobody takes requests off the queue: the first waits, the second finds it full.
+		let (server, _inbound) = Network::start(
+			Keypair::generate_ed25519(),
+			&[local()],
+			Limits { inbound_queue: 1, ..limits() },
+			Box::new(|_| Ok(())),
+		)
+		.await
+		.unwrap();
+		introduce(&server, &client).await;
+		let addr = server.listening()[0].clone();
+		let first = {
+			let (client, peer, addr) = (client.clone(), server.peer_id(), addr.clone());
+			tokio::spawn(async move { client.request(peer, &[addr], activate()).await })
+		};
+		tokio::time::sleep(Duration::from_millis(500)).await;
+		let answer = client.request(server.peer_id(), &[addr], activate()).await.unwrap();
+		assert!(
+			matches!(&answer, Response::Later { reason } if reason.contains("busy")),
+			"{answer:?}"
+		);
+		// The waiting one times out on the client's side.
+		assert!(first.await.unwrap().is_err());
 	}
 
 	#[tokio::test]
 	async fn another_peer_at_the_address_is_not_taken_for_the_one_asked() {
-		let (_, addr) = server(|_, _| Response::Refused { reason: "no".into() }).await;
+		let server = server(|_, _| Response::Refused { reason: "no".into() }).await;
+		let client = endpoint().await;
 		// The address, but claimed for another peer id: Noise authenticates the real one.
 		let impostor = Keypair::generate_ed25519().public().to_peer_id();
-		let claimed = addr
+		client.allow(vec![impostor]).await.unwrap();
+		server.allow(vec![client.peer_id()]).await.unwrap();
+		let claimed = server.listening()[0]
 			.iter()
 			.filter(|p| !matches!(p, Protocol::P2p(_)))
 			.collect::<Multiaddr>()
 			.with(Protocol::P2p(impostor));
-		let err = request(
-			Keypair::generate_ed25519(),
-			impostor,
-			&[claimed],
-			activate(),
-			Duration::from_secs(10),
-		)
-		.await
-		.unwrap_err();
+		let err = client.request(impostor, &[claimed], activate()).await.unwrap_err();
 		assert!(matches!(err, P2pError::Request { .. }), "{err}");
 	}
 
 	#[tokio::test]
 	async fn unknown_and_unreachable_peers_are_errors() {
+		let client = endpoint().await;
 		let peer = Keypair::generate_ed25519().public().to_peer_id();
-		let err =
-			request(Keypair::generate_ed25519(), peer, &[], activate(), Duration::from_secs(2))
-				.await
-				.unwrap_err();
+		client.allow(vec![peer]).await.unwrap();
+		let err = client.request(peer, &[], activate()).await.unwrap_err();
 		assert!(matches!(err, P2pError::NoAddress(p) if p == peer));
 		// A closed port.
 		let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 		let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}").parse().unwrap();
-		let err =
-			request(Keypair::generate_ed25519(), peer, &[addr], activate(), Duration::from_secs(2))
-				.await
-				.unwrap_err();
+		let err = client.request(peer, &[addr], activate()).await.unwrap_err();
 		assert!(matches!(err, P2pError::Request { .. }), "{err}");
 	}
 

@@ -32,7 +32,7 @@ use tss_esapi::{
 	constants::{CapabilityType, SessionType},
 	handles::{
 		AuthHandle, KeyHandle, ObjectHandle, PcrHandle, PersistentTpmHandle, SessionHandle,
-		TpmHandle,
+		TpmHandle as TssHandle,
 	},
 	interface_types::{
 		algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm},
@@ -104,9 +104,12 @@ pub enum TpmError {
 	/// The nonce is longer than a TPM accepts.
 	#[error("nonce of {0} bytes: at most 64")]
 	Nonce(usize),
-	/// The worker's executable could not be read.
+	/// The worker's executable could not be read (or the TPM thread not started).
 	#[error("cannot read own executable: {0}")]
 	Exe(std::io::Error),
+	/// The TPM thread is gone (the worker is stopping).
+	#[error("TPM: the TPM thread stopped")]
+	Gone,
 }
 
 fn tss(context: &'static str) -> impl FnOnce(tss_esapi::Error) -> TpmError {
@@ -189,7 +192,7 @@ impl Tpm {
 			if list.iter().any(|h| u32::from(*h) == AK_HANDLE));
 		if present {
 			let object = context
-				.tr_from_tpm_public(TpmHandle::Persistent(handle))
+				.tr_from_tpm_public(TssHandle::Persistent(handle))
 				.map_err(tss("loading the attestation key"))?;
 			return Ok(object.into());
 		}
@@ -515,4 +518,72 @@ pub fn expected_measurement() -> Result<[u8; 32], TpmError> {
 	pcr.update([0u8; 32]);
 	pcr.update(executable_digest()?);
 	Ok(verifier::pcr_digest(&[(MEASURED_PCR, pcr.finalize().into())]))
+}
+
+/// The one owner of the node's TPM: a dedicated OS thread holds the [`Tpm`] (a TSS context is
+/// neither shareable nor cheap to block an async executor with) and runs the jobs sent to it
+/// one at a time; every extend, quote and credential goes through it. Cloneable; the thread
+/// ends, and the TPM connection closes, when the last handle is dropped.
+#[derive(Clone)]
+pub struct TpmHandle {
+	jobs: std::sync::mpsc::Sender<Job>,
+	identity: std::sync::Arc<Identity>,
+}
+
+type Job = Box<dyn FnOnce(&mut Tpm) + Send>;
+
+impl TpmHandle {
+	/// Opens the TPM at `tcti` ([`Tpm::open`]) on its own thread.
+	pub fn open(tcti: &str) -> Result<Self, TpmError> {
+		let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+		let (opened, identity) = std::sync::mpsc::channel();
+		let tcti = tcti.to_string();
+		std::thread::Builder::new()
+			.name("tpm".into())
+			.spawn(move || {
+				let mut tpm = match Tpm::open(&tcti) {
+					Ok(tpm) => {
+						let _ = opened.send(Ok(tpm.identity().clone()));
+						tpm
+					}
+					Err(e) => {
+						let _ = opened.send(Err(e));
+						return;
+					}
+				};
+				while let Ok(job) = queue.recv() {
+					job(&mut tpm);
+				}
+			})
+			.map_err(TpmError::Exe)?;
+		let identity = identity.recv().map_err(|_| TpmError::Gone)??;
+		Ok(Self { jobs, identity: std::sync::Arc::new(identity) })
+	}
+
+	/// The node's identity (read once when the TPM was opened).
+	pub fn identity(&self) -> &Identity {
+		&self.identity
+	}
+
+	/// Runs `job` on the TPM thread and waits for its result without blocking the executor.
+	pub async fn run<R: Send + 'static>(
+		&self,
+		job: impl FnOnce(&mut Tpm) -> Result<R, TpmError> + Send + 'static,
+	) -> Result<R, TpmError> {
+		let (tx, rx) = tokio::sync::oneshot::channel();
+		let started = std::time::Instant::now();
+		self.jobs
+			.send(Box::new(move |tpm| {
+				let _ = tx.send(job(tpm));
+			}))
+			.map_err(|_| TpmError::Gone)?;
+		let result = rx.await.map_err(|_| TpmError::Gone)?;
+		crate::metrics::tpm_latency(started.elapsed());
+		result
+	}
+
+	/// A quote over `nonce` ([`Tpm::quote`]).
+	pub async fn quote(&self, nonce: Vec<u8>) -> Result<Quote, TpmError> {
+		self.run(move |tpm| tpm.quote(&nonce)).await
+	}
 }

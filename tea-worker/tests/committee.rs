@@ -7,9 +7,9 @@ mod swtpm;
 use std::time::Duration;
 use swtpm::{swtpm, LocalCa};
 use tea_worker::{
-	committee::{answer, ekcert, examine, Candidate, Finding},
+	committee::{answer_on, ekcert, examine, Candidate, Finding},
 	p2p,
-	tpm::{Tpm, TpmError},
+	tpm::{Tpm, TpmError, TpmHandle},
 };
 
 fn ca_key(ca: &LocalCa) -> Vec<u8> {
@@ -114,25 +114,23 @@ fn only_the_tpm_with_both_keys_activates_a_credential() {
 	));
 }
 
-/// Starts `tea-worker node serve`'s loop on its own thread (a TPM context stays on one
-/// thread) and returns its listen address.
-fn serve(tcti: String) -> libp2p::Multiaddr {
-	let (tx, rx) = std::sync::mpsc::channel();
-	std::thread::spawn(move || {
-		let mut tpm = Tpm::open(&tcti).unwrap();
-		let key = libp2p::identity::Keypair::generate_ed25519();
-		let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-		let listen = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-		let _ = runtime.block_on(p2p::serve(
-			key,
-			listen,
-			|addr| {
-				let _ = tx.send(addr);
-			},
-			|_, request| answer(&mut tpm, request),
-		));
+/// A candidate's endpoint: its TPM answers every request (no gate), only `member` may connect.
+async fn serve(tcti: String, member: libp2p::PeerId) -> (p2p::Network, TpmHandle) {
+	let tpm = tokio::task::spawn_blocking(move || TpmHandle::open(&tcti)).await.unwrap().unwrap();
+	let key = libp2p::identity::Keypair::generate_ed25519();
+	let listen = ["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+	let (network, mut inbound) =
+		p2p::Network::start(key, &listen, p2p::Limits::default(), Box::new(|_| Ok(())))
+			.await
+			.unwrap();
+	network.allow(vec![member]).await.unwrap();
+	let answering = tpm.clone();
+	tokio::spawn(async move {
+		while let Some(p2p::Inbound { request, reply, .. }) = inbound.recv().await {
+			let _ = reply.send(answer_on(&answering, request).await);
+		}
 	});
-	rx.recv_timeout(Duration::from_secs(30)).unwrap()
+	(network, tpm)
 }
 
 fn registered(id: &tea_worker::tpm::Identity, addr: &libp2p::Multiaddr) -> Candidate {
@@ -145,37 +143,47 @@ fn registered(id: &tea_worker::tpm::Identity, addr: &libp2p::Multiaddr) -> Candi
 	}
 }
 
-async fn check(
-	member: &mut Tpm,
-	candidate: Candidate,
-	known: &[libp2p::Multiaddr],
-	ca_keys: &[Vec<u8>],
-) -> Finding {
-	let key = libp2p::identity::Keypair::generate_ed25519();
-	examine(member, &key, known, &candidate, ca_keys, Duration::from_secs(10)).await.unwrap()
-}
-
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test]
 async fn a_member_examines_candidates_over_libp2p() {
 	let ca = LocalCa::new();
 	let (good, member) = (ca.swtpm(), swtpm());
 	let vendor = vec![ca_key(&ca)];
-	let good_id = Tpm::open(&good.tcti).unwrap().identity().clone();
-	let good_addr = serve(good.tcti.clone());
-	let mut member = Tpm::open(&member.tcti).unwrap();
+	let member_tcti = member.tcti.clone();
+	let member_tpm =
+		tokio::task::spawn_blocking(move || TpmHandle::open(&member_tcti)).await.unwrap().unwrap();
+	let (network, _inbound) = p2p::Network::start(
+		libp2p::identity::Keypair::generate_ed25519(),
+		&["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+		p2p::Limits { request_timeout: Duration::from_secs(10), ..Default::default() },
+		Box::new(|_| Ok(())),
+	)
+	.await
+	.unwrap();
+	let (candidate_net, candidate_tpm) = serve(good.tcti.clone(), network.peer_id()).await;
+	let good_id = candidate_tpm.identity().clone();
+	let good_addr = candidate_net.listening()[0].clone();
+	network.allow(vec![candidate_net.peer_id()]).await.unwrap();
 	let known = vec![good_addr.clone()];
 	let good = registered(&good_id, &good_addr);
-	assert_eq!(check(&mut member, good.clone(), &known, &vendor).await, Finding::Approve);
+	let check = |candidate: Candidate, known: Vec<libp2p::Multiaddr>, ca_keys: Vec<Vec<u8>>| {
+		let (tpm, network) = (member_tpm.clone(), network.clone());
+		async move { examine(&tpm, &network, &known, &candidate, &ca_keys).await.unwrap() }
+	};
+	assert_eq!(check(good.clone(), known.clone(), vendor.clone()).await, Finding::Approve);
+	// A bare address (no peer id) is tried for the candidate's registered peer id.
+	let bare: libp2p::Multiaddr =
+		good_addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+	assert_eq!(check(good.clone(), vec![bare], vendor.clone()).await, Finding::Approve);
 
 	// The CA is not (or no longer) allowlisted.
-	let finding = check(&mut member, good.clone(), &known, &[]).await;
+	let finding = check(good.clone(), known.clone(), vec![]).await;
 	assert!(matches!(&finding, Finding::Reject(r) if r.contains("no allowlisted")), "{finding:?}");
 
 	// A certified TPM registered with an AK it does not hold (a software key that would let
 	// its operator forge quotes): the candidate's TPM cannot activate the credential.
 	let forged =
 		Candidate { attestation_key: tea_primitives::tpm::dev_attestation_key(1), ..good.clone() };
-	let finding = check(&mut member, forged, &known, &vendor).await;
+	let finding = check(forged, known.clone(), vendor.clone()).await;
 	assert!(
 		matches!(&finding, Finding::Reject(r) if r.contains("could not activate")),
 		"{finding:?}"
@@ -183,7 +191,7 @@ async fn a_member_examines_candidates_over_libp2p() {
 
 	// The challenge names another node: the candidate refuses.
 	let other = Candidate { node: [9; 32], ..good.clone() };
-	let finding = check(&mut member, other, &known, &vendor).await;
+	let finding = check(other, known.clone(), vendor.clone()).await;
 	assert!(
 		matches!(&finding, Finding::Reject(r) if r.contains("this worker is node")),
 		"{finding:?}"
@@ -192,8 +200,8 @@ async fn a_member_examines_candidates_over_libp2p() {
 	// A garbage peer id is a reject; a peer with no known address is this member's problem:
 	// it abstains.
 	let garbage = Candidate { peer_id: vec![1, 2, 3], ..good.clone() };
-	let finding = check(&mut member, garbage, &known, &vendor).await;
+	let finding = check(garbage, known.clone(), vendor.clone()).await;
 	assert!(matches!(finding, Finding::Reject(_)), "{finding:?}");
-	let finding = check(&mut member, good.clone(), &[], &vendor).await;
+	let finding = check(good.clone(), vec![], vendor.clone()).await;
 	assert!(matches!(&finding, Finding::Abstain(r) if r.contains("no address")), "{finding:?}");
 }

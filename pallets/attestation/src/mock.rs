@@ -151,6 +151,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 			.collect(),
 		// An appeal window long enough for a committee to decide an appeal.
 		params: Some(pallet_tea_nodes::BirthControl {
+			epoch_length: EPOCH,
 			max_admissions_per_epoch: 2,
 			probation_epochs: 3,
 			appeal_window: APPEAL,

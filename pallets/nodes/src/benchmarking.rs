@@ -85,6 +85,7 @@ mod benchmarks {
 	fn set_params() {
 		let origin = T::GovernanceOrigin::try_successful_origin().expect("reachable");
 		let params = BirthControl {
+			epoch_length: 7u32.into(),
 			max_admissions_per_epoch: 9,
 			probation_epochs: 2,
 			appeal_window: 5u32.into(),

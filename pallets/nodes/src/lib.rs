@@ -135,6 +135,8 @@ pub struct NodeInfo<AccountId, Balance, BlockNumber> {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BirthControl<BlockNumber> {
+	/// Blocks per epoch: admissions, promotions and removals happen at each multiple.
+	pub epoch_length: BlockNumber,
 	/// Most candidates admitted per epoch.
 	pub max_admissions_per_epoch: u32,
 	/// Clean epochs on probation before a node becomes active.
@@ -262,7 +264,7 @@ pub mod pallet {
 		/// Deposit held for each node.
 		#[pallet::constant]
 		type NodeDeposit: Get<BalanceOf<Self>>;
-		/// Blocks per epoch.
+		/// Blocks per epoch unless genesis or governance set another (`Params::epoch_length`).
 		#[pallet::constant]
 		type EpochLength: Get<BlockNumberFor<Self>>;
 		/// Blocks between an exit and the deposit's return.
@@ -320,11 +322,12 @@ pub mod pallet {
 	pub type Params<T: Config> =
 		StorageValue<_, BirthControl<BlockNumberFor<T>>, ValueQuery, DefaultParams<T>>;
 
-	/// Defaults: 2 admissions per epoch, 3 probation epochs, one epoch to appeal, 10% to
-	/// reporters.
+	/// Defaults: `EpochLength` blocks per epoch, 2 admissions per epoch, 3 probation epochs,
+	/// one epoch to appeal, 10% to reporters.
 	#[pallet::type_value]
 	pub fn DefaultParams<T: Config>() -> BirthControl<BlockNumberFor<T>> {
 		BirthControl {
+			epoch_length: T::EpochLength::get(),
 			max_admissions_per_epoch: 2,
 			probation_epochs: 3,
 			appeal_window: T::EpochLength::get(),
@@ -424,20 +427,21 @@ pub mod pallet {
 		Quarantined,
 		/// The node is already exiting.
 		AlreadyExiting,
-		/// `probation_epochs` must be at least 1 and `appeal_window` not zero.
+		/// `epoch_length` and `probation_epochs` must be at least 1 and `appeal_window` not
+		/// zero.
 		BadParams,
 	}
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			let epoch = T::EpochLength::get();
+			let epoch = Params::<T>::get().epoch_length;
 			if epoch.is_zero() || !(now % epoch).is_zero() {
-				return T::DbWeight::get().reads(0);
+				return T::DbWeight::get().reads(1);
 			}
 			let nodes = Nodes::<T>::count();
 			Self::epoch(now);
-			T::WeightInfo::epoch(nodes)
+			T::WeightInfo::epoch(nodes).saturating_add(T::DbWeight::get().reads(1))
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -521,7 +525,8 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Set the birth-control parameters (governance).
+		/// Set the birth-control parameters (governance): epoch length, admissions per epoch,
+		/// probation epochs, appeal window, reporters' share of a slash.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::set_params())]
 		pub fn set_params(
@@ -530,7 +535,9 @@ pub mod pallet {
 		) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			ensure!(
-				params.probation_epochs >= 1 && !params.appeal_window.is_zero(),
+				params.probation_epochs >= 1
+					&& !params.appeal_window.is_zero()
+					&& !params.epoch_length.is_zero(),
 				Error::<T>::BadParams
 			);
 			Params::<T>::put(params);

@@ -268,6 +268,7 @@ fn exit_returns_the_deposit_after_unbonding_and_quarantine_blocks_it() {
 fn governance_sets_the_parameters() {
 	build_and_execute(0, || {
 		let params = BirthControl {
+			epoch_length: 4,
 			max_admissions_per_epoch: 5,
 			probation_epochs: 1,
 			appeal_window: 3,
@@ -284,8 +285,28 @@ fn governance_sets_the_parameters() {
 			),
 			NodesError::BadParams
 		);
+		assert_noop!(
+			TeaNodes::set_params(RuntimeOrigin::root(), BirthControl { epoch_length: 0, ..params }),
+			NodesError::BadParams
+		);
 		assert_ok!(TeaNodes::set_params(RuntimeOrigin::root(), params));
 		assert_eq!(Params::<Test>::get(), params);
+	});
+}
+
+#[test]
+fn governance_sets_the_epoch_length() {
+	build_and_execute(2, || {
+		let params = BirthControl { epoch_length: 4, ..Params::<Test>::get() };
+		assert!(EPOCH > 4, "the mock's default epoch is longer");
+		assert_ok!(TeaNodes::set_params(RuntimeOrigin::root(), params));
+		// Epochs now fall on multiples of 4 blocks, not of the configured default.
+		let a = register(1, 1);
+		TeaNodes::admission_passed(&a);
+		run_to(3);
+		assert_eq!(state(a), Some(NodeState::Candidate { attested: true }));
+		run_to(4);
+		assert_eq!(state(a), Some(NodeState::Probation { clean_epochs: 0 }));
 	});
 }
 

@@ -2,17 +2,20 @@
 //! each candidate ([`crate::committee::examine`]) and submit the verdict
 //! (`attestation.vote`, signed by the node's operator).
 
-use super::{by_node, request_error, ChainClient, ChainError, LOG_TARGET};
+use super::{by_node, request_error, signer::Signer, ChainClient, ChainError, LOG_TARGET};
 use crate::{
 	committee::{examine, Candidate, Finding},
-	tpm::Tpm,
+	p2p::Network,
+	tpm::TpmHandle,
 };
-use libp2p::{identity::Keypair, Multiaddr};
+use libp2p::Multiaddr;
 use pallet_tea_attestation::Review;
 use sp_core::{ConstU32, H256};
-use std::{collections::HashSet, time::Duration};
+use std::{
+	collections::{HashMap, HashSet},
+	sync::Arc,
+};
 use subxt::{dynamic, storage, utils::Static};
-use subxt_signer::sr25519;
 
 /// The TEA runtime's block number.
 pub type BlockNumber = u32;
@@ -34,20 +37,22 @@ pub struct Verdict {
 	pub block: H256,
 }
 
-/// A committee member: its node, its operator's key, its TPM and its libp2p identity.
+/// A committee member: its node, its operator's signer, its TPM and its libp2p endpoint.
 pub struct Member {
 	/// The member node's id.
 	pub node: H256,
 	/// The member node's operator: signs the votes.
-	pub operator: sr25519::Keypair,
+	pub signer: Arc<Signer>,
 	/// A TPM to make credentials with.
-	pub tpm: Tpm,
-	/// The libp2p identity requests are sent with.
-	pub key: Keypair,
-	/// Known peer addresses (`…/p2p/<peer id>`).
+	pub tpm: TpmHandle,
+	/// The endpoint requests go out through.
+	pub network: Network,
+	/// Known peer addresses (`…/p2p/<peer id>`, or bare addresses to try for any peer).
 	pub peers: Vec<Multiaddr>,
-	/// How long to wait for a candidate's answer.
-	pub timeout: Duration,
+	/// Reviews voted in (node, deadline) or being voted in.
+	pub voted: HashSet<(H256, BlockNumber)>,
+	/// Candidates found unreachable, per review.
+	pub unreachable: HashMap<(H256, BlockNumber), String>,
 }
 
 /// The open reviews `member` sits on and has not voted in yet, at the latest finalized block,
@@ -113,68 +118,8 @@ pub async fn candidate(
 	Ok((candidate, ca_keys))
 }
 
-/// Submits `attestation.vote(member, node, approve)` signed by `operator` (see [`submit`]);
-/// returns the block's hash.
-pub async fn vote(
-	client: &ChainClient,
-	operator: &sr25519::Keypair,
-	member: H256,
-	node: H256,
-	approve: bool,
-) -> Result<H256, ChainError> {
-	let call = dynamic::transaction("Attestation", "vote", (Static(member), Static(node), approve));
-	submit(client, operator, &call, "attestation.vote").await.map(|(block, _)| block)
-}
-
-/// Signs `call` with `operator`, submits it and waits until it succeeded in a best block (a
-/// review or heartbeat period lasts minutes: waiting for finality per extrinsic would spend
-/// much of it). Returns the block hash and the extrinsic's events as `Pallet.Event`.
-pub async fn submit<Call: subxt::transactions::Payload>(
-	client: &ChainClient,
-	operator: &sr25519::Keypair,
-	call: &Call,
-	what: &'static str,
-) -> Result<(H256, Vec<String>), ChainError> {
-	use subxt::transactions::TransactionStatus;
-	let url = client.url.as_str();
-	let fail = |e: &dyn std::error::Error| request_error(url, what, e);
-	let refused = |reason: String| ChainError::Request { url: url.to_string(), what, reason };
-	// The pool-aware nonce: the finalized one would clash with this account's extrinsics
-	// still in the pool or in unfinalized blocks.
-	let account: subxt::utils::AccountId32 = operator.public_key().into();
-	let nonce = client.rpc.system_account_next_index(&account).await.map_err(|e| fail(&e))?;
-	let params = subxt::config::DefaultExtrinsicParamsBuilder::<subxt::SubstrateConfig>::new()
-		.nonce(nonce)
-		.build();
-	let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
-	let mut progress = at
-		.transactions()
-		.sign_and_submit_then_watch(call, operator, params)
-		.await
-		.map_err(|e| fail(&e))?;
-	while let Some(status) = progress.next().await {
-		match status.map_err(|e| fail(&e))? {
-			TransactionStatus::InBestBlock(included)
-			| TransactionStatus::InFinalizedBlock(included) => {
-				let events = included.wait_for_success().await.map_err(|e| fail(&e))?;
-				let names = events
-					.iter()
-					.filter_map(Result::ok)
-					.map(|e| format!("{}.{}", e.pallet_name(), e.event_name()))
-					.collect();
-				return Ok((included.block_hash(), names));
-			}
-			TransactionStatus::Error { message }
-			| TransactionStatus::Invalid { message }
-			| TransactionStatus::Dropped { message } => return Err(refused(message)),
-			_ => continue,
-		}
-	}
-	Err(refused("the node ended the transaction status stream".into()))
-}
-
-/// Dispatch errors of `attestation.vote` that another try cannot change.
-const FINAL_VOTE_ERRORS: [&str; 6] =
+/// Errors of `attestation.vote` that another try cannot change.
+pub const FINAL_VOTE_ERRORS: [&str; 6] =
 	["AlreadyVoted", "ReviewClosed", "NotAMember", "MemberNotActive", "NotOperator", "NoReview"];
 
 /// At most this much of a candidate's text goes into logs and verdicts.
@@ -195,25 +140,54 @@ fn printable(reason: &str) -> String {
 }
 
 impl Member {
-	/// Serves on committees: with each finalized block, examines every candidate whose open
-	/// review this member sits on and votes. A candidate that cannot be reached is tried
-	/// again with the next block; once fewer than `last_try` blocks remain before the deadline
-	/// the member votes against it without another try (the vote must still land in time).
-	/// Problems on the member's side (no address known, a local network or TPM error) are
-	/// logged and never become a vote against. `verdict` sees each vote; duty ends when it
-	/// returns `true`. Errors reading the chain are logged and retried; only a lost
-	/// connection ends the duty.
-	pub async fn serve(
+	/// A member with no reviews seen yet.
+	pub fn new(
+		node: H256,
+		signer: Arc<Signer>,
+		tpm: TpmHandle,
+		network: Network,
+		peers: Vec<Multiaddr>,
+	) -> Self {
+		Self {
+			node,
+			signer,
+			tpm,
+			network,
+			peers,
+			voted: HashSet::new(),
+			unreachable: HashMap::new(),
+		}
+	}
+
+	/// Serves on committees until `stop` is set (returns `Ok`) or the connection is lost (the
+	/// error): with each finalized block, examines every candidate whose open review this
+	/// member sits on and votes. A candidate that cannot be reached is tried again with the
+	/// next block; once fewer than `last_try` blocks remain before the deadline the member
+	/// votes against it without another try (the vote must still land in time). Problems on
+	/// the member's side (no address known, a local network or TPM error) are logged and never
+	/// become a vote against. Votes are followed to finalization concurrently; `verdict` sees
+	/// each finalized one. Errors reading the chain are logged and retried.
+	pub async fn follow(
 		&mut self,
-		client: &ChainClient,
+		client: &Arc<ChainClient>,
 		last_try: BlockNumber,
-		mut verdict: impl FnMut(&Verdict) -> bool,
+		stop: &tokio::sync::watch::Receiver<bool>,
+		verdict: &mut (dyn FnMut(&Verdict) + Send),
 	) -> Result<(), ChainError> {
 		let mut blocks = client.finalized_blocks().await?;
-		let mut voted = HashSet::new();
-		let mut unreachable = std::collections::HashMap::new();
+		let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
 		loop {
-			client.next_finalized(&mut blocks).await?;
+			tokio::select! {
+				block = client.next_finalized(&mut blocks) => { block?; }
+				Some((key, outcome)) = done.recv() => {
+					self.voted(key, outcome, verdict);
+					continue;
+				}
+			}
+			if *stop.borrow() {
+				// Votes still in flight finish on their own tasks.
+				return Ok(());
+			}
 			let (now, open) = match open_reviews(client, self.node).await {
 				Ok(open) => open,
 				Err(e) => {
@@ -224,11 +198,11 @@ impl Member {
 			for (node, review) in open {
 				let key = (node, review.deadline);
 				// Too late to land a vote (it is included a block after the best block).
-				if voted.contains(&key) || review.deadline <= now.saturating_add(1) {
+				if self.voted.contains(&key) || review.deadline <= now.saturating_add(1) {
 					continue;
 				}
 				let last_chance = review.deadline.saturating_sub(now) < last_try;
-				let finding = match unreachable.get(&key) {
+				let finding = match self.unreachable.get(&key) {
 					Some(reason) if last_chance => Finding::Unreachable(String::clone(reason)),
 					_ => match self.examine(client, node).await {
 						Ok(finding) => finding,
@@ -246,7 +220,7 @@ impl Member {
 					}
 					Finding::Unreachable(reason) => {
 						tracing::info!(target: LOG_TARGET, ?node, reason = %printable(&reason), "candidate unreachable; trying again next block");
-						unreachable.insert(key, reason);
+						self.unreachable.insert(key, reason);
 						continue;
 					}
 					Finding::Abstain(reason) => {
@@ -255,24 +229,47 @@ impl Member {
 					}
 				};
 				tracing::info!(target: LOG_TARGET, ?node, approve, %reason, "voting");
-				let block = match vote(client, &self.operator, self.node, node, approve).await {
-					Ok(block) => block,
-					Err(e) if FINAL_VOTE_ERRORS.iter().any(|f| e.to_string().contains(f)) => {
-						tracing::warn!(target: LOG_TARGET, ?node, error = %e, "vote refused");
-						voted.insert(key);
-						continue;
-					}
-					// Not counted: the review is read again with the next block.
-					Err(e) => {
-						tracing::warn!(target: LOG_TARGET, ?node, error = %e, "vote failed; trying again next block");
-						continue;
-					}
-				};
-				voted.insert(key);
-				unreachable.remove(&key);
-				if verdict(&Verdict { node, approve, reason, block }) {
-					return Ok(());
-				}
+				self.voted.insert(key);
+				let (client, signer, member, done) =
+					(client.clone(), self.signer.clone(), self.node, done_tx.clone());
+				tokio::spawn(async move {
+					let call = dynamic::transaction(
+						"Attestation",
+						"vote",
+						(Static(member), Static(node), approve),
+					);
+					let outcome = signer
+						.submit(&client, &call, "attestation.vote")
+						.await
+						.map(|f| Verdict { node, approve, reason, block: f.block });
+					let _ = done.send((key, outcome));
+				});
+			}
+		}
+	}
+
+	/// Records a vote's outcome: finalized, refused for good, or to be tried again.
+	fn voted(
+		&mut self,
+		key: (H256, BlockNumber),
+		outcome: Result<Verdict, ChainError>,
+		verdict: &mut (dyn FnMut(&Verdict) + Send),
+	) {
+		match outcome {
+			Ok(v) => {
+				crate::metrics::vote(v.approve);
+				self.unreachable.remove(&key);
+				verdict(&v);
+			}
+			Err(ChainError::Dispatch { error, .. })
+				if FINAL_VOTE_ERRORS.contains(&error.as_str()) =>
+			{
+				tracing::warn!(target: LOG_TARGET, node = ?key.0, %error, "vote refused");
+			}
+			// Not counted: the review is read again with the next block.
+			Err(e) => {
+				tracing::warn!(target: LOG_TARGET, node = ?key.0, error = %e, "vote failed; trying again next block");
+				self.voted.remove(&key);
 			}
 		}
 	}
@@ -280,7 +277,7 @@ impl Member {
 	/// Reads `node`'s registration and the CA allowlist, and examines it.
 	async fn examine(&mut self, client: &ChainClient, node: H256) -> Result<Finding, String> {
 		let (candidate, ca_keys) = candidate(client, node).await.map_err(|e| e.to_string())?;
-		examine(&mut self.tpm, &self.key, &self.peers, &candidate, &ca_keys, self.timeout)
+		examine(&self.tpm, &self.network, &self.peers, &candidate, &ca_keys)
 			.await
 			.map_err(|e| e.to_string())
 	}

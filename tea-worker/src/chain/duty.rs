@@ -1,6 +1,7 @@
-//! The node's own duty against the chain: a heartbeat attestation while it is on probation or
-//! active, and an appeal as soon as it is quarantined, each a fresh TPM quote over the chain's
-//! challenge submitted by the node's operator.
+//! The node's own duty against the chain: registration (unless the chain has the node), the
+//! admission quote while it is an unattested candidate, a heartbeat attestation while it is on
+//! probation or active, and an appeal as soon as it is quarantined, each a fresh TPM quote over
+//! the chain's challenge submitted by the node's operator.
 //!
 //! The challenge is anchored at the latest finalized block (the runtime accepts anchors up to
 //! `ChallengeWindow` blocks old, and computes the same `tea_primitives::tpm::challenge`).
@@ -10,12 +11,16 @@ use super::{
 	committee::{ChainNode, ChainReview},
 	request_error, ChainClient, ChainError, LOG_TARGET,
 };
-use crate::{committee::Gate, tpm::Tpm};
+use crate::{
+	committee::Gate,
+	p2p::Network,
+	tpm::{Identity, TpmHandle},
+};
 use pallet_tea_attestation::{HeartbeatRules, Record};
 use pallet_tea_nodes::NodeState;
 use sp_core::H256;
+use std::sync::{Arc, Mutex};
 use subxt::{dynamic, storage, utils::Static};
-use subxt_signer::sr25519;
 use tea_primitives::tpm::{challenge, Purpose};
 
 /// The TEA runtime's block number.
@@ -61,7 +66,9 @@ pub struct Standing {
 ///   attestation (so one late block never costs a period).
 /// - Quarantined within the appeal window and not under review: an appeal, again after
 ///   [`RESUBMIT_AFTER`] blocks if it is still quarantined, at most [`MAX_APPEALS`] times.
-/// - Otherwise nothing: candidates are admitted by their operator's explicit admission quote.
+/// - An unattested candidate not under review: its admission quote, again after
+///   [`RESUBMIT_AFTER`] blocks while it stays unattested (a committee without a majority).
+/// - Otherwise nothing.
 pub fn due(
 	standing: &Standing,
 	rules: &HeartbeatRules<BlockNumber>,
@@ -87,7 +94,11 @@ pub fn due(
 			let may = now < appeal_until && !standing.under_review && appeals < MAX_APPEALS;
 			(may && !recent(Purpose::Appeal)).then_some(Purpose::Appeal)
 		}
-		NodeState::Candidate { .. } | NodeState::Exiting { .. } => None,
+		NodeState::Candidate { attested: false } => {
+			let may = !standing.under_review && !recent(Purpose::Admission);
+			may.then_some(Purpose::Admission)
+		}
+		NodeState::Candidate { attested: true } | NodeState::Exiting { .. } => None,
 	}
 }
 
@@ -147,67 +158,191 @@ async fn read(
 	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules))
 }
 
-/// Follows finalized blocks and submits what [`due`] says, signed by `operator`, and keeps
-/// `gate` letting exactly the members of the node's open review through; `report` sees each
-/// submission and ends the duty by returning `true`.
-pub async fn serve(
-	client: &ChainClient,
-	tpm: &std::cell::RefCell<Tpm>,
-	gate: &std::cell::RefCell<Gate>,
-	operator: &sr25519::Keypair,
-	mut report: impl FnMut(&Attested) -> bool,
-) -> Result<(), ChainError> {
-	let node = H256(tpm.borrow().identity().node_id);
-	let mut blocks = client.finalized_blocks().await?;
-	let mut last: Option<Submitted> = None;
-	loop {
-		client.next_finalized(&mut blocks).await?;
-		let (now, hash, standing, rules) = match read(client, node).await {
-			Ok(read) => read,
-			Err(e) => {
-				tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
+/// The name of a node state, as metrics and logs show it.
+pub fn state_name(state: Option<&NodeState<BlockNumber>>) -> &'static str {
+	match state {
+		None => "unregistered",
+		Some(NodeState::Candidate { .. }) => "candidate",
+		Some(NodeState::Probation { .. }) => "probation",
+		Some(NodeState::Active) => "active",
+		Some(NodeState::Quarantined { .. }) => "quarantined",
+		Some(NodeState::Exiting { .. }) => "exiting",
+	}
+}
+
+/// Blocks between two registration attempts.
+const REGISTER_AGAIN_AFTER: BlockNumber = 10;
+
+/// A node's own duty: what it keeps submitting about itself, and whom it lets in.
+pub struct NodeDuty {
+	/// The node's TPM.
+	pub tpm: TpmHandle,
+	/// The operator's signer.
+	pub signer: Arc<super::signer::Signer>,
+	/// The node's libp2p peer id (multihash bytes), as it registers it.
+	pub peer_id: Vec<u8>,
+	/// Who may ask for the node's TPM work.
+	pub gate: Arc<Mutex<Gate>>,
+	/// The endpoint whose allow-list follows the chain's registered nodes.
+	pub network: Option<Network>,
+	/// Peers allowed besides the registered ones (configured addresses' peer ids).
+	pub extra_peers: Vec<libp2p::PeerId>,
+	/// What it last submitted.
+	pub last: Option<Submitted>,
+	/// When it last tried to register.
+	pub registered_at: Option<BlockNumber>,
+	/// The node's standing as last read (for `/health`).
+	pub standing: Arc<Mutex<Option<(BlockNumber, String)>>>,
+	/// Whether it registers and attests (a dev chain's genesis node has no TPM behind its
+	/// registered keys: it only keeps the allow-list and its standing).
+	pub attest: bool,
+	/// The node's id.
+	pub node: H256,
+}
+
+/// What the node duty did at one block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+	/// It registered the node.
+	Registered {
+		/// The events.
+		events: Vec<String>,
+	},
+	/// It attested.
+	Attested(Attested),
+}
+
+impl NodeDuty {
+	fn identity(&self) -> &Identity {
+		self.tpm.identity()
+	}
+
+	/// Follows finalized blocks until `stop` is set (returns `Ok`) or the connection is lost
+	/// (returns the error): registers the node unless the chain has it, submits what [`due`]
+	/// says, keeps the gate letting exactly the members of the node's open review through and
+	/// the endpoint's allow-list at the registered nodes. `report` sees what it did.
+	pub async fn follow(
+		&mut self,
+		client: &ChainClient,
+		stop: &tokio::sync::watch::Receiver<bool>,
+		report: &mut (dyn FnMut(&Done) + Send),
+	) -> Result<(), ChainError> {
+		let node = self.node;
+		let mut blocks = client.finalized_blocks().await?;
+		loop {
+			if *stop.borrow() {
+				return Ok(());
+			}
+			client.next_finalized(&mut blocks).await?;
+			if let Err(e) = self.allow_registered(client).await {
+				tracing::warn!(target: LOG_TARGET, error = %e, "registered peers not read; trying again next block");
+			}
+			let (now, hash, standing, rules) = match read(client, node).await {
+				Ok(read) => read,
+				Err(e) => {
+					tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
+					continue;
+				}
+			};
+			let name = state_name(standing.as_ref().map(|s| &s.state));
+			crate::metrics::node_state(name);
+			*self.standing.lock().expect("not poisoned") = Some((now, name.to_string()));
+			if let Ok(lag) = super::finality_lag(client, u64::from(now)).await {
+				crate::metrics::chain(u64::from(now), lag, true);
+			}
+			if !self.attest {
 				continue;
 			}
-		};
-		let Some(standing) = standing else { continue };
-		gate.borrow_mut().set_members(standing.reviewers.iter().cloned());
-		let Some(purpose) = due(&standing, &rules, now, last) else { continue };
-		let nonce = challenge(&hash.0, &node.0, purpose);
-		let quote = match tpm.borrow_mut().quote(&nonce) {
-			Ok(quote) => quote,
-			Err(e) => {
-				tracing::error!(target: LOG_TARGET, ?purpose, error = %e, "TPM quote failed; trying again next block");
+			let Some(standing) = standing else {
+				if self
+					.registered_at
+					.is_some_and(|at| now < at.saturating_add(REGISTER_AGAIN_AFTER))
+				{
+					continue;
+				}
+				self.registered_at = Some(now);
+				match self.register(client).await {
+					Ok(events) => report(&Done::Registered { events }),
+					Err(e) => {
+						tracing::warn!(target: LOG_TARGET, error = %e, "registration failed; trying again")
+					}
+				}
 				continue;
-			}
-		};
-		let appeals = appeals_in(last, standing.since) + u32::from(purpose == Purpose::Appeal);
-		last = Some(Submitted { purpose, anchor: now, since: standing.since, appeals });
-		let call = dynamic::transaction(
-			"Attestation",
-			"submit_attestation",
-			(
-				Static(node),
-				Static(purpose),
-				now,
-				Static(quote.attest),
-				Static(quote.signature),
-				Static(quote.pcrs),
-			),
-		);
-		match super::committee::submit(client, operator, &call, "attestation.submitAttestation")
-			.await
-		{
-			Ok((_, events)) => {
-				let attested = Attested { purpose, anchor: now, events };
-				tracing::info!(target: LOG_TARGET, ?purpose, anchor = now, events = ?attested.events, "attested");
-				if report(&attested) {
-					return Ok(());
+			};
+			self.gate.lock().expect("not poisoned").set_members(standing.reviewers.iter().cloned());
+			let Some(purpose) = due(&standing, &rules, now, self.last) else { continue };
+			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
+			let quote = match self.tpm.quote(nonce).await {
+				Ok(quote) => quote,
+				Err(e) => {
+					tracing::error!(target: LOG_TARGET, ?purpose, error = %e, "TPM quote failed; trying again next block");
+					continue;
+				}
+			};
+			let appeals =
+				appeals_in(self.last, standing.since) + u32::from(purpose == Purpose::Appeal);
+			self.last = Some(Submitted { purpose, anchor: now, since: standing.since, appeals });
+			let call = dynamic::transaction(
+				"Attestation",
+				"submit_attestation",
+				(
+					Static(node),
+					Static(purpose),
+					now,
+					Static(quote.attest),
+					Static(quote.signature),
+					Static(quote.pcrs),
+				),
+			);
+			let label = format!("{purpose:?}").to_lowercase();
+			crate::metrics::attestation(&label, "sent");
+			match self.signer.submit(client, &call, "attestation.submitAttestation").await {
+				Ok(done) => {
+					let rejected = done.events.iter().any(|e| e == "Attestation.QuoteRejected");
+					crate::metrics::attestation(
+						&label,
+						if rejected { "rejected" } else { "accepted" },
+					);
+					let attested = Attested { purpose, anchor: now, events: done.events };
+					tracing::info!(target: LOG_TARGET, ?purpose, anchor = now, events = ?attested.events, "attested");
+					report(&Done::Attested(attested));
+				}
+				Err(e) => {
+					crate::metrics::attestation(&label, "failed");
+					tracing::warn!(target: LOG_TARGET, ?purpose, error = %e, "attestation not submitted; trying again")
 				}
 			}
-			Err(e) => {
-				tracing::warn!(target: LOG_TARGET, ?purpose, error = %e, "attestation not submitted; trying again")
-			}
 		}
+	}
+
+	/// `nodes.register` with the TPM's identity and this endpoint's peer id.
+	async fn register(&self, client: &ChainClient) -> Result<Vec<String>, ChainError> {
+		let id = self.identity();
+		let call = dynamic::transaction(
+			"Nodes",
+			"register",
+			(
+				Static(id.ek_public.clone()),
+				Static(id.ek_certificate.clone()),
+				Static(id.attestation_key),
+				Static(self.peer_id.clone()),
+			),
+		);
+		tracing::info!(target: LOG_TARGET, node = %hex::encode(id.node_id), "registering the node");
+		Ok(self.signer.submit(client, &call, "nodes.register").await?.events)
+	}
+
+	/// Lets exactly the registered nodes' peer ids (and the configured peers) connect.
+	async fn allow_registered(&self, client: &ChainClient) -> Result<(), ChainError> {
+		let Some(network) = &self.network else { return Ok(()) };
+		let mut peers = super::registered_peers(client).await?;
+		peers.extend(self.extra_peers.iter().copied());
+		crate::metrics::peers(peers.len());
+		network.allow(peers).await.map_err(|e| ChainError::Request {
+			url: client.url.clone(),
+			what: "p2p allow-list",
+			reason: e.to_string(),
+		})
 	}
 }
 
@@ -285,12 +420,22 @@ mod tests {
 	}
 
 	#[test]
-	fn candidates_and_exiting_nodes_owe_nothing() {
-		for state in [
-			NodeState::Candidate { attested: false },
-			NodeState::Candidate { attested: true },
-			NodeState::Exiting { unbond_at: 500 },
-		] {
+	fn an_unattested_candidate_quotes_for_admission_until_a_committee_decides() {
+		let mut c = standing(NodeState::Candidate { attested: false }, 10, None);
+		assert_eq!(due(&c, &RULES, 11, None), Some(Purpose::Admission));
+		let sent = Submitted { purpose: Purpose::Admission, anchor: 11, since: 10, appeals: 0 };
+		assert_eq!(due(&c, &RULES, 13, Some(sent)), None, "it may still land");
+		c.under_review = true;
+		assert_eq!(due(&c, &RULES, 20, Some(sent)), None, "a committee reviews it");
+		c.under_review = false;
+		assert_eq!(due(&c, &RULES, 20, Some(sent)), Some(Purpose::Admission), "no majority");
+	}
+
+	#[test]
+	fn attested_candidates_and_exiting_nodes_owe_nothing() {
+		for state in
+			[NodeState::Candidate { attested: true }, NodeState::Exiting { unbond_at: 500 }]
+		{
 			assert_eq!(due(&standing(state, 0, None), &RULES, 300, None), None);
 		}
 	}

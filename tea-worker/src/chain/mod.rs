@@ -11,6 +11,7 @@
 pub mod committee;
 pub mod duty;
 pub mod grants;
+pub mod signer;
 
 use std::{fmt, time::Duration};
 use subxt::{
@@ -48,6 +49,16 @@ pub enum ChainError {
 		url: String,
 		/// The timeout in seconds.
 		secs: u64,
+	},
+	/// The extrinsic was included and failed with a pallet error.
+	#[error("{what} failed on chain: {pallet}.{error}")]
+	Dispatch {
+		/// What was submitted.
+		what: &'static str,
+		/// The pallet.
+		pallet: String,
+		/// The error's name in that pallet.
+		error: String,
 	},
 	/// The node answered, but a request failed.
 	#[error("the tea-node at {url} failed a request ({what}): {reason}")]
@@ -184,6 +195,48 @@ pub(crate) async fn by_node<V: subxt::ext::codec::Decode>(
 		Ok(None) => Ok(None),
 		Err(e) => Err(fail(e.into())),
 	}
+}
+
+/// The libp2p peer ids of every registered node at the latest finalized block (entries that
+/// are not peer ids are skipped).
+pub async fn registered_peers(client: &ChainClient) -> Result<Vec<libp2p::PeerId>, ChainError> {
+	use subxt::utils::Static;
+	let url = client.url.as_str();
+	let fail = |e: subxt::Error| request_error(url, "Nodes.Nodes", &e);
+	let at = client.api.at_current_block().await.map_err(|e| fail(e.into()))?;
+	let nodes = subxt::storage::dynamic::<(Static<sp_core::H256>,), Static<committee::ChainNode>>(
+		"Nodes", "Nodes",
+	);
+	let mut entries = at.storage().iter(nodes, ()).await.map_err(|e| fail(e.into()))?;
+	let mut peers = Vec::new();
+	while let Some(entry) = entries.next().await {
+		let entry = entry.map_err(|e| fail(e.into()))?;
+		let Static(info) = entry.value().decode().map_err(|e| fail(e.into()))?;
+		if let Ok(peer) = libp2p::PeerId::from_bytes(&info.peer_id) {
+			peers.push(peer);
+		}
+	}
+	Ok(peers)
+}
+
+/// The chain's type (`system_chainType`: `Development`, `Local`, `Live`).
+pub async fn chain_type(client: &ChainClient) -> Result<String, ChainError> {
+	client
+		.rpc
+		.system_chain_type()
+		.await
+		.map_err(|e| request_error(&client.url, "system_chainType", &e))
+}
+
+/// Best minus finalized block number (how far finality lags).
+pub async fn finality_lag(client: &ChainClient, finalized: u64) -> Result<u64, ChainError> {
+	let best = client
+		.rpc
+		.chain_get_header(None)
+		.await
+		.map_err(|e| request_error(&client.url, "chain_getHeader", &e))?
+		.map_or(finalized, |h| u64::from(h.number));
+	Ok(best.saturating_sub(finalized))
 }
 
 impl ChainStatus {

@@ -17,14 +17,22 @@
 pub mod ekcert;
 
 use crate::{
-	p2p::{self, P2pError, Request, Response},
-	tpm::{Tpm, TpmError},
+	p2p::{Network, P2pError, Request, Response},
+	tpm::{Tpm, TpmError, TpmHandle},
 };
-use libp2p::{identity::Keypair, Multiaddr, PeerId};
+use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
 use std::{
 	collections::{HashMap, HashSet},
 	time::{Duration, Instant},
 };
+
+/// The candidate's side through the TPM owner ([`answer`] on the TPM thread).
+pub async fn answer_on(tpm: &TpmHandle, request: Request) -> Response {
+	match tpm.run(move |tpm| Ok(answer(tpm, request))).await {
+		Ok(response) => response,
+		Err(e) => Response::Later { reason: e.to_string() },
+	}
+}
 
 /// A node as the chain registered it: what the committee examines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,15 +63,27 @@ pub enum Finding {
 	Abstain(String),
 }
 
-/// Examines `candidate` with this member's TPM and libp2p key; `known` are the peer
-/// addresses this worker knows (`…/p2p/<peer id>`), `ca_keys` the chain's CA allowlist.
+/// The addresses among `known` to reach `peer` at: those that end in its peer id, and those
+/// without a peer id with it appended (the dial then checks who answers).
+pub fn addresses_for(peer: PeerId, known: &[Multiaddr]) -> Vec<Multiaddr> {
+	known
+		.iter()
+		.filter_map(|a| match crate::p2p::peer_of(a) {
+			Some(p) if p == peer => Some(a.clone()),
+			Some(_) => None,
+			None => Some(a.clone().with(Protocol::P2p(peer))),
+		})
+		.collect()
+}
+
+/// Examines `candidate` with this member's TPM and libp2p endpoint; `known` are the peer
+/// addresses this worker knows ([`addresses_for`]), `ca_keys` the chain's CA allowlist.
 pub async fn examine(
-	tpm: &mut Tpm,
-	key: &Keypair,
+	tpm: &TpmHandle,
+	network: &Network,
 	known: &[Multiaddr],
 	candidate: &Candidate,
 	ca_keys: &[Vec<u8>],
-	timeout: Duration,
 ) -> Result<Finding, TpmError> {
 	if let Err(e) = ekcert::verify(&candidate.ek_certificate, &candidate.ek_public, ca_keys) {
 		return Ok(Finding::Reject(e.to_string()));
@@ -73,17 +93,18 @@ pub async fn examine(
 	};
 	let mut credential = [0u8; 32];
 	getrandom::getrandom(&mut credential).expect("the OS random source works");
-	let (id_object, secret) =
-		match tpm.make_credential(&candidate.ek_public, &candidate.attestation_key, &credential) {
-			Ok(made) => made,
-			// The registered keys are not what a tea-worker TPM has.
-			Err(e @ (TpmError::NotRsa2048(_) | TpmError::NotP256(_))) => {
-				return Ok(Finding::Reject(e.to_string()))
-			}
-			Err(e) => return Err(e),
-		};
+	let (ek, ak) = (candidate.ek_public.clone(), candidate.attestation_key);
+	let made = tpm.run(move |tpm| Ok(tpm.make_credential(&ek, &ak, &credential))).await?;
+	let (id_object, secret) = match made {
+		Ok(made) => made,
+		// The registered keys are not what a tea-worker TPM has.
+		Err(e @ (TpmError::NotRsa2048(_) | TpmError::NotP256(_))) => {
+			return Ok(Finding::Reject(e.to_string()))
+		}
+		Err(e) => return Err(e),
+	};
 	let request = Request::Activate { node: candidate.node, id_object, secret };
-	Ok(match p2p::request(key.clone(), peer, known, request, timeout).await {
+	Ok(match network.request(peer, &addresses_for(peer, known), request).await {
 		Ok(Response::Activated { credential: answer }) if answer == credential => Finding::Approve,
 		Ok(Response::Activated { .. }) => Finding::Reject(
 			"the candidate answered the credential challenge wrongly: its AK is not bound to \
@@ -174,6 +195,7 @@ mod tests {
 
 	#[test]
 	fn the_gate_admits_review_members_once_a_second() {
+		use libp2p::identity::Keypair;
 		let member = Keypair::generate_ed25519().public().to_peer_id();
 		let stranger = Keypair::generate_ed25519().public().to_peer_id();
 		let t0 = Instant::now();

@@ -1,0 +1,261 @@
+//! `tea-worker run`: one long-running process that is a TEA node.
+//!
+//! On start it opens its data dir, its TPM (a managed swtpm with `tpm = "swtpm"`), its libp2p
+//! identity and endpoint and its `/metrics` + `/health` endpoint, then follows the chain:
+//! - **node duty** ([`NodeDuty`]): registers the node unless the chain has it, submits the
+//!   admission quote while it is an unattested candidate, answers its own reviewers' credential
+//!   challenges, keeps heartbeats, appeals a quarantine;
+//! - **committee duty** ([`Member`]): examines the candidates it is drawn to review and votes.
+//!
+//! One owner per stateful subsystem: the TPM on its own thread ([`TpmHandle`]), one libp2p
+//! Swarm for the life of the process ([`Network`]), one signer of the operator's extrinsics
+//! ([`Signer`]). A lost chain connection is re-established with backoff while the TPM and the
+//! endpoint stay up; SIGINT/SIGTERM let in-flight submissions finish (bounded) and close the
+//! TPM.
+//!
+//! stdout carries one JSON object per line: `{"started": …}` once, then `{"registered"}`,
+//! `{"attested"}` and `{"voted"}` as they are finalized.
+
+pub mod config;
+pub mod swtpm;
+
+use crate::{
+	chain::{
+		committee::Member,
+		duty::{Done, NodeDuty},
+		signer::Signer,
+		ChainClient,
+	},
+	committee::{answer_on, Gate},
+	error::WorkerError,
+	p2p::{self, Network},
+	tpm::TpmHandle,
+};
+use config::{Config, ConfigError};
+use sp_core::H256;
+use std::{
+	sync::{Arc, Mutex},
+	time::Duration,
+};
+
+const LOG_TARGET: &str = "tea::daemon";
+
+/// Longest pause between two connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long in-flight submissions may take to finish once asked to stop.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+fn hex0x(bytes: &[u8]) -> String {
+	format!("0x{}", hex::encode(bytes))
+}
+
+fn emit(json: serde_json::Value) {
+	use std::io::Write;
+	let mut out = std::io::stdout().lock();
+	let _ = writeln!(out, "{json}");
+	let _ = out.flush();
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), WorkerError> {
+	let config_error = |e: ConfigError| WorkerError::Config(e.0);
+	std::fs::create_dir_all(&config.data_dir).map_err(|source| WorkerError::Io {
+		path: config.data_dir.display().to_string(),
+		source,
+	})?;
+	let signer = Arc::new(Signer::new(
+		config::operator_key(&config.operator)
+			.map_err(|e| WorkerError::Config(format!("`operator`: {e}")))?,
+		Duration::from_secs(config.submit_timeout),
+	));
+
+	// The TPM, on its own thread.
+	// Started from this thread (the main thread, which `block_on` polls this future on): the
+	// swtpm's parent-death signal fires when the thread that spawned it ends, so it must not
+	// be a pool thread. Blocking here is fine: nothing else runs yet.
+	let managed = match config.tpm.as_str() {
+		"swtpm" => Some(
+			swtpm::start(&config.data_dir.join("swtpm"), config.dev_ca.as_deref())
+				.map_err(config_error)?,
+		),
+		_ => None,
+	};
+	let tcti = managed.as_ref().map_or(config.tpm.clone(), |m| m.tcti.clone());
+	let tpm = tokio::task::spawn_blocking(move || TpmHandle::open(&tcti))
+		.await
+		.map_err(|e| WorkerError::Config(e.to_string()))??;
+	let node = match &config.genesis {
+		Some(name) => pallet_tea_nodes::node_id(format!("dev EK {name}").as_bytes()),
+		None => H256(tpm.identity().node_id),
+	};
+
+	// The libp2p endpoint, for the life of the process.
+	let key = p2p::load_or_create_key(std::path::Path::new(&config.p2p_key))?;
+	let gate = Arc::new(Mutex::new(Gate::closed()));
+	let admit: p2p::Admit = {
+		let gate = gate.clone();
+		Box::new(move |peer| {
+			let admitted =
+				gate.lock().expect("not poisoned").admit(peer, std::time::Instant::now());
+			if admitted.is_err() {
+				crate::metrics::refusal("p2p_later");
+			}
+			admitted
+		})
+	};
+	let limits = p2p::Limits {
+		request_timeout: Duration::from_secs(config.request_timeout),
+		..Default::default()
+	};
+	let (network, mut inbound) = Network::start(key, &config.listen, limits, admit).await?;
+	{
+		let tpm = tpm.clone();
+		tokio::spawn(async move {
+			while let Some(p2p::Inbound { peer, request, reply }) = inbound.recv().await {
+				let response = answer_on(&tpm, request).await;
+				tracing::info!(target: LOG_TARGET, %peer, ?response, "committee challenge answered");
+				let _ = reply.send(response);
+			}
+		});
+	}
+
+	// /metrics and /health.
+	let standing: Arc<Mutex<Option<(u32, String)>>> = Default::default();
+	let connected = Arc::new(std::sync::atomic::AtomicBool::new(false));
+	let metrics = match config.metrics {
+		Some(addr) => {
+			let (standing, connected) = (standing.clone(), connected.clone());
+			let health: crate::metrics::Health = Arc::new(move || {
+				let up = connected.load(std::sync::atomic::Ordering::Relaxed);
+				let standing = standing.lock().expect("not poisoned").clone();
+				let json = serde_json::json!({
+					"chain": up,
+					"finalized": standing.as_ref().map(|s| s.0),
+					"state": standing.map(|s| s.1),
+				});
+				(up, json)
+			});
+			let bound = crate::metrics::serve(addr, health).await.map_err(|e| {
+				WorkerError::Config(format!("`metrics`: cannot listen on {addr}: {e}"))
+			})?;
+			Some(bound)
+		}
+		None => None,
+	};
+
+	let peer = network.peer_id();
+	emit(serde_json::json!({
+		"started": {
+			"nodeId": hex0x(&node.0),
+			"peerId": peer.to_string(),
+			"listen": network.listening().iter().map(ToString::to_string).collect::<Vec<_>>(),
+			"operator": signer.account().to_string(),
+			"metrics": metrics.map(|a| format!("http://{a}/metrics")),
+			"genesis": config.genesis,
+			"ekCertificate": !tpm.identity().ek_certificate.is_empty(),
+		}
+	}));
+
+	let (stop_tx, stop) = tokio::sync::watch::channel(false);
+	tokio::spawn(async move {
+		let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+			.expect("a SIGTERM handler");
+		tokio::select! {
+			_ = tokio::signal::ctrl_c() => {}
+			_ = term.recv() => {}
+		}
+		tracing::info!(target: LOG_TARGET, "stopping: finishing in-flight submissions");
+		let _ = stop_tx.send(true);
+	});
+
+	let extra_peers: Vec<_> = config.peers.iter().filter_map(p2p::peer_of).collect();
+	let mut duty = NodeDuty {
+		tpm: tpm.clone(),
+		signer: signer.clone(),
+		peer_id: peer.to_bytes(),
+		gate,
+		network: Some(network.clone()),
+		extra_peers,
+		last: None,
+		registered_at: None,
+		standing,
+		attest: config.genesis.is_none(),
+		node,
+	};
+	let mut member = Member::new(node, signer.clone(), tpm.clone(), network, config.peers.clone());
+	let mut backoff = Duration::from_secs(1);
+	let mut checked = false;
+	loop {
+		if *stop.borrow() {
+			break;
+		}
+		let client = match ChainClient::connect(&config.chain, Duration::from_secs(10)).await {
+			Ok(client) => Arc::new(client),
+			Err(e) => {
+				tracing::warn!(target: LOG_TARGET, error = %e, retry_in = ?backoff, "chain not reachable");
+				let mut stop = stop.clone();
+				tokio::select! {
+					_ = tokio::time::sleep(backoff) => {}
+					_ = stop.changed() => {}
+				}
+				backoff = (backoff * 2).min(MAX_BACKOFF);
+				continue;
+			}
+		};
+		if !checked {
+			let kind = crate::chain::chain_type(&client).await?;
+			let dev = matches!(kind.as_str(), "Development" | "Local");
+			if !dev && (config.genesis.is_some() || config.p2p_key.starts_with("dev:")) {
+				return Err(WorkerError::Config(format!(
+					"the chain at {} is {kind}: well-known development keys (`genesis`, `p2p_key = \"dev:…\"`) are for Development and Local chains only",
+					config.chain
+				)));
+			}
+			checked = true;
+		}
+		backoff = Duration::from_secs(1);
+		connected.store(true, std::sync::atomic::Ordering::Relaxed);
+		tracing::info!(target: LOG_TARGET, chain = %config.chain, "following the chain");
+		let lost = {
+			let mut on_done = |done: &Done| match done {
+				Done::Registered { events } => emit(serde_json::json!({ "registered": events })),
+				Done::Attested(a) => emit(serde_json::json!({
+					"attested": format!("{:?}", a.purpose),
+					"anchor": a.anchor,
+					"events": a.events,
+				})),
+			};
+			let mut on_vote = |v: &crate::chain::committee::Verdict| {
+				emit(serde_json::json!({
+					"voted": hex0x(&v.node.0),
+					"approve": v.approve,
+					"reason": v.reason,
+					"block": hex0x(&v.block.0),
+				}))
+			};
+			let node_duty = duty.follow(&client, &stop, &mut on_done);
+			let committee = member.follow(&client, config.last_try, &stop, &mut on_vote);
+			tokio::select! {
+				r = node_duty => r,
+				r = committee => r,
+			}
+		};
+		connected.store(false, std::sync::atomic::Ordering::Relaxed);
+		crate::metrics::disconnected();
+		match lost {
+			Ok(()) => break,
+			Err(e) => {
+				tracing::warn!(target: LOG_TARGET, error = %e, "lost the chain; reconnecting")
+			}
+		}
+	}
+	// Votes still in flight run on their own tasks: give them time to land.
+	let started = std::time::Instant::now();
+	while crate::metrics::outbox_depth() > 0 && started.elapsed() < STOP_GRACE {
+		tokio::time::sleep(Duration::from_millis(100)).await;
+	}
+	drop(tpm);
+	drop(managed);
+	tracing::info!(target: LOG_TARGET, "stopped");
+	Ok(())
+}

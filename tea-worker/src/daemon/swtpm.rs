@@ -1,0 +1,165 @@
+//! A private swtpm under the data dir (`tpm = "swtpm"`): manufactured once by `swtpm_setup`
+//! (with an RSA 2048 EK certificate from a development CA when `dev_ca` is set, as a TPM vendor
+//! would leave it in NV), then started on free loopback ports each time the worker starts. It
+//! dies with the worker, even on `kill -9` (`PR_SET_PDEATHSIG`).
+
+use super::config::ConfigError;
+use std::{
+	net::{TcpListener, TcpStream},
+	path::{Path, PathBuf},
+	process::{Child, Command, Stdio},
+	time::{Duration, Instant},
+};
+
+/// A running managed swtpm, killed on drop.
+pub struct ManagedSwtpm {
+	child: Child,
+	/// Its TCTI string.
+	pub tcti: String,
+}
+
+impl Drop for ManagedSwtpm {
+	fn drop(&mut self) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+}
+
+/// The CA's `swtpm_setup` configuration, written on first use (`swtpm_localca` creates the CA's
+/// keys the first time it signs).
+fn ca_setup_conf(ca: &Path) -> Result<PathBuf, ConfigError> {
+	let fail = |e: std::io::Error| ConfigError(format!("`dev_ca` {}: {e}", ca.display()));
+	let state = ca.join("ca");
+	std::fs::create_dir_all(&state).map_err(fail)?;
+	let localca = ca.join("localca.conf");
+	let setup = ca.join("setup.conf");
+	if !setup.exists() {
+		let d = state.display();
+		std::fs::write(
+			&localca,
+			format!(
+				"statedir = {d}\nsigningkey = {d}/signkey.pem\nissuercert = {d}/issuercert.pem\n\
+				 certserial = {d}/certserial\n"
+			),
+		)
+		.map_err(fail)?;
+		std::fs::write(
+			&setup,
+			format!(
+				"create_certs_tool = swtpm_localca\ncreate_certs_tool_config = {}\n\
+				 create_certs_tool_options = /etc/swtpm-localca.options\nactive_pcr_banks = sha256\n",
+				localca.display()
+			),
+		)
+		.map_err(fail)?;
+	}
+	Ok(setup)
+}
+
+/// The issuing certificate of a development CA directory (what governance allowlists),
+/// creating the CA first if needed: swtpm_localca makes its keys when it first certifies an
+/// EK, so a throwaway swtpm state is manufactured once.
+pub fn dev_ca_certificate(ca: &Path) -> Result<PathBuf, ConfigError> {
+	let cert = ca.join("ca/issuercert.pem");
+	if !cert.exists() {
+		let seed = tempfile::tempdir()
+			.map_err(|e| ConfigError(format!("`dev_ca`: temporary directory: {e}")))?;
+		manufacture(seed.path(), Some(ca))?;
+	}
+	Ok(cert)
+}
+
+/// Manufactures (once) and starts the swtpm whose state is `dir`.
+pub fn start(dir: &Path, dev_ca: Option<&Path>) -> Result<ManagedSwtpm, ConfigError> {
+	std::fs::create_dir_all(dir)
+		.map_err(|e| ConfigError(format!("swtpm state directory {}: {e}", dir.display())))?;
+	if !dir.join("tpm2-00.permall").exists() {
+		manufacture(dir, dev_ca)?;
+	}
+	spawn(dir)
+}
+
+/// `swtpm_setup`: an RSA 2048 EK, certified by `dev_ca` if given.
+fn manufacture(dir: &Path, dev_ca: Option<&Path>) -> Result<(), ConfigError> {
+	let fail = |what: &str, e: &dyn std::fmt::Display| ConfigError(format!("swtpm {what}: {e}"));
+	let mut setup = Command::new("swtpm_setup");
+	setup.args(["--tpm2", "--createek", "--overwrite", "--tpmstate"]).arg(dir);
+	// Several workers may share one CA: one manufactures at a time.
+	let _lock = match dev_ca {
+		Some(ca) => {
+			let conf = ca_setup_conf(ca)?;
+			let lock = std::fs::File::create(ca.join(".lock")).map_err(|e| fail("CA lock", &e))?;
+			lock.lock().map_err(|e| fail("CA lock", &e))?;
+			setup.arg("--create-ek-cert").arg("--config").arg(conf);
+			Some(lock)
+		}
+		None => None,
+	};
+	let out = setup.output().map_err(|e| {
+		fail("swtpm_setup", &format!("{e}: install swtpm-tools (scripts/setup.sh)"))
+	})?;
+	if !out.status.success() {
+		let _ = std::fs::remove_file(dir.join("tpm2-00.permall"));
+		return Err(fail(
+			"swtpm_setup",
+			&String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; "),
+		));
+	}
+	Ok(())
+}
+
+/// Starts the swtpm whose state `dir` was manufactured.
+fn spawn(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
+	let fail = |what: &str, e: &dyn std::fmt::Display| ConfigError(format!("swtpm {what}: {e}"));
+	let (port, ctrl) = free_port_pair().map_err(|e| fail("ports", &e))?;
+	let mut command = Command::new("swtpm");
+	command
+		.args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+		.arg("--server")
+		.arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+		.arg("--ctrl")
+		.arg(format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"))
+		.arg("--tpmstate")
+		.arg(format!("dir={}", dir.display()))
+		.stdout(Stdio::null())
+		.stderr(Stdio::null());
+	// SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent.
+	unsafe {
+		use std::os::unix::process::CommandExt;
+		command.pre_exec(|| {
+			if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+				return Err(std::io::Error::last_os_error());
+			}
+			Ok(())
+		});
+	}
+	let child = command
+		.spawn()
+		.map_err(|e| fail("start", &format!("{e}: install swtpm (scripts/setup.sh)")))?;
+	let mut swtpm = ManagedSwtpm { child, tcti: format!("swtpm:host=127.0.0.1,port={port}") };
+	let started = Instant::now();
+	while TcpStream::connect(("127.0.0.1", port)).is_err() {
+		if let Ok(Some(status)) = swtpm.child.try_wait() {
+			return Err(fail(
+				"start",
+				&format!("exited with {status} (is another swtpm using {}?)", dir.display()),
+			));
+		}
+		if started.elapsed() > Duration::from_secs(10) {
+			return Err(fail("start", &"did not listen within 10 s"));
+		}
+		std::thread::sleep(Duration::from_millis(20));
+	}
+	Ok(swtpm)
+}
+
+/// A free loopback port whose successor is free too (the swtpm TCTI's control port).
+fn free_port_pair() -> std::io::Result<(u16, u16)> {
+	for _ in 0..100 {
+		let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+		if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+			return Ok((port, port + 1));
+		}
+	}
+	Err(std::io::Error::other("no two consecutive free ports"))
+}

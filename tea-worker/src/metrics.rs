@@ -1,0 +1,217 @@
+//! The worker's Prometheus metrics and its `/metrics` + `/health` endpoint.
+//!
+//! Metrics live in one process-wide registry ([`registry`]); subsystems count through the
+//! small functions here, so names and labels are defined once.
+
+use prometheus::{
+	Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+
+const LOG_TARGET: &str = "tea::metrics";
+
+struct Metrics {
+	registry: Registry,
+	attestations: IntCounterVec,
+	votes: IntCounterVec,
+	submissions: IntCounterVec,
+	refusals: IntCounterVec,
+	tpm: Histogram,
+	finalized: IntGauge,
+	chain_lag: IntGauge,
+	connected: IntGauge,
+	in_flight: IntGauge,
+	peers: IntGauge,
+	state: IntGaugeVec,
+}
+
+fn metrics() -> &'static Metrics {
+	static METRICS: OnceLock<Metrics> = OnceLock::new();
+	METRICS.get_or_init(|| {
+		let registry = Registry::new_custom(Some("tea_worker".into()), None).expect("no labels");
+		let counter = |name: &str, help: &str, labels: &[&str]| {
+			let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+			registry.register(Box::new(c.clone())).expect("registered once");
+			c
+		};
+		let gauge = |name: &str, help: &str| {
+			let g = IntGauge::new(name, help).expect("valid metric");
+			registry.register(Box::new(g.clone())).expect("registered once");
+			g
+		};
+		let attestations = counter(
+			"attestations_total",
+			"Attestations by purpose and outcome (sent, accepted, rejected, failed).",
+			&["purpose", "outcome"],
+		);
+		let votes = counter("votes_total", "Committee votes cast, by verdict.", &["approve"]);
+		let submissions = counter(
+			"submissions_total",
+			"Extrinsics the operator signed, by call and outcome (finalized, failed).",
+			&["call", "outcome"],
+		);
+		let refusals = counter(
+			"refusals_total",
+			"Requests this worker refused, by kind (p2p_later, p2p_busy).",
+			&["kind"],
+		);
+		let tpm = Histogram::with_opts(
+			HistogramOpts::new("tpm_seconds", "Time of one TPM job (quote, credential, …).")
+				.buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+		)
+		.expect("valid metric");
+		registry.register(Box::new(tpm.clone())).expect("registered once");
+		let state = IntGaugeVec::new(
+			Opts::new(
+				"node_state",
+				"1 for the node's state on chain (unregistered, candidate, …).",
+			),
+			&["state"],
+		)
+		.expect("valid metric");
+		registry.register(Box::new(state.clone())).expect("registered once");
+		Metrics {
+			attestations,
+			votes,
+			submissions,
+			refusals,
+			tpm,
+			finalized: gauge("finalized_block", "The latest finalized block the worker saw."),
+			chain_lag: gauge("chain_lag_blocks", "Best minus finalized block at the last check."),
+			connected: gauge("chain_connected", "1 while the worker is connected to its node."),
+			in_flight: gauge("outbox_depth", "Extrinsics signed and not yet finalized or failed."),
+			peers: gauge("peers_allowed", "Registered peers this worker accepts connections from."),
+			state,
+			registry,
+		}
+	})
+}
+
+/// The process-wide registry.
+pub fn registry() -> &'static Registry {
+	&metrics().registry
+}
+
+/// An attestation's outcome.
+pub fn attestation(purpose: &str, outcome: &str) {
+	metrics().attestations.with_label_values(&[purpose, outcome]).inc();
+}
+
+/// A vote cast.
+pub fn vote(approve: bool) {
+	metrics().votes.with_label_values(&[if approve { "true" } else { "false" }]).inc();
+}
+
+/// A submission's outcome.
+pub fn submission(call: &str, outcome: &str) {
+	metrics().submissions.with_label_values(&[call, outcome]).inc();
+}
+
+/// Submissions in flight changed by `delta`.
+pub fn in_flight(delta: i64) {
+	metrics().in_flight.add(delta);
+}
+
+/// Submissions in flight.
+pub fn outbox_depth() -> i64 {
+	metrics().in_flight.get()
+}
+
+/// A refused request.
+pub fn refusal(kind: &str) {
+	metrics().refusals.with_label_values(&[kind]).inc();
+}
+
+/// The duration of one TPM job.
+pub fn tpm_latency(elapsed: Duration) {
+	metrics().tpm.observe(elapsed.as_secs_f64());
+}
+
+/// The chain as last seen: finalized block, best − finalized, connected.
+pub fn chain(finalized: u64, lag: u64, connected: bool) {
+	let m = metrics();
+	m.finalized.set(finalized as i64);
+	m.chain_lag.set(lag as i64);
+	m.connected.set(i64::from(connected));
+}
+
+/// The connection to the node was lost.
+pub fn disconnected() {
+	metrics().connected.set(0);
+}
+
+/// The number of peers allowed to connect.
+pub fn peers(n: usize) {
+	metrics().peers.set(n as i64);
+}
+
+/// The node's state on chain (one of `unregistered`, `candidate`, `probation`, `active`,
+/// `quarantined`, `exiting`).
+pub fn node_state(state: &str) {
+	let m = metrics();
+	for s in ["unregistered", "candidate", "probation", "active", "quarantined", "exiting"] {
+		m.state.with_label_values(&[s]).set(i64::from(s == state));
+	}
+}
+
+/// Text exposition of every metric.
+pub fn render() -> String {
+	let mut out = Vec::new();
+	let _ = prometheus::TextEncoder::new().encode(&metrics().registry.gather(), &mut out);
+	String::from_utf8(out).unwrap_or_default()
+}
+
+/// What `/health` answers: 200 with this JSON while `healthy`, 503 otherwise.
+pub type Health = std::sync::Arc<dyn Fn() -> (bool, serde_json::Value) + Send + Sync>;
+
+/// Serves `GET /metrics` and `GET /health` on `addr` until the process ends; returns the bound
+/// address once listening.
+pub async fn serve(addr: SocketAddr, health: Health) -> std::io::Result<SocketAddr> {
+	use http_body_util::Full;
+	use hyper::{body::Bytes, Request, Response, StatusCode};
+	let listener = tokio::net::TcpListener::bind(addr).await?;
+	let bound = listener.local_addr()?;
+	tokio::spawn(async move {
+		loop {
+			let (stream, _) = match listener.accept().await {
+				Ok(accepted) => accepted,
+				Err(e) => {
+					tracing::warn!(target: LOG_TARGET, error = %e, "metrics endpoint accept failed");
+					tokio::time::sleep(Duration::from_millis(100)).await;
+					continue;
+				}
+			};
+			let health = health.clone();
+			let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+				let health = health.clone();
+				async move {
+					let (status, kind, body) = match (req.method(), req.uri().path()) {
+						(&hyper::Method::GET, "/metrics") => {
+							(StatusCode::OK, "text/plain; version=0.0.4", render())
+						}
+						(&hyper::Method::GET, "/health") => {
+							let (ok, json) = health();
+							let status =
+								if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+							(status, "application/json", json.to_string())
+						}
+						_ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+					};
+					Response::builder()
+						.status(status)
+						.header("content-type", kind)
+						.body(Full::new(Bytes::from(body)))
+				}
+			});
+			tokio::spawn(async move {
+				let io = hyper_util::rt::TokioIo::new(stream);
+				let conn = hyper::server::conn::http1::Builder::new()
+					.timer(hyper_util::rt::TokioTimer::new())
+					.header_read_timeout(Duration::from_secs(5))
+					.serve_connection(io, service);
+				let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+			});
+		}
+	});
+	Ok(bound)
+}

@@ -1,0 +1,134 @@
+//! `tea-worker run` and `tea-worker config show` as an operator uses them, on the real binary:
+//! configuration errors are one line and exit code 2; the effective configuration hides the
+//! operator's secret; a managed swtpm is manufactured under the data dir and stops with the
+//! daemon; a daemon without a chain keeps retrying and stops on SIGTERM.
+
+use std::{
+	io::{BufRead, BufReader},
+	process::{Command, Stdio},
+	time::{Duration, Instant},
+};
+
+fn worker(args: &[&str]) -> std::process::Output {
+	Command::new(env!("CARGO_BIN_EXE_tea-worker"))
+		.args(args)
+		.env_remove("TEA_OPERATOR_KEY")
+		.env_remove("TEA_CONFIG")
+		.output()
+		.unwrap()
+}
+
+#[test]
+fn misconfigurations_are_one_line_and_exit_code_2() {
+	let dir = tempfile::tempdir().unwrap();
+	let config = dir.path().join("worker.toml");
+	std::fs::write(&config, "operator = \"//Dave\"\nlisten = [\"not an address\"]\n").unwrap();
+	let cases: [(Vec<&str>, &str); 4] = [
+		(vec!["run", "--tpm", "swtpm"], "`operator`: missing"),
+		(vec!["run", "--config", config.to_str().unwrap()], "`listen`"),
+		(vec!["run", "--operator", "//Dave", "--tpm", "bogus:x"], "`tpm`"),
+		(vec!["config", "show", "--config", "/nonexistent.toml"], "cannot read /nonexistent.toml"),
+	];
+	for (args, wanted) in cases {
+		let out = worker(&args);
+		let stderr = String::from_utf8_lossy(&out.stderr);
+		assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+		assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+		assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+	}
+}
+
+#[test]
+fn config_show_prints_the_effective_configuration_without_the_secret() {
+	let dir = tempfile::tempdir().unwrap();
+	let config = dir.path().join("worker.toml");
+	std::fs::write(
+		&config,
+		"operator = \"//Dave\"\nchain = \"ws://127.0.0.1:1\"\ntpm = \"swtpm\"\n",
+	)
+	.unwrap();
+	let out = Command::new(env!("CARGO_BIN_EXE_tea-worker"))
+		.args(["config", "show", "--config", config.to_str().unwrap(), "--metrics", ""])
+		.env("TEA_LAST_TRY", "7")
+		.output()
+		.unwrap();
+	assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+	let shown = String::from_utf8_lossy(&out.stdout);
+	assert!(shown.contains("chain = \"ws://127.0.0.1:1\""), "{shown}");
+	assert!(shown.contains("last_try = 7"), "the variable overrides the default: {shown}");
+	assert!(shown.contains("metrics = \"\""), "the flag overrides the default: {shown}");
+	assert!(!shown.contains("//Dave"), "{shown}");
+}
+
+/// Whether any process's command line mentions `needle`.
+fn running(needle: &str) -> bool {
+	let out = Command::new("pgrep").args(["-f", needle]).output().unwrap();
+	!String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+#[test]
+fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on_sigterm() {
+	let dir = tempfile::tempdir().unwrap();
+	let data = dir.path().join("node");
+	let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+	let start = || {
+		Command::new(env!("CARGO_BIN_EXE_tea-worker"))
+			.args(["run", "--operator", "//Dave", "--tpm", "swtpm", "--metrics", "127.0.0.1:0"])
+			.arg("--data-dir")
+			.arg(&data)
+			.arg("--chain")
+			.arg(format!("ws://{closed}"))
+			.env("TEA_LOG", "info")
+			.stdout(Stdio::piped())
+			.stderr(Stdio::null())
+			.spawn()
+			.unwrap()
+	};
+	let swtpm_dir = data.join("swtpm").display().to_string();
+	let mut daemon = start();
+	let mut lines = BufReader::new(daemon.stdout.take().unwrap()).lines();
+	let started: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+	let started = &started["started"];
+	assert!(started["nodeId"].as_str().unwrap().starts_with("0x"), "{started}");
+	assert!(data.join("swtpm/tpm2-00.permall").exists(), "manufactured under the data dir");
+	assert!(running(&swtpm_dir), "the managed swtpm runs");
+	// No chain: /health says so while the daemon keeps retrying.
+	let metrics = started["metrics"].as_str().unwrap().trim_start_matches("http://");
+	let health = metrics.replace("/metrics", "/health");
+	let (addr, path) = health.split_once('/').unwrap();
+	let answer = http_get(addr, &format!("/{path}"));
+	assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+	assert!(answer.contains("\"chain\":false"), "{answer}");
+	let text = http_get(addr, "/metrics");
+	assert!(text.contains("tea_worker_chain_connected 0"), "{text}");
+
+	unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+	let stopped = Instant::now();
+	let status = daemon.wait().unwrap();
+	assert!(status.success(), "{status}");
+	assert!(stopped.elapsed() < Duration::from_secs(15), "{:?}", stopped.elapsed());
+	std::thread::sleep(Duration::from_millis(300));
+	assert!(!running(&swtpm_dir), "the swtpm stopped with the daemon");
+
+	// Started again on the same data dir: the same TPM, hence the same node.
+	let mut daemon = start();
+	let mut lines = BufReader::new(daemon.stdout.take().unwrap()).lines();
+	let again: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+	assert_eq!(again["started"]["nodeId"], started["nodeId"]);
+	// kill -9: the swtpm dies with it (parent-death signal).
+	daemon.kill().unwrap();
+	daemon.wait().unwrap();
+	std::thread::sleep(Duration::from_millis(300));
+	assert!(!running(&swtpm_dir), "the swtpm died with the daemon");
+}
+
+/// A plain HTTP/1.1 GET (the whole answer as text).
+fn http_get(addr: &str, path: &str) -> String {
+	use std::io::{Read, Write};
+	let mut stream = std::net::TcpStream::connect(addr).unwrap();
+	stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+	write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+	let mut answer = String::new();
+	let _ = stream.read_to_string(&mut answer);
+	answer
+}
