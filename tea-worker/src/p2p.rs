@@ -567,6 +567,95 @@ mod tests {
 		assert!(first.await.unwrap().is_err());
 	}
 
+	/// The attack: while a candidate is under review, registered peers that are not its
+	/// reviewers flood it with requests (and unregistered ones with connections); the reviewer's
+	/// request must still be answered promptly. The gate answers the flood `Later` before any
+	/// work is queued, and the allow-list closes unknown peers' connections after the handshake.
+	#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+	async fn a_flood_does_not_delay_the_answer_to_a_reviewer() {
+		let reviewer = endpoint().await;
+		let reviewer_id = reviewer.peer_id();
+		let (candidate, mut inbound) = Network::start(
+			Keypair::generate_ed25519(),
+			&[local()],
+			limits(),
+			Box::new(move |peer| {
+				if *peer == reviewer_id {
+					Ok(())
+				} else {
+					Err(format!("{peer} is not a reviewer"))
+				}
+			}),
+		)
+		.await
+		.unwrap();
+		// The TPM's work for the reviewer: slow, as a real ActivateCredential is (were the
+		// flood queued behind it, 32 queued requests would cost 6.4 s).
+		tokio::spawn(async move {
+			while let Some(Inbound { reply, .. }) = inbound.recv().await {
+				tokio::time::sleep(Duration::from_millis(200)).await;
+				let _ = reply.send(Response::Activated { credential: vec![1] });
+			}
+		});
+		let addr = candidate.listening()[0].clone();
+		let mut flooders = Vec::new();
+		for _ in 0..8 {
+			flooders.push(endpoint().await);
+		}
+		let mut allowed: Vec<PeerId> = flooders.iter().map(Network::peer_id).collect();
+		allowed.push(reviewer_id);
+		candidate.allow(allowed).await.unwrap();
+		for f in &flooders {
+			f.allow(vec![candidate.peer_id()]).await.unwrap();
+		}
+		reviewer.allow(vec![candidate.peer_id()]).await.unwrap();
+		let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+		let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+		let mut tasks = Vec::new();
+		for f in flooders {
+			let (addr, peer, refused, stop) =
+				(addr.clone(), candidate.peer_id(), refused.clone(), stop.clone());
+			tasks.push(tokio::spawn(async move {
+				// Bounded: at most 200 requests each, and only while the test runs.
+				for _ in 0..200 {
+					if stop.load(std::sync::atomic::Ordering::Relaxed) {
+						break;
+					}
+					if let Ok(Response::Later { .. }) =
+						f.request(peer, &[addr.clone()], activate()).await
+					{
+						refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+					}
+				}
+			}));
+		}
+		// Unregistered peers try to connect too: they are turned away.
+		for _ in 0..8 {
+			let stranger = endpoint().await;
+			stranger.allow(vec![candidate.peer_id()]).await.unwrap();
+			let (addr, peer) = (addr.clone(), candidate.peer_id());
+			tasks.push(tokio::spawn(async move {
+				let answer = stranger.request(peer, &[addr], activate()).await;
+				assert!(answer.is_err(), "a stranger got an answer: {answer:?}");
+			}));
+		}
+		tokio::time::sleep(Duration::from_millis(300)).await;
+		let mut slowest = Duration::ZERO;
+		for _ in 0..5 {
+			let asked = std::time::Instant::now();
+			let answer =
+				reviewer.request(candidate.peer_id(), &[addr.clone()], activate()).await.unwrap();
+			assert_eq!(answer, Response::Activated { credential: vec![1] });
+			slowest = slowest.max(asked.elapsed());
+		}
+		stop.store(true, std::sync::atomic::Ordering::Relaxed);
+		for t in tasks {
+			t.await.unwrap();
+		}
+		assert!(refused.load(std::sync::atomic::Ordering::Relaxed) > 50, "the flood ran");
+		assert!(slowest < Duration::from_secs(2), "the reviewer waited {slowest:?}");
+	}
+
 	#[tokio::test]
 	async fn another_peer_at_the_address_is_not_taken_for_the_one_asked() {
 		let server = server(|_, _| Response::Refused { reason: "no".into() }).await;
