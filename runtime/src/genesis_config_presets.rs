@@ -130,12 +130,13 @@ fn well_known_accounts() -> Vec<AccountId> {
 pub const DEV_ROLLOUT_TIMINGS: RolloutTimings<BlockNumber> =
 	RolloutTimings { min_tier_blocks: 2, grace_period: 2 };
 
-/// Birth control on the dev chain: 30-second epochs and one clean epoch of probation, so that
-/// a new worker is active within minutes of registering (admission review, then two epoch
-/// boundaries); ten minutes to appeal, room for an appeal committee.
+/// Birth control on the dev chain: 2-block (12-second) epochs and one clean epoch of
+/// probation, so that a new worker is active within about two minutes of registering (the
+/// one-minute admission review, then a few epoch boundaries while birth control lets the
+/// probationary nodes in one by one); ten minutes to appeal, room for an appeal committee.
 pub const DEV_BIRTH_CONTROL: pallet_tea_nodes::BirthControl<BlockNumber> =
 	pallet_tea_nodes::BirthControl {
-		epoch_length: 5,
+		epoch_length: 2,
 		max_admissions_per_epoch: 2,
 		probation_epochs: 1,
 		appeal_window: 10 * crate::MINUTES,

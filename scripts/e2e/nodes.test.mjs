@@ -3,7 +3,7 @@
 // Charlie`) serve on committees; workers with a managed swtpm whose EK a development CA
 // certified (`--tpm swtpm --dev-ca DIR`) register themselves, submit their admission quote,
 // answer their reviewers' credential challenges and, once the committee admitted them, go
-// through probation to Active on the dev chain's 30-second epochs. A worker certified by an
+// through probation to Active on the dev chain's 12-second epochs. A worker certified by an
 // unknown CA is rejected; a node quarantined for a tampered quote is cleared on the appeal its
 // daemon makes by itself. The daemons' /metrics and /health answer, a restarted daemon does
 // not register twice, and SIGINT stops a daemon and its swtpm.
@@ -154,7 +154,7 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   assert.ok(appeal.events.includes('Attestation.ReviewRequested'), JSON.stringify(appeal));
   assert.equal((await badClosed).data.verdict.toJSON(), true);
 
-  // Birth control: probation for one 5-block epoch (3 active: room for one), then Active.
+  // Birth control: probation for one 2-block epoch (3 active: room for one), then Active.
   const active = (s) => s !== null && typeof s === 'object' && 'active' in s;
   await reaches(good.started.nodeId, active);
   await reaches(badId.nodeId, active);

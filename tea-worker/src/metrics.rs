@@ -23,6 +23,7 @@ struct Metrics {
 	in_flight: IntGauge,
 	peers: IntGauge,
 	state: IntGaugeVec,
+	resident: IntGauge,
 }
 
 fn metrics() -> &'static Metrics {
@@ -81,6 +82,7 @@ fn metrics() -> &'static Metrics {
 			connected: gauge("chain_connected", "1 while the worker is connected to its node."),
 			in_flight: gauge("outbox_depth", "Extrinsics signed and not yet finalized or failed."),
 			peers: gauge("peers_allowed", "Registered peers this worker accepts connections from."),
+			resident: gauge("resident_bytes", "Resident memory of the worker process."),
 			state,
 			registry,
 		}
@@ -156,6 +158,15 @@ pub fn node_state(state: &str) {
 
 /// Text exposition of every metric.
 pub fn render() -> String {
+	// Resident memory, read when asked (pages of /proc/self/statm).
+	if let Some(pages) = std::fs::read_to_string("/proc/self/statm")
+		.ok()
+		.and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<i64>().ok()))
+	{
+		// SAFETY: sysconf has no preconditions.
+		let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+		metrics().resident.set(pages.saturating_mul(page.max(0)));
+	}
 	let mut out = Vec::new();
 	let _ = prometheus::TextEncoder::new().encode(&metrics().registry.gather(), &mut out);
 	String::from_utf8(out).unwrap_or_default()

@@ -259,6 +259,7 @@ impl Network {
 				admit,
 				pending: Default::default(),
 				allowed: Default::default(),
+				answering: Default::default(),
 			}
 			.run(),
 		);
@@ -321,6 +322,9 @@ struct EventLoop {
 	admit: Admit,
 	pending: PendingRequests,
 	allowed: std::collections::HashSet<PeerId>,
+	/// Peers with a request queued or being answered: one at a time each, so that no peer
+	/// (a reviewer included) can fill the queue in front of the others.
+	answering: std::collections::HashSet<PeerId>,
 }
 
 #[derive(Default)]
@@ -343,6 +347,7 @@ impl EventLoop {
 					None => return,
 				},
 				Some((channel, peer, response)) = self.pending.answering.next(), if !self.pending.answering.is_empty() => {
+					self.answering.remove(&peer);
 					let response = response.unwrap_or_else(|| Response::Later { reason: "the worker is stopping".into() });
 					if self.swarm.behaviour_mut().committee.send_response(channel, response).is_err() {
 						tracing::debug!(target: LOG_TARGET, %peer, "the requester left before the answer");

@@ -526,19 +526,25 @@ pub fn expected_measurement() -> Result<[u8; 32], TpmError> {
 /// ends, and the TPM connection closes, when the last handle is dropped.
 #[derive(Clone)]
 pub struct TpmHandle {
-	jobs: std::sync::mpsc::Sender<Job>,
+	jobs: std::sync::mpsc::Sender<Message>,
 	identity: std::sync::Arc<Identity>,
+	thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 type Job = Box<dyn FnOnce(&mut Tpm) + Send>;
 
+enum Message {
+	Job(Job),
+	Close,
+}
+
 impl TpmHandle {
 	/// Opens the TPM at `tcti` ([`Tpm::open`]) on its own thread.
 	pub fn open(tcti: &str) -> Result<Self, TpmError> {
-		let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+		let (jobs, queue) = std::sync::mpsc::channel::<Message>();
 		let (opened, identity) = std::sync::mpsc::channel();
 		let tcti = tcti.to_string();
-		std::thread::Builder::new()
+		let thread = std::thread::Builder::new()
 			.name("tpm".into())
 			.spawn(move || {
 				let mut tpm = match Tpm::open(&tcti) {
@@ -551,13 +557,28 @@ impl TpmHandle {
 						return;
 					}
 				};
-				while let Ok(job) = queue.recv() {
+				while let Ok(Message::Job(job)) = queue.recv() {
 					job(&mut tpm);
 				}
+				// Closing the context ends the TPM session cleanly.
+				drop(tpm);
 			})
 			.map_err(TpmError::Exe)?;
 		let identity = identity.recv().map_err(|_| TpmError::Gone)??;
-		Ok(Self { jobs, identity: std::sync::Arc::new(identity) })
+		Ok(Self {
+			jobs,
+			identity: std::sync::Arc::new(identity),
+			thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
+		})
+	}
+
+	/// Lets the jobs already sent finish, then closes the TPM connection and waits for the
+	/// thread (blocking). Jobs sent afterwards fail with [`TpmError::Gone`].
+	pub fn close(&self) {
+		let _ = self.jobs.send(Message::Close);
+		if let Some(thread) = self.thread.lock().expect("not poisoned").take() {
+			let _ = thread.join();
+		}
 	}
 
 	/// The node's identity (read once when the TPM was opened).
@@ -573,9 +594,9 @@ impl TpmHandle {
 		let (tx, rx) = tokio::sync::oneshot::channel();
 		let started = std::time::Instant::now();
 		self.jobs
-			.send(Box::new(move |tpm| {
+			.send(Message::Job(Box::new(move |tpm| {
 				let _ = tx.send(job(tpm));
-			}))
+			})))
 			.map_err(|_| TpmError::Gone)?;
 		let result = rx.await.map_err(|_| TpmError::Gone)?;
 		crate::metrics::tpm_latency(started.elapsed());

@@ -373,6 +373,13 @@ pub mod pallet {
 				ActiveCount::<T>::mutate(|n| *n += 1);
 			}
 			if let Some(params) = self.params {
+				assert!(
+					!params.epoch_length.is_zero()
+						&& params.probation_epochs >= 1
+						&& !params.appeal_window.is_zero(),
+					"genesis birth-control parameters: epoch length, probation epochs and appeal \
+					 window must not be zero"
+				);
 				Params::<T>::put(params);
 			}
 		}

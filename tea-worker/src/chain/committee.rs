@@ -53,7 +53,15 @@ pub struct Member {
 	pub voted: HashSet<(H256, BlockNumber)>,
 	/// Candidates found unreachable, per review.
 	pub unreachable: HashMap<(H256, BlockNumber), String>,
+	/// Outcomes of votes in flight: they outlive a lost connection (a vote whose outcome never
+	/// arrived would stay in `voted` and the review be skipped for good).
+	done: (
+		tokio::sync::mpsc::UnboundedSender<VoteOutcome>,
+		tokio::sync::mpsc::UnboundedReceiver<VoteOutcome>,
+	),
 }
+
+type VoteOutcome = ((H256, BlockNumber), Result<Verdict, ChainError>);
 
 /// The open reviews `member` sits on and has not voted in yet, at the latest finalized block,
 /// with that block's number.
@@ -156,6 +164,7 @@ impl Member {
 			peers,
 			voted: HashSet::new(),
 			unreachable: HashMap::new(),
+			done: tokio::sync::mpsc::unbounded_channel(),
 		}
 	}
 
@@ -175,18 +184,16 @@ impl Member {
 		verdict: &mut (dyn FnMut(&Verdict) + Send),
 	) -> Result<(), ChainError> {
 		let mut blocks = client.finalized_blocks().await?;
-		let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+		let mut stop = stop.clone();
 		loop {
 			tokio::select! {
 				block = client.next_finalized(&mut blocks) => { block?; }
-				Some((key, outcome)) = done.recv() => {
+				Some((key, outcome)) = self.done.1.recv() => {
 					self.voted(key, outcome, verdict);
 					continue;
 				}
-			}
-			if *stop.borrow() {
 				// Votes still in flight finish on their own tasks.
-				return Ok(());
+				_ = stop.wait_for(|stop| *stop) => return Ok(()),
 			}
 			let (now, open) = match open_reviews(client, self.node).await {
 				Ok(open) => open,
@@ -231,7 +238,7 @@ impl Member {
 				tracing::info!(target: LOG_TARGET, ?node, approve, %reason, "voting");
 				self.voted.insert(key);
 				let (client, signer, member, done) =
-					(client.clone(), self.signer.clone(), self.node, done_tx.clone());
+					(client.clone(), self.signer.clone(), self.node, self.done.0.clone());
 				tokio::spawn(async move {
 					let call = dynamic::transaction(
 						"Attestation",

@@ -198,6 +198,13 @@ pub struct NodeDuty {
 	pub attest: bool,
 	/// The node's id.
 	pub node: H256,
+	/// Whether a submission is in flight.
+	busy: bool,
+	/// Outcomes of submissions (they outlive a lost connection).
+	done: (
+		tokio::sync::mpsc::UnboundedSender<Result<Done, ChainError>>,
+		tokio::sync::mpsc::UnboundedReceiver<Result<Done, ChainError>>,
+	),
 }
 
 /// What the node duty did at one block.
@@ -213,6 +220,37 @@ pub enum Done {
 }
 
 impl NodeDuty {
+	/// The duty of node `node` (`attest`: registers and attests; otherwise it only keeps the
+	/// gate, the allow-list and the standing).
+	#[allow(clippy::too_many_arguments)]
+	pub fn new(
+		node: H256,
+		attest: bool,
+		tpm: TpmHandle,
+		signer: Arc<super::signer::Signer>,
+		peer_id: Vec<u8>,
+		gate: Arc<Mutex<Gate>>,
+		network: Option<Network>,
+		extra_peers: Vec<libp2p::PeerId>,
+		standing: Arc<Mutex<Option<(BlockNumber, String)>>>,
+	) -> Self {
+		Self {
+			tpm,
+			signer,
+			peer_id,
+			gate,
+			network,
+			extra_peers,
+			last: None,
+			registered_at: None,
+			standing,
+			attest,
+			node,
+			busy: false,
+			done: tokio::sync::mpsc::unbounded_channel(),
+		}
+	}
+
 	fn identity(&self) -> &Identity {
 		self.tpm.identity()
 	}
@@ -223,17 +261,28 @@ impl NodeDuty {
 	/// the endpoint's allow-list at the registered nodes. `report` sees what it did.
 	pub async fn follow(
 		&mut self,
-		client: &ChainClient,
+		client: &Arc<ChainClient>,
 		stop: &tokio::sync::watch::Receiver<bool>,
 		report: &mut (dyn FnMut(&Done) + Send),
 	) -> Result<(), ChainError> {
 		let node = self.node;
 		let mut blocks = client.finalized_blocks().await?;
+		let mut stop = stop.clone();
 		loop {
-			if *stop.borrow() {
-				return Ok(());
+			// Submissions run on their own task, so the gate and the allow-list keep following
+			// every block while one waits for finality (and a stop lets it finish).
+			tokio::select! {
+				block = client.next_finalized(&mut blocks) => { block?; }
+				Some(outcome) = self.done.1.recv() => {
+					self.busy = false;
+					match outcome {
+						Ok(done) => report(&done),
+						Err(e) => tracing::warn!(target: LOG_TARGET, error = %e, "submission failed; trying again"),
+					}
+					continue;
+				}
+				_ = stop.wait_for(|stop| *stop) => return Ok(()),
 			}
-			client.next_finalized(&mut blocks).await?;
 			if let Err(e) = self.allow_registered(client).await {
 				tracing::warn!(target: LOG_TARGET, error = %e, "registered peers not read; trying again next block");
 			}
@@ -250,7 +299,13 @@ impl NodeDuty {
 			if let Ok(lag) = super::finality_lag(client, u64::from(now)).await {
 				crate::metrics::chain(u64::from(now), lag, true);
 			}
-			if !self.attest {
+			if let Some(standing) = &standing {
+				self.gate
+					.lock()
+					.expect("not poisoned")
+					.set_members(standing.reviewers.iter().cloned());
+			}
+			if !self.attest || self.busy {
 				continue;
 			}
 			let Some(standing) = standing else {
@@ -261,15 +316,24 @@ impl NodeDuty {
 					continue;
 				}
 				self.registered_at = Some(now);
-				match self.register(client).await {
-					Ok(events) => report(&Done::Registered { events }),
-					Err(e) => {
-						tracing::warn!(target: LOG_TARGET, error = %e, "registration failed; trying again")
-					}
-				}
+				let id = self.identity();
+				let call = dynamic::transaction(
+					"Nodes",
+					"register",
+					(
+						Static(id.ek_public.clone()),
+						Static(id.ek_certificate.clone()),
+						Static(id.attestation_key),
+						Static(self.peer_id.clone()),
+					),
+				);
+				tracing::info!(target: LOG_TARGET, node = %hex::encode(id.node_id), "registering the node");
+				self.spawn(client, move |signer, client| async move {
+					let done = signer.submit(&client, &call, "nodes.register").await?;
+					Ok(Done::Registered { events: done.events })
+				});
 				continue;
 			};
-			self.gate.lock().expect("not poisoned").set_members(standing.reviewers.iter().cloned());
 			let Some(purpose) = due(&standing, &rules, now, self.last) else { continue };
 			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
 			let quote = match self.tpm.quote(nonce).await {
@@ -294,42 +358,42 @@ impl NodeDuty {
 					Static(quote.pcrs),
 				),
 			);
-			let label = format!("{purpose:?}").to_lowercase();
-			crate::metrics::attestation(&label, "sent");
-			match self.signer.submit(client, &call, "attestation.submitAttestation").await {
-				Ok(done) => {
-					let rejected = done.events.iter().any(|e| e == "Attestation.QuoteRejected");
-					crate::metrics::attestation(
-						&label,
-						if rejected { "rejected" } else { "accepted" },
-					);
-					let attested = Attested { purpose, anchor: now, events: done.events };
-					tracing::info!(target: LOG_TARGET, ?purpose, anchor = now, events = ?attested.events, "attested");
-					report(&Done::Attested(attested));
+			self.spawn(client, move |signer, client| async move {
+				let label = format!("{purpose:?}").to_lowercase();
+				crate::metrics::attestation(&label, "sent");
+				match signer.submit(&client, &call, "attestation.submitAttestation").await {
+					Ok(done) => {
+						let rejected = done.events.iter().any(|e| e == "Attestation.QuoteRejected");
+						crate::metrics::attestation(
+							&label,
+							if rejected { "rejected" } else { "accepted" },
+						);
+						tracing::info!(target: LOG_TARGET, ?purpose, anchor = now, events = ?done.events, "attested");
+						Ok(Done::Attested(Attested { purpose, anchor: now, events: done.events }))
+					}
+					Err(e) => {
+						crate::metrics::attestation(&label, "failed");
+						Err(e)
+					}
 				}
-				Err(e) => {
-					crate::metrics::attestation(&label, "failed");
-					tracing::warn!(target: LOG_TARGET, ?purpose, error = %e, "attestation not submitted; trying again")
-				}
-			}
+			});
 		}
 	}
 
-	/// `nodes.register` with the TPM's identity and this endpoint's peer id.
-	async fn register(&self, client: &ChainClient) -> Result<Vec<String>, ChainError> {
-		let id = self.identity();
-		let call = dynamic::transaction(
-			"Nodes",
-			"register",
-			(
-				Static(id.ek_public.clone()),
-				Static(id.ek_certificate.clone()),
-				Static(id.attestation_key),
-				Static(self.peer_id.clone()),
-			),
-		);
-		tracing::info!(target: LOG_TARGET, node = %hex::encode(id.node_id), "registering the node");
-		Ok(self.signer.submit(client, &call, "nodes.register").await?.events)
+	/// Runs one submission on its own task; its outcome comes back through `done`.
+	fn spawn<F>(
+		&mut self,
+		client: &Arc<ChainClient>,
+		submission: impl FnOnce(Arc<super::signer::Signer>, Arc<ChainClient>) -> F,
+	) where
+		F: std::future::Future<Output = Result<Done, ChainError>> + Send + 'static,
+	{
+		self.busy = true;
+		let task = submission(self.signer.clone(), client.clone());
+		let done = self.done.0.clone();
+		tokio::spawn(async move {
+			let _ = done.send(task.await);
+		});
 	}
 
 	/// Lets exactly the registered nodes' peer ids (and the configured peers) connect.

@@ -124,6 +124,11 @@ impl ChainClient {
 		Ok(Self { url: url.to_string(), rpc, api })
 	}
 
+	/// The genesis hash of the chain the node serves.
+	pub fn genesis_hash(&self) -> sp_core::H256 {
+		sp_core::H256(self.api.genesis_hash().0)
+	}
+
 	/// Reads the chain name, the runtime version and the latest finalized block.
 	pub async fn status(&self) -> Result<ChainStatus, ChainError> {
 		let url = &self.url;

@@ -33,6 +33,12 @@ impl Signer {
 		Self { key, next: tokio::sync::Mutex::new(None), timeout }
 	}
 
+	/// Forgets the nonce this signer handed out last: after a reconnect (perhaps to another
+	/// node) the pool's count is the truth.
+	pub async fn reset(&self) {
+		*self.next.lock().await = None;
+	}
+
 	/// The operator's account.
 	pub fn account(&self) -> subxt::utils::AccountId32 {
 		self.key.public_key().into()
@@ -49,7 +55,15 @@ impl Signer {
 		call: &Call,
 		what: &'static str,
 	) -> Result<Finalized, ChainError> {
+		/// Counts the submission out however it ends, dropped futures included.
+		struct InFlight;
+		impl Drop for InFlight {
+			fn drop(&mut self) {
+				crate::metrics::in_flight(-1);
+			}
+		}
 		crate::metrics::in_flight(1);
+		let _in_flight = InFlight;
 		let result = tokio::time::timeout(self.timeout, self.submit_inner(client, call, what))
 			.await
 			.unwrap_or_else(|_| {
@@ -59,7 +73,6 @@ impl Signer {
 					reason: format!("not finalized within {} s", self.timeout.as_secs()),
 				})
 			});
-		crate::metrics::in_flight(-1);
 		crate::metrics::submission(what, if result.is_ok() { "finalized" } else { "failed" });
 		if result.is_err() {
 			// Whatever happened, ask the pool again next time.

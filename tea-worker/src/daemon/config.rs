@@ -56,7 +56,7 @@ pub struct Flags {
 	#[arg(long, env = "TEA_CHAIN")]
 	pub chain: Option<String>,
 	/// The operator's secret key URI, e.g. `//Dave` or a mnemonic.
-	#[arg(long, env = "TEA_OPERATOR_KEY")]
+	#[arg(long, env = "TEA_OPERATOR_KEY", hide_env_values = true)]
 	pub operator: Option<String>,
 	/// `swtpm` or a TCTI.
 	#[arg(long, env = "TEA_TPM")]
@@ -204,11 +204,23 @@ impl Flags {
 			(None, Some(name)) => format!("dev:{name}"),
 			(None, None) => data_dir.join("p2p.key").display().to_string(),
 		};
+		// The transport is TCP over IPv4/IPv6 (no DNS): anything else could never be dialled,
+		// and an undialable candidate would be voted against.
 		let addrs = |key: &str, list: &[String]| {
 			list.iter()
 				.map(|a| {
-					a.parse::<libp2p::Multiaddr>()
-						.map_err(|e| bad(key, format!("{a:?} is not a multiaddr: {e}")))
+					let addr = a
+						.parse::<libp2p::Multiaddr>()
+						.map_err(|e| bad(key, format!("{a:?} is not a multiaddr: {e}")))?;
+					tcp_address(&addr).then_some(addr).ok_or_else(|| {
+						bad(
+							key,
+							format!(
+								"{a:?}: expected /ip4/<address>/tcp/<port> or /ip6/…/tcp/… \
+								 (optionally /p2p/<peer id>)"
+							),
+						)
+					})
 				})
 				.collect::<Result<Vec<_>, _>>()
 		};
@@ -245,6 +257,16 @@ impl Flags {
 			submit_timeout: positive("submit_timeout", file.submit_timeout.unwrap_or(60))?,
 		})
 	}
+}
+
+/// `/ip4|ip6/<address>/tcp/<port>[/p2p/<peer id>]`.
+fn tcp_address(addr: &libp2p::Multiaddr) -> bool {
+	use libp2p::multiaddr::Protocol;
+	let mut parts = addr.iter();
+	matches!(parts.next(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)))
+		&& matches!(parts.next(), Some(Protocol::Tcp(_)))
+		&& matches!(parts.next(), None | Some(Protocol::P2p(_)))
+		&& parts.next().is_none()
 }
 
 fn read_file(path: &Path) -> Result<File, ConfigError> {
@@ -322,12 +344,16 @@ mod tests {
 
 	#[test]
 	fn every_misconfiguration_is_one_clear_line() {
-		let cases: [(&str, &str); 8] = [
+		let cases: [(&str, &str); 9] = [
 			("", "`operator`: missing"),
 			("operator = \"not a uri\"", "`operator`"),
 			("operator = \"//Dave\"\nbogus = 1", "unknown field `bogus`"),
 			("operator = \"//Dave\"\nlisten = [\"nope\"]", "`listen`: \"nope\" is not a multiaddr"),
 			("operator = \"//Dave\"\nmetrics = \"x\"", "`metrics`"),
+			(
+				"operator = \"//Dave\"\npeers = [\"/dns4/example.org/tcp/1\"]",
+				"`peers`: \"/dns4/example.org/tcp/1\": expected /ip4",
+			),
 			("operator = \"//Dave\"\ngenesis = \"Mallory\"", "`genesis`"),
 			("operator = \"//Dave\"\ntpm = \"device:/dev/tpmrm0\"\ndev_ca = \"/ca\"", "`dev_ca`"),
 			("operator = \"//Dave\"\nsubmit_timeout = 0", "`submit_timeout`"),

@@ -90,7 +90,8 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	};
 
 	// The libp2p endpoint, for the life of the process.
-	let key = p2p::load_or_create_key(std::path::Path::new(&config.p2p_key))?;
+	let key = p2p::load_or_create_key(std::path::Path::new(&config.p2p_key))
+		.map_err(|e| WorkerError::Config(format!("`p2p_key`: {e}")))?;
 	let gate = Arc::new(Mutex::new(Gate::closed()));
 	let admit: p2p::Admit = {
 		let gate = gate.clone();
@@ -107,7 +108,9 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		request_timeout: Duration::from_secs(config.request_timeout),
 		..Default::default()
 	};
-	let (network, mut inbound) = Network::start(key, &config.listen, limits, admit).await?;
+	let (network, mut inbound) = Network::start(key, &config.listen, limits, admit)
+		.await
+		.map_err(|e| WorkerError::Config(format!("`listen`: {e}")))?;
 	{
 		let tpm = tpm.clone();
 		tokio::spawn(async move {
@@ -164,27 +167,32 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 			_ = tokio::signal::ctrl_c() => {}
 			_ = term.recv() => {}
 		}
-		tracing::info!(target: LOG_TARGET, "stopping: finishing in-flight submissions");
+		tracing::info!(target: LOG_TARGET, "stopping: finishing in-flight submissions (again to stop at once)");
 		let _ = stop_tx.send(true);
+		tokio::select! {
+			_ = tokio::signal::ctrl_c() => {}
+			_ = term.recv() => {}
+		}
+		tracing::warn!(target: LOG_TARGET, "stopped at once");
+		std::process::exit(130);
 	});
 
 	let extra_peers: Vec<_> = config.peers.iter().filter_map(p2p::peer_of).collect();
-	let mut duty = NodeDuty {
-		tpm: tpm.clone(),
-		signer: signer.clone(),
-		peer_id: peer.to_bytes(),
-		gate,
-		network: Some(network.clone()),
-		extra_peers,
-		last: None,
-		registered_at: None,
-		standing,
-		attest: config.genesis.is_none(),
+	let mut duty = NodeDuty::new(
 		node,
-	};
+		config.genesis.is_none(),
+		tpm.clone(),
+		signer.clone(),
+		peer.to_bytes(),
+		gate,
+		Some(network.clone()),
+		extra_peers,
+		standing,
+	);
 	let mut member = Member::new(node, signer.clone(), tpm.clone(), network, config.peers.clone());
 	let mut backoff = Duration::from_secs(1);
 	let mut checked = false;
+	let mut first_genesis = None;
 	loop {
 		if *stop.borrow() {
 			break;
@@ -202,8 +210,26 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 				continue;
 			}
 		};
+		// The chain must stay the one first connected to (the same genesis), and well-known dev
+		// keys are for dev chains only.
+		let genesis = client.genesis_hash();
+		if let Some(first) = first_genesis {
+			if first != genesis {
+				return Err(WorkerError::Config(format!(
+					"the node at {} now serves another chain (genesis {genesis:?}, was {first:?})",
+					config.chain
+				)));
+			}
+		}
 		if !checked {
-			let kind = crate::chain::chain_type(&client).await?;
+			let kind = match crate::chain::chain_type(&client).await {
+				Ok(kind) => kind,
+				Err(e) => {
+					tracing::warn!(target: LOG_TARGET, error = %e, "chain type not read; trying again");
+					tokio::time::sleep(backoff).await;
+					continue;
+				}
+			};
 			let dev = matches!(kind.as_str(), "Development" | "Local");
 			if !dev && (config.genesis.is_some() || config.p2p_key.starts_with("dev:")) {
 				return Err(WorkerError::Config(format!(
@@ -212,8 +238,10 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 				)));
 			}
 			checked = true;
+			first_genesis = Some(genesis);
 		}
 		backoff = Duration::from_secs(1);
+		signer.reset().await;
 		connected.store(true, std::sync::atomic::Ordering::Relaxed);
 		tracing::info!(target: LOG_TARGET, chain = %config.chain, "following the chain");
 		let lost = {
@@ -254,7 +282,8 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	while crate::metrics::outbox_depth() > 0 && started.elapsed() < STOP_GRACE {
 		tokio::time::sleep(Duration::from_millis(100)).await;
 	}
-	drop(tpm);
+	// Jobs in flight finish, then the TPM connection closes, then its swtpm stops.
+	tpm.close();
 	drop(managed);
 	tracing::info!(target: LOG_TARGET, "stopped");
 	Ok(())

@@ -19,7 +19,17 @@ pub struct ManagedSwtpm {
 }
 
 impl Drop for ManagedSwtpm {
+	/// SIGTERM (swtpm saves its state and exits), SIGKILL after two seconds.
 	fn drop(&mut self) {
+		// SAFETY: signalling our own child by pid.
+		unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+		let started = Instant::now();
+		while started.elapsed() < Duration::from_secs(2) {
+			if let Ok(Some(_)) = self.child.try_wait() {
+				return;
+			}
+			std::thread::sleep(Duration::from_millis(20));
+		}
 		let _ = self.child.kill();
 		let _ = self.child.wait();
 	}
@@ -74,7 +84,15 @@ pub fn start(dir: &Path, dev_ca: Option<&Path>) -> Result<ManagedSwtpm, ConfigEr
 	std::fs::create_dir_all(dir)
 		.map_err(|e| ConfigError(format!("swtpm state directory {}: {e}", dir.display())))?;
 	if !dir.join("tpm2-00.permall").exists() {
-		manufacture(dir, dev_ca)?;
+		// Manufactured aside and moved into place: a worker killed during swtpm_setup leaves
+		// no half-made TPM (one without its EK certificate, say) that would pass for done.
+		let partial = dir.with_extension("partial");
+		let io = |e: std::io::Error| ConfigError(format!("swtpm state {}: {e}", dir.display()));
+		let _ = std::fs::remove_dir_all(&partial);
+		std::fs::create_dir_all(&partial).map_err(io)?;
+		manufacture(&partial, dev_ca)?;
+		std::fs::remove_dir_all(dir).map_err(io)?;
+		std::fs::rename(&partial, dir).map_err(io)?;
 	}
 	spawn(dir)
 }
