@@ -255,7 +255,10 @@ export function localCa(name) {
 export async function startWorker(name, args, timeoutMs = 60_000) {
   const child = spawn(TEA_WORKER, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TEA_LOG: process.env.TEA_LOG ?? 'info' } });
   children.add(child);
-  const log = createWriteStream(join(tempDir(`worker-${name}`), 'worker.log'));
+  // TEA_E2E_LOGS=DIR keeps every worker's log there (temporary directories are removed).
+  const logDir = process.env.TEA_E2E_LOGS ?? tempDir(`worker-${name}`);
+  mkdirSync(logDir, { recursive: true });
+  const log = createWriteStream(join(logDir, process.env.TEA_E2E_LOGS ? `${name}.log` : 'worker.log'));
   child.stderr.pipe(log);
   let stderrTail = '';
   child.stderr.on('data', (d) => { stderrTail = (stderrTail + d).slice(-4000); });

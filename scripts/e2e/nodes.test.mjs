@@ -106,7 +106,11 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
 
   // The genesis nodes' daemons: committee members reaching workers at these addresses.
   const ports = { good: await freePort(), uncertified: await freePort(), bad: await freePort() };
-  const peers = Object.values(ports).flatMap((p) => ['--peer', `/ip4/127.0.0.1/tcp/${p}`]);
+  const keyFiles = {
+    good: join(tempDir('p2p-good'), 'p2p.key'), uncertified: join(tempDir('p2p-uncertified'), 'p2p.key'), bad: badKey,
+  };
+  const peers = Object.entries(ports).flatMap(([name, p]) => ['--peer',
+    `/ip4/127.0.0.1/tcp/${p}/p2p/${json(['p2p', 'key', keyFiles[name]]).peerId}`]);
   const members = {};
   for (const name of ['Alice', 'Bob', 'Charlie']) {
     members[name] = await daemon(`genesis-${name}`, ['--genesis', name, '--tpm', 'swtpm', ...peers]);
@@ -117,14 +121,14 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
     'the genesis daemons are the dev chain\'s trusted nodes');
 
   const closed = (id) => nextEvent(api, 'attestation', 'ReviewClosed', (e) => e.data.node.toHex() === id, 240_000);
-  const listen = (name) => ['--listen', `/ip4/127.0.0.1/tcp/${ports[name]}`];
+  const listen = (name) => ['--listen', `/ip4/127.0.0.1/tcp/${ports[name]}`, '--p2p-key', keyFiles[name]];
   const good = await daemon('good', ['--operator', '//Dave', '--tpm', 'swtpm', '--dev-ca', vendor.dir, ...listen('good')]);
   const goodClosed = closed(good.started.nodeId);
   assert.equal(good.started.ekCertificate, true, 'the dev CA certified the managed swtpm');
   const uncertified = await daemon('uncertified', ['--operator', '//Ferdie', '--tpm', 'swtpm', '--dev-ca', rogue.dir, ...listen('uncertified')]);
   const uncertifiedClosed = closed(uncertified.started.nodeId);
   const badClosed = closed(badId.nodeId);
-  const bad = await daemon('bad', ['--operator', '//Eve', '--tpm', badTcti, '--p2p-key', badKey, ...listen('bad')]);
+  const bad = await daemon('bad', ['--operator', '//Eve', '--tpm', badTcti, ...listen('bad')]);
   assert.equal(bad.started.nodeId, badId.nodeId);
 
   // Each daemon registers its node by itself, then quotes for admission.

@@ -46,6 +46,20 @@ pub enum Command {
 	/// Committee tools.
 	#[command(subcommand)]
 	Committee(CommitteeCommand),
+	/// The libp2p identity.
+	#[command(subcommand)]
+	P2p(P2pCommand),
+}
+
+/// `tea-worker p2p ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum P2pCommand {
+	/// Print the peer id of a libp2p key file, creating the key (mode 0600) if the file does
+	/// not exist: `{peerId, peerIdBytes}` (what `nodes.register` and `--peer …/p2p/<id>` take).
+	Key {
+		/// The key file (a daemon's default is `<data_dir>/p2p.key`).
+		file: PathBuf,
+	},
 }
 
 /// `tea-worker config ...`.
@@ -159,6 +173,21 @@ pub fn config(command: ConfigCommand) -> Result<(), WorkerError> {
 	let ConfigCommand::Show(flags) = command;
 	let config = flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
 	print!("{}", config.show());
+	Ok(())
+}
+
+/// `tea-worker p2p ...`.
+pub fn p2p(command: P2pCommand) -> Result<(), WorkerError> {
+	let P2pCommand::Key { file } = command;
+	if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+		std::fs::create_dir_all(dir)
+			.map_err(|source| WorkerError::Io { path: dir.display().to_string(), source })?;
+	}
+	let peer = tea_worker::p2p::load_or_create_key(&file)?.public().to_peer_id();
+	println!(
+		"{}",
+		serde_json::json!({ "peerId": peer.to_string(), "peerIdBytes": hex0x(&peer.to_bytes()) })
+	);
 	Ok(())
 }
 

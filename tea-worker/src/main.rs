@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
 		Command::Run(flags) => cli::run(flags).await,
 		Command::Config(command) => cli::config(command),
 		Command::Committee(command) => cli::committee(command),
+		Command::P2p(command) => cli::p2p(command),
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

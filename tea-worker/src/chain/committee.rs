@@ -47,7 +47,7 @@ pub struct Member {
 	pub tpm: TpmHandle,
 	/// The endpoint requests go out through.
 	pub network: Network,
-	/// Known peer addresses (`…/p2p/<peer id>`, or bare addresses to try for any peer).
+	/// Known peer addresses (`…/p2p/<peer id>`).
 	pub peers: Vec<Multiaddr>,
 	/// Reviews voted in (node, deadline) or being voted in.
 	pub voted: HashSet<(H256, BlockNumber)>,

@@ -20,7 +20,7 @@ use crate::{
 	p2p::{Network, P2pError, Request, Response},
 	tpm::{Tpm, TpmError, TpmHandle},
 };
-use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use std::{
 	collections::{HashMap, HashSet},
 	time::{Duration, Instant},
@@ -63,17 +63,9 @@ pub enum Finding {
 	Abstain(String),
 }
 
-/// The addresses among `known` to reach `peer` at: those that end in its peer id, and those
-/// without a peer id with it appended (the dial then checks who answers).
+/// The addresses among `known` that end in `peer`'s id.
 pub fn addresses_for(peer: PeerId, known: &[Multiaddr]) -> Vec<Multiaddr> {
-	known
-		.iter()
-		.filter_map(|a| match crate::p2p::peer_of(a) {
-			Some(p) if p == peer => Some(a.clone()),
-			Some(_) => None,
-			None => Some(a.clone().with(Protocol::P2p(peer))),
-		})
-		.collect()
+	known.iter().filter(|a| crate::p2p::peer_of(a) == Some(peer)).cloned().collect()
 }
 
 /// Examines `candidate` with this member's TPM and libp2p endpoint; `known` are the peer

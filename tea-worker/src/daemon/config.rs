@@ -28,7 +28,7 @@ pub struct File {
 	pub p2p_key: Option<String>,
 	/// libp2p listen addresses.
 	pub listen: Option<Vec<String>>,
-	/// Known peers: `<multiaddr>[/p2p/<peer id>]`.
+	/// Known peers: `/ip4/<address>/tcp/<port>/p2p/<peer id>`.
 	pub peers: Option<Vec<String>>,
 	/// `HOST:PORT` of `/metrics` and `/health`; empty: none.
 	pub metrics: Option<String>,
@@ -205,28 +205,33 @@ impl Flags {
 			(None, None) => data_dir.join("p2p.key").display().to_string(),
 		};
 		// The transport is TCP over IPv4/IPv6 (no DNS): anything else could never be dialled,
-		// and an undialable candidate would be voted against.
-		let addrs = |key: &str, list: &[String]| {
+		// and an undialable candidate would be voted against. Peers carry their peer id: a
+		// bare address would be dialled for every candidate, reaching the wrong peers.
+		let addrs = |key: &str, list: &[String], peer: bool| {
 			list.iter()
 				.map(|a| {
 					let addr = a
 						.parse::<libp2p::Multiaddr>()
 						.map_err(|e| bad(key, format!("{a:?} is not a multiaddr: {e}")))?;
-					tcp_address(&addr).then_some(addr).ok_or_else(|| {
+					let peer_id = crate::p2p::peer_of(&addr).is_some();
+					(tcp_address(&addr) && (peer_id || !peer)).then_some(addr).ok_or_else(|| {
 						bad(
 							key,
 							format!(
-								"{a:?}: expected /ip4/<address>/tcp/<port> or /ip6/…/tcp/… \
-								 (optionally /p2p/<peer id>)"
+								"{a:?}: expected /ip4/<address>/tcp/<port>{} (or /ip6/…)",
+								if peer { "/p2p/<peer id>" } else { "" }
 							),
 						)
 					})
 				})
 				.collect::<Result<Vec<_>, _>>()
 		};
-		let listen =
-			addrs("listen", file.listen.as_deref().unwrap_or(&["/ip4/127.0.0.1/tcp/0".into()]))?;
-		let peers = addrs("peers", file.peers.as_deref().unwrap_or_default())?;
+		let listen = addrs(
+			"listen",
+			file.listen.as_deref().unwrap_or(&["/ip4/127.0.0.1/tcp/0".into()]),
+			false,
+		)?;
+		let peers = addrs("peers", file.peers.as_deref().unwrap_or_default(), true)?;
 		let metrics = match file.metrics.as_deref().unwrap_or("127.0.0.1:9616") {
 			"" => None,
 			addr => Some(
@@ -344,7 +349,7 @@ mod tests {
 
 	#[test]
 	fn every_misconfiguration_is_one_clear_line() {
-		let cases: [(&str, &str); 9] = [
+		let cases: [(&str, &str); 10] = [
 			("", "`operator`: missing"),
 			("operator = \"not a uri\"", "`operator`"),
 			("operator = \"//Dave\"\nbogus = 1", "unknown field `bogus`"),
@@ -353,6 +358,10 @@ mod tests {
 			(
 				"operator = \"//Dave\"\npeers = [\"/dns4/example.org/tcp/1\"]",
 				"`peers`: \"/dns4/example.org/tcp/1\": expected /ip4",
+			),
+			(
+				"operator = \"//Dave\"\npeers = [\"/ip4/127.0.0.1/tcp/1\"]",
+				"expected /ip4/<address>/tcp/<port>/p2p/<peer id>",
 			),
 			("operator = \"//Dave\"\ngenesis = \"Mallory\"", "`genesis`"),
 			("operator = \"//Dave\"\ntpm = \"device:/dev/tpmrm0\"\ndev_ca = \"/ca\"", "`dev_ca`"),
