@@ -16,10 +16,11 @@ after(() => {
   if (run && run.exitCode === null) process.kill(-run.pid, 'SIGKILL');
 });
 
-/** A base port whose next `n` ports are free. */
+/** A base port whose next `n` ports are free, below Linux's ephemeral range (32768-60999), so
+ * that no outbound connection or swtpm of the network takes one of them meanwhile. */
 async function freeRange(n) {
   for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     const probes = spawnSync('bash', ['-c', `for p in $(seq ${base} ${base + n - 1}); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && exit 1; done; exit 0`]);
     if (probes.status === 0) return base;
   }

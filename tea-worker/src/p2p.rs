@@ -233,7 +233,11 @@ impl Network {
 			.with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
 			.build();
 		for addr in listen {
-			swarm.listen_on(addr.clone()).map_err(|e| transport(&e))?;
+			// TransportError's Display hides the OS error: name it.
+			swarm.listen_on(addr.clone()).map_err(|e| match e {
+				libp2p::TransportError::Other(io) => P2pError::Transport(format!("{addr}: {io}")),
+				e => transport(&e),
+			})?;
 		}
 		let mut listening = Vec::new();
 		while listening.len() < listen.len() {

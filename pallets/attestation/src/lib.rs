@@ -20,8 +20,8 @@
 //!   active nodes, drawn by ranking `blake2_256(parent hash ‖ candidate ‖ node)`. The members
 //!   check off chain what the chain cannot: the EK certificate chains to an allowed TPM vendor CA
 //!   key and the attestation key is bound to the EK by credential activation. Each member's
-//!   operator submits a signed verdict ([`Pallet::vote`]). After `ReviewPeriod` blocks a strict
-//!   majority of the committee decides: approval admits the candidate (or clears an appeal),
+//!   operator submits a signed verdict ([`Pallet::vote`]). When the last member voted, or else
+//!   after `ReviewPeriod` blocks, a strict majority of the committee decides: approval admits the candidate (or clears an appeal),
 //!   rejection quarantines it with the majority's operators as reporters. Members who did not
 //!   vote or voted against the majority are counted in [`CommitteeMisses`].
 //!
@@ -315,6 +315,9 @@ pub mod pallet {
 		UnknownAnchor,
 	}
 
+	/// Blocks after a review's deadline in which it may be scheduled to close.
+	pub const MAX_CLOSE_SLOTS: u32 = 16;
+
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
@@ -461,8 +464,15 @@ pub mod pallet {
 		}
 
 		/// A committee member's verdict on the node it reviews (the member's operator signs).
+		///
+		/// The last member's vote closes the review at once (nothing can change its verdict
+		/// any more); otherwise it closes after its deadline.
 		#[pallet::call_index(1)]
-		#[pallet::weight(T::WeightInfo::vote())]
+		#[pallet::weight(
+			T::WeightInfo::vote()
+				.saturating_add(T::WeightInfo::close_review())
+				.saturating_add(T::DbWeight::get().reads_writes(MAX_CLOSE_SLOTS.into(), 1))
+		)]
 		pub fn vote(
 			origin: OriginFor<T>,
 			member: NodeId,
@@ -486,6 +496,12 @@ pub mod pallet {
 				Ok::<_, Error<T>>(())
 			})?;
 			Self::deposit_event(Event::Voted { node, member, approve });
+			if let Some(review) = Reviews::<T>::get(node) {
+				if review.votes.len() == review.members.len() {
+					Self::unschedule(node, review.deadline);
+					Self::close(node);
+				}
+			}
 			Ok(())
 		}
 
@@ -555,7 +571,7 @@ pub mod pallet {
 			// The review closes in the first block after the deadline that has room.
 			let mut close_at = deadline.saturating_add(1u32.into());
 			let mut scheduled = false;
-			for _ in 0..16 {
+			for _ in 0..MAX_CLOSE_SLOTS {
 				if ReviewsDue::<T>::mutate(close_at, |due| due.try_push(node)).is_ok() {
 					scheduled = true;
 					break;
@@ -576,7 +592,31 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Tallies a review whose deadline passed.
+		/// Takes `node` off the closing schedule of a review with `deadline` (one of the
+		/// [`MAX_CLOSE_SLOTS`] blocks after it), so that no later review of the node is closed
+		/// in its place.
+		fn unschedule(node: NodeId, deadline: BlockNumberFor<T>) {
+			let mut close_at = deadline.saturating_add(1u32.into());
+			for _ in 0..MAX_CLOSE_SLOTS {
+				let mut found = false;
+				ReviewsDue::<T>::mutate_exists(close_at, |due| {
+					if let Some(list) = due {
+						let before = list.len();
+						list.retain(|n| *n != node);
+						found = list.len() != before;
+						if list.is_empty() {
+							*due = None;
+						}
+					}
+				});
+				if found {
+					return;
+				}
+				close_at.saturating_inc();
+			}
+		}
+
+		/// Tallies a review: its deadline passed, or every member voted.
 		pub(crate) fn close(node: NodeId) {
 			let Some(review) = Reviews::<T>::take(node) else { return };
 			let size = review.members.len();

@@ -92,6 +92,7 @@ fn operator(node: NodeId) -> AccountId {
 /// The committee votes `votes` (in member order; `None` abstains) and the review closes.
 fn review(node: NodeId, votes: &[Option<bool>]) -> Vec<NodeId> {
 	let members = opened_review(node);
+	let deadline = Reviews::<Test>::get(node).unwrap().deadline;
 	for (member, vote) in members.iter().zip(votes) {
 		if let Some(approve) = vote {
 			assert_ok!(TeaAttestation::vote(
@@ -102,7 +103,9 @@ fn review(node: NodeId, votes: &[Option<bool>]) -> Vec<NodeId> {
 			));
 		}
 	}
-	let deadline = Reviews::<Test>::get(node).unwrap().deadline;
+	if votes.iter().filter(|v| v.is_some()).count() == members.len() {
+		assert!(!Reviews::<Test>::contains_key(node), "the last vote closed it");
+	}
 	run_to(deadline + 1);
 	assert!(!Reviews::<Test>::contains_key(node), "closed");
 	members
@@ -238,7 +241,54 @@ fn a_rejected_candidate_appeals_through_a_new_committee() {
 		assert_ok!(submit(1, node, Purpose::Appeal, &quote(&tpm(1), node, Purpose::Appeal)));
 		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
 		review(node, &[Some(true); 3]);
-		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
+		// Cleared the moment the last member voted: back in the queue, attested (and admitted
+		// to probation if an epoch boundary came before the deadline).
+		assert!(
+			matches!(
+				state(node),
+				Some(NodeState::Candidate { attested: true } | NodeState::Probation { .. })
+			),
+			"{:?}",
+			state(node)
+		);
+	});
+}
+
+#[test]
+fn the_last_vote_closes_a_review_at_once_and_only_that_review() {
+	build_and_execute(5, || {
+		let node = register(1, 1);
+		run_to(2);
+		assert_ok!(submit(1, node, Purpose::Admission, &quote(&tpm(1), node, Purpose::Admission)));
+		let members = opened_review(node);
+		let deadline = Reviews::<Test>::get(node).unwrap().deadline;
+		for (i, member) in members.iter().enumerate() {
+			assert!(Reviews::<Test>::contains_key(node), "open until the last vote");
+			assert_ok!(TeaAttestation::vote(
+				RuntimeOrigin::signed(operator(*member)),
+				*member,
+				node,
+				false
+			));
+			assert_eq!(Reviews::<Test>::contains_key(node), i + 1 < members.len());
+		}
+		assert!(System::events().iter().any(|e| matches!(
+			e.event,
+			RuntimeEvent::TeaAttestation(Event::ReviewClosed { verdict: Some(false), .. })
+		)));
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+		// Off the schedule: the appeal's new review is not closed at the old one's slot.
+		assert!(ReviewsDue::<Test>::iter().all(|(_, due)| !due.contains(&node)));
+		run_to(System::block_number() + 1);
+		assert_ok!(submit(1, node, Purpose::Appeal, &quote(&tpm(1), node, Purpose::Appeal)));
+		opened_review(node);
+		let second = Reviews::<Test>::get(node).unwrap().deadline;
+		assert!(second > deadline);
+		run_to(deadline + 1);
+		assert!(Reviews::<Test>::contains_key(node), "the appeal's review is still open");
+		run_to(second + 1);
+		assert!(!Reviews::<Test>::contains_key(node));
+		TeaAttestation::do_try_state().unwrap();
 	});
 }
 
