@@ -58,6 +58,35 @@ pub struct Standing {
 	pub under_review: bool,
 	/// The registered libp2p peer ids of that committee's members (whom it answers).
 	pub reviewers: Vec<Vec<u8>>,
+	/// The operator the node is registered by (32 bytes).
+	pub operator: [u8; 32],
+	/// The libp2p peer id it is registered with.
+	pub peer_id: Vec<u8>,
+}
+
+/// Why this worker must not act for the registration it found under its node id: an EK is
+/// public, so anyone can register it first (with their own operator or peer id). `None` when
+/// the registration is this worker's.
+pub fn foreign_registration(
+	standing: &Standing,
+	operator: &[u8; 32],
+	peer_id: &[u8],
+) -> Option<String> {
+	if standing.operator != *operator {
+		return Some(format!(
+			"this node's EK is registered by another operator (0x{}): its quotes and appeals would \
+			 be refused; exit that registration or report it",
+			hex::encode(standing.operator)
+		));
+	}
+	if standing.peer_id != peer_id {
+		return Some(
+			"this node is registered with another libp2p peer id: committee members would not \
+			 reach this worker; use the registered key (`p2p_key`) or re-register"
+				.into(),
+		);
+	}
+	None
 }
 
 /// The attestation the node owes at finalized block `now`, if any.
@@ -154,6 +183,8 @@ async fn read(
 		record,
 		under_review,
 		reviewers,
+		operator: info.operator.into(),
+		peer_id: info.peer_id.into_inner(),
 	});
 	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules))
 }
@@ -334,6 +365,17 @@ impl NodeDuty {
 				});
 				continue;
 			};
+			let account: [u8; 32] = self.signer.account().0;
+			if let Some(why) = foreign_registration(&standing, &account, &self.peer_id) {
+				if self
+					.registered_at
+					.is_none_or(|at| now >= at.saturating_add(REGISTER_AGAIN_AFTER))
+				{
+					tracing::error!(target: LOG_TARGET, node = %hex::encode(node.0), "{why}");
+					self.registered_at = Some(now);
+				}
+				continue;
+			}
 			let Some(purpose) = due(&standing, &rules, now, self.last) else { continue };
 			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
 			let quote = match self.tpm.quote(nonce).await {
@@ -429,7 +471,15 @@ mod tests {
 			missed: 0,
 			vetted: true,
 		});
-		Standing { state, since, record, under_review: false, reviewers: vec![] }
+		Standing {
+			state,
+			since,
+			record,
+			under_review: false,
+			reviewers: vec![],
+			operator: [1; 32],
+			peer_id: b"peer".to_vec(),
+		}
 	}
 
 	#[test]
@@ -493,6 +543,16 @@ mod tests {
 		assert_eq!(due(&c, &RULES, 20, Some(sent)), None, "a committee reviews it");
 		c.under_review = false;
 		assert_eq!(due(&c, &RULES, 20, Some(sent)), Some(Purpose::Admission), "no majority");
+	}
+
+	#[test]
+	fn a_registration_by_another_operator_or_peer_is_not_this_workers() {
+		let s = standing(NodeState::Active, 0, None);
+		assert_eq!(foreign_registration(&s, &[1; 32], b"peer"), None);
+		let why = foreign_registration(&s, &[2; 32], b"peer").unwrap();
+		assert!(why.contains("another operator (0x0101"), "{why}");
+		let why = foreign_registration(&s, &[1; 32], b"other").unwrap();
+		assert!(why.contains("another libp2p peer id"), "{why}");
 	}
 
 	#[test]
