@@ -63,13 +63,8 @@ pub enum Finding {
 	Abstain(String),
 }
 
-/// The addresses among `known` that end in `peer`'s id.
-pub fn addresses_for(peer: PeerId, known: &[Multiaddr]) -> Vec<Multiaddr> {
-	known.iter().filter(|a| crate::p2p::peer_of(a) == Some(peer)).cloned().collect()
-}
-
 /// Examines `candidate` with this member's TPM and libp2p endpoint; `known` are the peer
-/// addresses this worker knows ([`addresses_for`]), `ca_keys` the chain's CA allowlist.
+/// addresses this worker knows (`…/p2p/<peer id>`; [`Network::request`] picks the candidate's), `ca_keys` the chain's CA allowlist.
 pub async fn examine(
 	tpm: &TpmHandle,
 	network: &Network,
@@ -96,7 +91,7 @@ pub async fn examine(
 		Err(e) => return Err(e),
 	};
 	let request = Request::Activate { node: candidate.node, id_object, secret };
-	Ok(match network.request(peer, &addresses_for(peer, known), request).await {
+	Ok(match network.request(peer, known, request).await {
 		Ok(Response::Activated { credential: answer }) if answer == credential => Finding::Approve,
 		Ok(Response::Activated { .. }) => Finding::Reject(
 			"the candidate answered the credential challenge wrongly: its AK is not bound to \
