@@ -58,22 +58,28 @@ export async function startNode(name, args) {
   const [rpcPort, p2pPort, promPort] = [await freePort(), await freePort(), await freePort()];
   const base = tempDir(name);
   const log = join(base, 'node.log');
-  const out = createWriteStream(log);
-  const child = spawn(TEA_NODE, [
+  const argv = [
     ...args,
     '--base-path', base,
     '--rpc-port', String(rpcPort),
     '--prometheus-port', String(promPort),
     '--no-telemetry', '--no-mdns',
     '--listen-addr', `/ip4/127.0.0.1/tcp/${p2pPort}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  children.add(child);
+  ];
+  const spawnNode = () => {
+    const out = createWriteStream(log, { flags: 'a' });
+    const child = spawn(TEA_NODE, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
+    children.add(child);
+    return child;
+  };
   const node = {
-    name, child, base, log, rpcPort, p2pPort, promPort,
+    name, child: spawnNode(), base, log, rpcPort, p2pPort, promPort,
     ws: `ws://127.0.0.1:${rpcPort}`,
-    stop: () => stop(child),
+    stop: () => stop(node.child),
+    /** Stops the node (SIGTERM) and starts it again on the same base path and ports. */
+    restart: async () => { await stop(node.child); node.child = spawnNode(); },
     logTail: (n = 40) => {
       try { return readFileSync(log, 'utf8').split('\n').slice(-n).join('\n'); } catch { return ''; }
     },

@@ -17,11 +17,14 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import {
   startNode, connect, stopAll, send, nextEvent, worker, startSwtpm, startWorker, tempDir, freePort,
+  sleep,
 } from './lib.mjs';
 
 let node;
 let api;
 let keys;
+/** The daemons the first test leaves running (Active workers and the genesis members). */
+let net;
 
 before(async () => {
   await cryptoWaitReady();
@@ -132,7 +135,7 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   assert.equal(bad.started.nodeId, badId.nodeId);
 
   // Each daemon registers its node by itself, then quotes for admission.
-  const registered = await good.nextLine(1, 60_000);
+  const registered = await lineOf(good, (l) => l.registered, 1, 60_000);
   assert.ok(registered.registered.includes('Nodes.Registered'), JSON.stringify(registered));
   const admission = await lineOf(good, (l) => l.attested === 'Admission');
   assert.ok(admission.events.includes('Attestation.Attested'), JSON.stringify(admission));
@@ -187,9 +190,10 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const again = await daemon('good-again', good.args, good.dataDir);
   assert.equal(again.started.nodeId, good.started.nodeId);
   await new Promise((r) => setTimeout(r, 15_000));
-  assert.ok(!again.lines.some((l) => l.registered), JSON.stringify(again.lines));
+  assert.ok(!again.lines.some((l) => l.registered || l.submitted === 'nodes.register'), JSON.stringify(again.lines));
   const listed = new Map((await api.call.nodesApi.nodes()).map(([id, st]) => [id.toHex(), st.toJSON()]));
   assert.equal(listed.size, 6, 'three genesis nodes and three workers');
+  net = { good: again, bad, members, goodArgs: good.args, goodDir: good.dataDir };
 });
 
 test('malformed registrations are refused with their reason', async () => {
@@ -200,4 +204,81 @@ test('malformed registrations are refused with their reason', async () => {
     stringToHex('peer')), keys.Dave), /nodes\.BadAttestationKey/);
   await assert.rejects(send(api, api.tx.nodes.register('0x', '0x', id.attestationKey,
     stringToHex('peer')), keys.Dave), /nodes\.EmptyEndorsementKey/);
+});
+
+/** Every `attestation.submitAttestation` that `signer` got into blocks `from..=to`, oldest
+ * first: { hash, block, node, purpose, anchor }. */
+async function attestationsBy(signer, from, to) {
+  const found = [];
+  for (let n = from; n <= to; n++) {
+    const hash = await api.rpc.chain.getBlockHash(n);
+    const { block } = await api.rpc.chain.getBlock(hash);
+    for (const ex of block.extrinsics) {
+      if (!ex.isSigned || ex.signer.toString() !== signer.address) continue;
+      if (ex.method.section !== 'attestation' || ex.method.method !== 'submitAttestation') continue;
+      const [id, purpose, anchor] = ex.method.args;
+      found.push({ hash: ex.hash.toHex(), block: n, node: id.toHex(), purpose: purpose.toString(), anchor: anchor.toNumber() });
+    }
+  }
+  return found;
+}
+
+const finalizedNumber = async () => (await api.rpc.chain.getHeader(await api.rpc.chain.getFinalizedHead())).number.toNumber();
+
+test('a worker killed with SIGKILL right after a submission resumes it from its outbox: every heartbeat lands once and none is missing; tea-node restarted on its base path: the daemons reconnect by themselves and heartbeats go on', async () => {
+  assert.ok(net, 'the first test left the network running');
+  // Heartbeats every 8 blocks: one is owed 4 blocks (24 s) after the last. The genesis nodes
+  // send none (their registrations have no TPM behind them); 100 missed periods are far away.
+  const period = 8;
+  await send(api, api.tx.sudo.sudo(api.tx.attestation.setHeartbeatRules({ period, maxMissed: 100 })), keys.Alice);
+  const from = await finalizedNumber();
+  const id = net.good.started.nodeId;
+
+  // SIGKILL the moment a pool took a heartbeat, before it is final.
+  const submitted = await lineOf(net.good, (l) => l.submitted === 'attestation.submitAttestation', net.good.lines.length, 120_000);
+  process.kill(net.good.child.pid, 'SIGKILL');
+  await new Promise((r) => (net.good.child.exitCode !== null || net.good.child.signalCode !== null
+    ? r() : net.good.child.once('exit', r)));
+  const restarted = await daemon('good-killed', net.goodArgs, net.goodDir);
+  assert.equal(restarted.started.nodeId, id);
+  // It resumes the stored heartbeat (nothing new before it is settled), then goes on.
+  const resumed = await lineOf(restarted, (l) => l.attested, 1, 120_000);
+  assert.equal(resumed.attested, 'Heartbeat');
+  const next = await lineOf(restarted, (l) => l.attested === 'Heartbeat' && l.anchor > resumed.anchor, 1, 120_000);
+  assert.ok(next.events.includes('Attestation.Attested'), JSON.stringify(next));
+
+  // tea-node stops and starts again on its base path: the daemons reconnect by themselves.
+  const beforeRestart = restarted.lines.length;
+  await node.restart();
+  await api.disconnect().catch(() => {});
+  api = await connect(node);
+  const after = await lineOf(restarted, (l) => l.attested === 'Heartbeat', beforeRestart, 180_000);
+  assert.ok(after.events.includes('Attestation.Attested'), JSON.stringify(after));
+  for (const d of [restarted, net.bad, ...Object.values(net.members)]) {
+    let health;
+    for (let i = 0; i < 60; i++) {
+      health = await (await fetch(d.started.metrics.replace('/metrics', '/health'))).json();
+      if (health.chain) break;
+      await sleep(1000);
+    }
+    assert.equal(health.chain, true, `${d.started.nodeId} reconnected: ${JSON.stringify(health)}`);
+  }
+
+  // The chain's blocks: the heartbeat in flight at the SIGKILL landed exactly once, no
+  // heartbeat came early (each at least half a period after the one before), and the node
+  // missed no period.
+  const to = await finalizedNumber();
+  const sent = (await attestationsBy(keys.Dave, from, to)).filter((a) => a.node === id);
+  assert.equal(sent.filter((a) => a.hash === submitted.hash).length, 1, JSON.stringify({ submitted, sent }));
+  const anchors = sent.map((a) => a.anchor);
+  assert.equal(new Set(anchors).size, anchors.length, `an anchor twice: ${anchors}`);
+  for (let i = 1; i < sent.length; i++) {
+    assert.ok(sent[i].anchor - sent[i - 1].anchor >= period / 2, `a heartbeat came early: ${JSON.stringify(sent)}`);
+  }
+  assert.ok(sent.length >= 3, JSON.stringify(sent));
+  const record = (await api.query.attestation.records(id)).unwrap();
+  assert.equal(record.missed.toNumber(), 0, JSON.stringify(record.toJSON()));
+  assert.ok('active' in (await state(id)));
+  const metrics = await (await fetch(restarted.started.metrics)).text();
+  assert.match(metrics, /tea_worker_outbox_depth 0/);
 });

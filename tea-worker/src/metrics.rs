@@ -21,6 +21,7 @@ struct Metrics {
 	chain_lag: IntGauge,
 	connected: IntGauge,
 	in_flight: IntGauge,
+	outbox: IntGauge,
 	peers: IntGauge,
 	state: IntGaugeVec,
 	resident: IntGauge,
@@ -48,12 +49,13 @@ fn metrics() -> &'static Metrics {
 		let votes = counter("votes_total", "Committee votes cast, by verdict.", &["approve"]);
 		let submissions = counter(
 			"submissions_total",
-			"Extrinsics the operator signed, by call and outcome (finalized, failed).",
+			"Extrinsics the operator signed, by call and outcome (finalized, failed, lapsed).",
 			&["call", "outcome"],
 		);
 		let refusals = counter(
 			"refusals_total",
-			"Requests this worker refused, by kind (p2p_later, p2p_busy).",
+			"Requests this worker refused, by kind (p2p_later, p2p_pending, blob_busy, blob_rate, \
+			 blob_wrong_bytes).",
 			&["kind"],
 		);
 		let tpm = Histogram::with_opts(
@@ -80,7 +82,14 @@ fn metrics() -> &'static Metrics {
 			finalized: gauge("finalized_block", "The latest finalized block the worker saw."),
 			chain_lag: gauge("chain_lag_blocks", "Best minus finalized block at the last check."),
 			connected: gauge("chain_connected", "1 while the worker is connected to its node."),
-			in_flight: gauge("outbox_depth", "Extrinsics signed and not yet finalized or failed."),
+			in_flight: gauge(
+				"submissions_in_flight",
+				"Extrinsics being followed to finalization right now.",
+			),
+			outbox: gauge(
+				"outbox_depth",
+				"Signed extrinsics in the persisted outbox (may still be included).",
+			),
 			peers: gauge("peers_allowed", "Registered peers this worker accepts connections from."),
 			resident: gauge("resident_bytes", "Resident memory of the worker process."),
 			state,
@@ -115,8 +124,13 @@ pub fn in_flight(delta: i64) {
 }
 
 /// Submissions in flight.
-pub fn outbox_depth() -> i64 {
+pub fn in_flight_now() -> i64 {
 	metrics().in_flight.get()
+}
+
+/// Entries in the persisted outbox.
+pub fn outbox_stored(entries: usize) {
+	metrics().outbox.set(entries as i64);
 }
 
 /// A refused request.

@@ -2,10 +2,12 @@
 //!
 //! Every worker has an ed25519 libp2p identity kept in a key file; its peer id is what the
 //! operator registers with the node on chain, so a committee member knows whom it reaches.
-//! Today the one protocol is [`COMMITTEE_PROTOCOL`]: a committee member sends a candidate a
-//! credential challenge (TPM2 MakeCredential) and the candidate answers with the activated
-//! credential. The answer proves itself (only the TPM holding the EK can activate it), so the
-//! channel needs no trust beyond Noise's peer authentication.
+//! Two protocols:
+//! - [`COMMITTEE_PROTOCOL`]: a committee member sends a candidate a credential challenge (TPM2
+//!   MakeCredential) and the candidate answers with the activated credential. The answer proves
+//!   itself (only the TPM holding the EK can activate it), so the channel needs no trust beyond
+//!   Noise's peer authentication.
+//! - [`blob::BLOB_PROTOCOL`]: blobs by CID in chunks, verified by the receiver.
 
 use libp2p::{
 	futures::StreamExt,
@@ -18,6 +20,8 @@ use libp2p::{
 };
 use serde::{Deserialize, Serialize};
 use std::{path::Path, time::Duration};
+
+pub mod blob;
 
 const LOG_TARGET: &str = "tea::p2p";
 
@@ -78,7 +82,15 @@ pub enum P2pError {
 	/// No address is known for the peer.
 	#[error("no address known for peer {0}: pass its multiaddr with --peer")]
 	NoAddress(PeerId),
-	/// The request failed: dial error, timeout, closed connection, bad answer.
+	/// The peer answered with a frame that does not decode or breaks its bounds.
+	#[error("{peer} answered with a malformed frame: {reason}")]
+	Malformed {
+		/// The peer.
+		peer: PeerId,
+		/// What was wrong.
+		reason: String,
+	},
+	/// The request failed: dial error, timeout, closed connection.
 	#[error("request to {peer} failed: {reason}")]
 	Request {
 		/// The peer.
@@ -134,12 +146,19 @@ pub struct Limits {
 	pub max_connections_per_peer: u32,
 	/// Connections still in their handshake.
 	pub max_pending: u32,
+	/// Inbound connections still in their handshake from one IPv4 address or IPv6 /64.
+	pub max_pending_per_ip: u32,
 	/// Concurrent request-response streams per connection.
 	pub max_streams: usize,
 	/// Inbound requests waiting for the worker; more are answered `Later` at once.
 	pub inbound_queue: usize,
 	/// How long an outbound request may take.
 	pub request_timeout: Duration,
+	/// Blob chunks being read for peers at once; more are answered `Later`.
+	pub blob_serving: usize,
+	/// Blob chunk requests one peer may make per second (a chunk is up to 256 KiB: 256 a
+	/// second is 64 MiB/s).
+	pub blob_requests_per_second: u32,
 }
 
 impl Default for Limits {
@@ -147,10 +166,13 @@ impl Default for Limits {
 		Self {
 			max_connections: 128,
 			max_connections_per_peer: 2,
-			max_pending: 32,
+			max_pending: 128,
+			max_pending_per_ip: 8,
 			max_streams: 8,
 			inbound_queue: 32,
 			request_timeout: Duration::from_secs(10),
+			blob_serving: 16,
+			blob_requests_per_second: 256,
 		}
 	}
 }
@@ -160,8 +182,125 @@ impl Default for Limits {
 struct Behaviour {
 	/// Which peer ids may hold a connection at all (with the chain in view: registered nodes).
 	allowed: libp2p::allow_block_list::Behaviour<libp2p::allow_block_list::AllowedPeers>,
+	/// Before `limits`: one address cannot take the pending slots everyone shares.
+	pending_per_ip: PendingPerIp,
 	limits: libp2p::connection_limits::Behaviour,
 	committee: json::Behaviour<Request, Response>,
+	blob: request_response::Behaviour<blob::Codec>,
+}
+
+/// Bounds the inbound connections still in their handshake per source address (an IPv4
+/// address, an IPv6 /64: what one host holds). Without it, connections that never finish their
+/// handshake, opened again as each times out, hold every pending slot of the endpoint from one
+/// host and keep a candidate's reviewers out.
+struct PendingPerIp {
+	max: u32,
+	pending: std::collections::HashMap<libp2p::swarm::ConnectionId, std::net::IpAddr>,
+	per_source: std::collections::HashMap<std::net::IpAddr, u32>,
+}
+
+impl PendingPerIp {
+	fn new(max: u32) -> Self {
+		Self { max, pending: Default::default(), per_source: Default::default() }
+	}
+
+	/// The source an address counts against: the IPv4 address, or the IPv6 address's /64.
+	fn source(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+		addr.iter().find_map(|p| match p {
+			Protocol::Ip4(ip) => Some(std::net::IpAddr::V4(ip)),
+			Protocol::Ip6(ip) => {
+				let prefix = u128::from(ip) & !((1u128 << 64) - 1);
+				Some(std::net::IpAddr::V6(prefix.into()))
+			}
+			_ => None,
+		})
+	}
+
+	fn done(&mut self, connection: libp2p::swarm::ConnectionId) {
+		if let Some(source) = self.pending.remove(&connection) {
+			if let std::collections::hash_map::Entry::Occupied(mut count) =
+				self.per_source.entry(source)
+			{
+				*count.get_mut() -= 1;
+				if *count.get() == 0 {
+					count.remove();
+				}
+			}
+		}
+	}
+}
+
+impl libp2p::swarm::NetworkBehaviour for PendingPerIp {
+	type ConnectionHandler = libp2p::swarm::dummy::ConnectionHandler;
+	type ToSwarm = std::convert::Infallible;
+
+	fn handle_pending_inbound_connection(
+		&mut self,
+		connection: libp2p::swarm::ConnectionId,
+		_local: &Multiaddr,
+		remote: &Multiaddr,
+	) -> Result<(), libp2p::swarm::ConnectionDenied> {
+		let Some(source) = Self::source(remote) else { return Ok(()) };
+		let count = self.per_source.entry(source).or_default();
+		if *count >= self.max {
+			crate::metrics::refusal("p2p_pending");
+			return Err(libp2p::swarm::ConnectionDenied::new(format!(
+				"{source} has {count} connections in their handshake already"
+			)));
+		}
+		*count += 1;
+		self.pending.insert(connection, source);
+		Ok(())
+	}
+
+	fn handle_established_inbound_connection(
+		&mut self,
+		connection: libp2p::swarm::ConnectionId,
+		_peer: PeerId,
+		_local: &Multiaddr,
+		_remote: &Multiaddr,
+	) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+		self.done(connection);
+		Ok(libp2p::swarm::dummy::ConnectionHandler)
+	}
+
+	fn handle_established_outbound_connection(
+		&mut self,
+		_connection: libp2p::swarm::ConnectionId,
+		_peer: PeerId,
+		_addr: &Multiaddr,
+		_role: libp2p::core::Endpoint,
+		_port_use: libp2p::core::transport::PortUse,
+	) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+		Ok(libp2p::swarm::dummy::ConnectionHandler)
+	}
+
+	fn on_swarm_event(&mut self, event: libp2p::swarm::FromSwarm) {
+		match event {
+			libp2p::swarm::FromSwarm::ListenFailure(failure) => self.done(failure.connection_id),
+			libp2p::swarm::FromSwarm::ConnectionEstablished(established) => {
+				self.done(established.connection_id)
+			}
+			_ => {}
+		}
+	}
+
+	fn on_connection_handler_event(
+		&mut self,
+		_peer: PeerId,
+		_connection: libp2p::swarm::ConnectionId,
+		event: libp2p::swarm::THandlerOutEvent<Self>,
+	) {
+		match event {}
+	}
+
+	fn poll(
+		&mut self,
+		_cx: &mut std::task::Context<'_>,
+	) -> std::task::Poll<libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>>
+	{
+		std::task::Poll::Pending
+	}
 }
 
 /// A request from another worker, for the worker to answer through `reply`.
@@ -186,6 +325,14 @@ enum Command {
 		reply: tokio::sync::oneshot::Sender<Result<Response, P2pError>>,
 	},
 	Allow(Vec<PeerId>),
+	Chunk {
+		peer: PeerId,
+		addrs: Vec<Multiaddr>,
+		request: blob::ChunkRequest,
+		reply: tokio::sync::oneshot::Sender<Result<blob::ChunkResponse, P2pError>>,
+	},
+	ServeBlobs(std::sync::Arc<dyn blob::Source>),
+	Drop(PeerId),
 }
 
 /// The worker's one libp2p endpoint: a cloneable handle to the Swarm's event loop, which runs
@@ -217,13 +364,26 @@ impl Network {
 			.with_max_pending_outgoing(Some(limits.max_pending));
 		let mut swarm = SwarmBuilder::with_existing_identity(key)
 			.with_tokio()
-			.with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+			// libp2p-tcp 0.42's default is `nodelay(false)`, which leaves Nagle's algorithm on:
+			// with delayed ACKs every request-response round trip then waits ~40 ms.
+			.with_tcp(
+				tcp::Config::default().nodelay(true),
+				noise::Config::new,
+				yamux::Config::default,
+			)
 			.map_err(|e| transport(&e))?
 			.with_behaviour(|_| Behaviour {
 				allowed: Default::default(),
+				pending_per_ip: PendingPerIp::new(limits.max_pending_per_ip),
 				limits: libp2p::connection_limits::Behaviour::new(connection_limits),
 				committee: json::Behaviour::new(
 					[(COMMITTEE_PROTOCOL, ProtocolSupport::Full)],
+					request_response::Config::default()
+						.with_request_timeout(limits.request_timeout)
+						.with_max_concurrent_streams(limits.max_streams),
+				),
+				blob: request_response::Behaviour::new(
+					[(blob::BLOB_PROTOCOL, ProtocolSupport::Full)],
 					request_response::Config::default()
 						.with_request_timeout(limits.request_timeout)
 						.with_max_concurrent_streams(limits.max_streams),
@@ -264,6 +424,7 @@ impl Network {
 				pending: Default::default(),
 				allowed: Default::default(),
 				answering: Default::default(),
+				blobs: Blobs { limits: limits.clone(), ..Default::default() },
 			}
 			.run(),
 		);
@@ -294,17 +455,121 @@ impl Network {
 		known: &[Multiaddr],
 		request: Request,
 	) -> Result<Response, P2pError> {
-		let addrs: Vec<_> = known.iter().filter(|a| peer_of(a) == Some(peer)).cloned().collect();
-		if addrs.is_empty() {
-			return Err(P2pError::NoAddress(peer));
-		}
+		let addrs = addresses_of(peer, known)?;
+		self.ask(|reply| Command::Request { peer, addrs, request, reply }).await
+	}
+
+	/// Asks `peer` for a chunk of a blob ([`blob::fetch`] fetches whole blobs).
+	pub async fn chunk(
+		&self,
+		peer: PeerId,
+		known: &[Multiaddr],
+		request: blob::ChunkRequest,
+	) -> Result<blob::ChunkResponse, P2pError> {
+		let addrs = addresses_of(peer, known)?;
+		self.ask(|reply| Command::Chunk { peer, addrs, request, reply }).await
+	}
+
+	/// Sends the command `make` builds and waits for the answer it is given the sender of.
+	async fn ask<T>(
+		&self,
+		make: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, P2pError>>) -> Command,
+	) -> Result<T, P2pError> {
 		let (reply, answer) = tokio::sync::oneshot::channel();
-		self.commands
-			.send(Command::Request { peer, addrs, request, reply })
-			.await
-			.map_err(|_| stopped())?;
+		self.commands.send(make(reply)).await.map_err(|_| stopped())?;
 		answer.await.map_err(|_| stopped())?
 	}
+
+	/// Serves blob chunks from `source` to allowed peers from now on (until then they are
+	/// refused).
+	pub async fn serve_blobs(
+		&self,
+		source: std::sync::Arc<dyn blob::Source>,
+	) -> Result<(), P2pError> {
+		self.commands.send(Command::ServeBlobs(source)).await.map_err(|_| stopped())
+	}
+
+	/// Drops `peer` for serving wrong bytes: closes its connections and asks it for no chunk
+	/// for [`DROP_FOR`] (it stays allowed for the committee protocol; see [`Network::allow`]).
+	pub async fn drop_peer(&self, peer: PeerId) {
+		let _ = self.commands.send(Command::Drop(peer)).await;
+	}
+}
+
+/// Those of `known` that end in `peer`'s id (a bare address could reach another peer).
+fn addresses_of(peer: PeerId, known: &[Multiaddr]) -> Result<Vec<Multiaddr>, P2pError> {
+	let addrs: Vec<_> = known.iter().filter(|a| peer_of(a) == Some(peer)).cloned().collect();
+	if addrs.is_empty() {
+		return Err(P2pError::NoAddress(peer));
+	}
+	Ok(addrs)
+}
+
+/// A chunk being read for a peer.
+type Serving = std::pin::Pin<
+	Box<
+		dyn std::future::Future<
+				Output = (
+					request_response::ResponseChannel<blob::ChunkResponse>,
+					PeerId,
+					blob::ChunkResponse,
+				),
+			> + Send,
+	>,
+>;
+
+/// The blob side of the event loop.
+#[derive(Default)]
+struct Blobs {
+	limits: Limits,
+	source: Option<std::sync::Arc<dyn blob::Source>>,
+	outbound: Waiting<blob::ChunkResponse>,
+	serving: futures::stream::FuturesUnordered<Serving>,
+	/// Requests per peer in the current second: (when it began, how many).
+	rate: std::collections::HashMap<PeerId, (std::time::Instant, u32)>,
+	/// Peers that served wrong bytes, not asked again until then.
+	dropped: std::collections::HashMap<PeerId, std::time::Instant>,
+}
+
+/// How long a peer that served wrong bytes is not asked for chunks.
+pub const DROP_FOR: Duration = Duration::from_secs(600);
+
+impl Blobs {
+	/// Whether `peer` may make another request now (and counts it).
+	fn admit(&mut self, peer: PeerId, now: std::time::Instant) -> Result<(), String> {
+		if self.serving.len() >= self.limits.blob_serving {
+			crate::metrics::refusal("blob_busy");
+			return Err("busy: too many chunks being served".into());
+		}
+		let (since, count) = self.rate.entry(peer).or_insert((now, 0));
+		if now.duration_since(*since) >= Duration::from_secs(1) {
+			(*since, *count) = (now, 0);
+		}
+		if *count >= self.limits.blob_requests_per_second {
+			crate::metrics::refusal("blob_rate");
+			return Err(format!(
+				"at most {} chunk requests a second",
+				self.limits.blob_requests_per_second
+			));
+		}
+		*count += 1;
+		Ok(())
+	}
+}
+
+/// An outbound request's failure; a frame that does not decode is the peer's fault.
+fn outbound_error(peer: PeerId, error: request_response::OutboundFailure) -> P2pError {
+	match error {
+		request_response::OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+			P2pError::Malformed { peer, reason: e.to_string() }
+		}
+		error => P2pError::Request { peer, reason: error.to_string() },
+	}
+}
+
+/// A request to a peer this endpoint does not allow (it could not connect anyway).
+fn not_allowed(peer: PeerId) -> P2pError {
+	P2pError::Request { peer, reason: "not an allowed peer (not a registered node)".into() }
 }
 
 fn stopped() -> P2pError {
@@ -329,14 +594,13 @@ struct EventLoop {
 	/// Peers with a request queued or being answered: one at a time each, so that no peer
 	/// (a reviewer included) can fill the queue in front of the others.
 	answering: std::collections::HashSet<PeerId>,
+	/// Blob chunks asked for and being served.
+	blobs: Blobs,
 }
 
 #[derive(Default)]
 struct PendingRequests {
-	outbound: std::collections::HashMap<
-		request_response::OutboundRequestId,
-		tokio::sync::oneshot::Sender<Result<Response, P2pError>>,
-	>,
+	outbound: Waiting<Response>,
 	answering: futures::stream::FuturesUnordered<Answering>,
 }
 
@@ -357,6 +621,11 @@ impl EventLoop {
 						tracing::debug!(target: LOG_TARGET, %peer, "the requester left before the answer");
 					}
 				}
+				Some((channel, peer, response)) = self.blobs.serving.next(), if !self.blobs.serving.is_empty() => {
+					if self.swarm.behaviour_mut().blob.send_response(channel, response).is_err() {
+						tracing::debug!(target: LOG_TARGET, %peer, "the requester left before the chunk");
+					}
+				}
 			}
 		}
 	}
@@ -364,6 +633,10 @@ impl EventLoop {
 	fn on_command(&mut self, command: Command) {
 		match command {
 			Command::Request { peer, addrs, request, reply } => {
+				if !self.allowed.contains(&peer) {
+					let _ = reply.send(Err(not_allowed(peer)));
+					return;
+				}
 				for addr in addrs {
 					self.swarm.add_peer_address(peer, addr);
 				}
@@ -379,7 +652,62 @@ impl EventLoop {
 				for peer in keep.difference(&self.allowed) {
 					allowed.allow_peer(*peer);
 				}
+				self.blobs.rate.retain(|peer, _| keep.contains(peer));
+				self.blobs.dropped.retain(|peer, _| keep.contains(peer));
 				self.allowed = keep;
+			}
+			Command::Chunk { peer, addrs, request, reply } => {
+				if !self.allowed.contains(&peer) {
+					let _ = reply.send(Err(not_allowed(peer)));
+					return;
+				}
+				if self
+					.blobs
+					.dropped
+					.get(&peer)
+					.is_some_and(|until| *until > std::time::Instant::now())
+				{
+					let reason = "dropped: it served wrong bytes".to_string();
+					let _ = reply.send(Err(P2pError::Request { peer, reason }));
+					return;
+				}
+				for addr in addrs {
+					self.swarm.add_peer_address(peer, addr);
+				}
+				let id = self.swarm.behaviour_mut().blob.send_request(&peer, request);
+				self.blobs.outbound.insert(id, reply);
+			}
+			Command::ServeBlobs(source) => self.blobs.source = Some(source),
+			Command::Drop(peer) => {
+				let now = std::time::Instant::now();
+				self.blobs.dropped.retain(|_, until| *until > now);
+				self.blobs.dropped.insert(peer, now + DROP_FOR);
+				let _ = self.swarm.disconnect_peer_id(peer);
+			}
+		}
+	}
+
+	fn on_blob(&mut self, event: Event<blob::ChunkRequest, blob::ChunkResponse>) {
+		match to_waiter(&mut self.blobs.outbound, event) {
+			None => {}
+			Some((peer, request, channel)) => {
+				let refuse = |reason: String| blob::ChunkResponse::Later { reason };
+				let Some(source) = self.blobs.source.clone() else {
+					let reason = "this worker serves no blobs".into();
+					let refused = blob::ChunkResponse::Refused { reason };
+					let _ = self.swarm.behaviour_mut().blob.send_response(channel, refused);
+					return;
+				};
+				if let Err(reason) = self.blobs.admit(peer, std::time::Instant::now()) {
+					let _ = self.swarm.behaviour_mut().blob.send_response(channel, refuse(reason));
+					return;
+				}
+				self.blobs.serving.push(Box::pin(async move {
+					let response = tokio::task::spawn_blocking(move || source.chunk(&request))
+						.await
+						.unwrap_or_else(|_| refuse("the read failed".into()));
+					(channel, peer, response)
+				}));
 			}
 		}
 	}
@@ -387,7 +715,11 @@ impl EventLoop {
 	fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
 		match event {
 			SwarmEvent::Behaviour(BehaviourEvent::Committee(event)) => self.on_committee(event),
+			SwarmEvent::Behaviour(BehaviourEvent::Blob(event)) => self.on_blob(event),
 			// Accept errors (out of file descriptors, …) do not end the listener.
+			SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+				tracing::debug!(target: LOG_TARGET, ?peer_id, %error, "dial failed");
+			}
 			SwarmEvent::ListenerError { error, .. } => {
 				tracing::warn!(target: LOG_TARGET, %error, "listener error");
 			}
@@ -399,8 +731,9 @@ impl EventLoop {
 	}
 
 	fn on_committee(&mut self, event: Event<Request, Response>) {
-		match event {
-			Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+		match to_waiter(&mut self.pending.outbound, event) {
+			None => {}
+			Some((peer, request, channel)) => {
 				if let Err(reason) = (self.admit)(&peer) {
 					let _ = self
 						.swarm
@@ -425,22 +758,42 @@ impl EventLoop {
 					}
 				}
 			}
-			Event::Message { message: Message::Response { request_id, response }, .. } => {
-				if let Some(reply) = self.pending.outbound.remove(&request_id) {
-					let _ = reply.send(Ok(response));
-				}
-			}
-			Event::OutboundFailure { peer, request_id, error, .. } => {
-				if let Some(reply) = self.pending.outbound.remove(&request_id) {
-					let _ = reply.send(Err(P2pError::Request { peer, reason: error.to_string() }));
-				}
-			}
-			Event::InboundFailure { peer, error, .. } => {
-				tracing::debug!(target: LOG_TARGET, %peer, %error, "inbound request failed");
-			}
-			Event::ResponseSent { .. } => {}
 		}
 	}
+}
+
+/// The waiter of each outbound request.
+type Waiting<Resp> = std::collections::HashMap<
+	request_response::OutboundRequestId,
+	tokio::sync::oneshot::Sender<Result<Resp, P2pError>>,
+>;
+
+/// Hands the outbound half of a request-response event (an answer, a failure) to the request's
+/// waiter in `waiting`; an inbound request comes back for the caller to answer.
+fn to_waiter<Req, Resp>(
+	waiting: &mut Waiting<Resp>,
+	event: Event<Req, Resp>,
+) -> Option<(PeerId, Req, request_response::ResponseChannel<Resp>)> {
+	match event {
+		Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+			return Some((peer, request, channel))
+		}
+		Event::Message { message: Message::Response { request_id, response }, .. } => {
+			if let Some(reply) = waiting.remove(&request_id) {
+				let _ = reply.send(Ok(response));
+			}
+		}
+		Event::OutboundFailure { peer, request_id, error, .. } => {
+			if let Some(reply) = waiting.remove(&request_id) {
+				let _ = reply.send(Err(outbound_error(peer, error)));
+			}
+		}
+		Event::InboundFailure { peer, error, .. } => {
+			tracing::debug!(target: LOG_TARGET, %peer, %error, "inbound request failed");
+		}
+		Event::ResponseSent { .. } => {}
+	}
+	None
 }
 
 /// The peer id at the end of a multiaddr (`…/p2p/<peer id>`), if any.
@@ -663,6 +1016,46 @@ mod tests {
 		}
 		assert!(refused.load(std::sync::atomic::Ordering::Relaxed) > 50, "the flood ran");
 		assert!(slowest < Duration::from_secs(2), "the reviewer waited {slowest:?}");
+	}
+
+	/// The attack (review finding): connections that never finish their handshake hold the
+	/// endpoint's pending slots; opened again as each times out, they would keep every
+	/// reviewer out. One address (an IPv4 address, an IPv6 /64) holds only a few pending slots,
+	/// so a reviewer from another address still gets through.
+	#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+	async fn handshakes_left_open_from_one_address_do_not_lock_reviewers_out() {
+		let (server, mut inbound) = Network::start(
+			Keypair::generate_ed25519(),
+			&[local()],
+			Limits { max_pending: 8, max_pending_per_ip: 2, ..limits() },
+			Box::new(|_| Ok(())),
+		)
+		.await
+		.unwrap();
+		tokio::spawn(async move {
+			while let Some(Inbound { reply, .. }) = inbound.recv().await {
+				let _ = reply.send(Response::Activated { credential: vec![1] });
+			}
+		});
+		let port = match server.listening()[0].iter().nth(1) {
+			Some(Protocol::Tcp(port)) => port,
+			other => panic!("{other:?}"),
+		};
+		// 40 TCP connections from 127.0.0.2 that say nothing (Linux routes all of 127/8 to
+		// loopback), more than all the pending slots.
+		let mut silent = Vec::new();
+		for _ in 0..40 {
+			let socket = tokio::net::TcpSocket::new_v4().unwrap();
+			socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+			silent.push(socket.connect(([127, 0, 0, 1], port).into()).await.unwrap());
+		}
+		tokio::time::sleep(Duration::from_millis(300)).await;
+		let reviewer = endpoint().await;
+		introduce(&server, &reviewer).await;
+		let addr = server.listening()[0].clone();
+		let answer = reviewer.request(server.peer_id(), &[addr], activate()).await;
+		assert_eq!(answer.unwrap(), Response::Activated { credential: vec![1] });
+		drop(silent);
 	}
 
 	#[tokio::test]

@@ -2,7 +2,13 @@
 //! each candidate ([`crate::committee::examine`]) and submit the verdict
 //! (`attestation.vote`, signed by the node's operator).
 
-use super::{by_node, request_error, signer::Signer, ChainClient, ChainError, LOG_TARGET};
+use super::{
+	by_node,
+	outbox::Key,
+	request_error,
+	signer::{Finalized, Signer},
+	ChainClient, ChainError, LOG_TARGET,
+};
 use crate::{
 	committee::{examine, Candidate, Finding},
 	p2p::Network,
@@ -126,6 +132,20 @@ pub async fn candidate(
 	Ok((candidate, ca_keys))
 }
 
+const VOTE: &str = "attestation.vote";
+
+/// The verdict a finalized vote of `node` cast (its verdict and reason come from the detail
+/// stored with it).
+fn verdict_of(node: H256, finalized: &Finalized) -> Result<Verdict, ChainError> {
+	let (approve, reason): (bool, String) = codec::Decode::decode(&mut &finalized.detail[..])
+		.map_err(|e| ChainError::Request {
+			url: String::new(),
+			what: VOTE,
+			reason: format!("the stored detail does not decode: {e}"),
+		})?;
+	Ok(Verdict { node, approve, reason, block: finalized.block })
+}
+
 /// Errors of `attestation.vote` that another try cannot change.
 pub const FINAL_VOTE_ERRORS: [&str; 6] =
 	["AlreadyVoted", "ReviewClosed", "NotAMember", "MemberNotActive", "NotOperator", "NoReview"];
@@ -195,6 +215,10 @@ impl Member {
 				// Votes still in flight finish on their own tasks.
 				_ = stop.wait_for(|stop| *stop) => return Ok(()),
 			}
+			if let Err(e) = self.resume_stored(client) {
+				tracing::error!(target: LOG_TARGET, error = %e, "outbox not read; trying again next block");
+				continue;
+			}
 			let (now, open) = match open_reviews(client, self.node).await {
 				Ok(open) => open,
 				Err(e) => {
@@ -245,14 +269,30 @@ impl Member {
 						"vote",
 						(Static(member), Static(node), approve),
 					);
-					let outcome = signer
-						.submit(&client, &call, "attestation.vote")
-						.await
-						.map(|f| Verdict { node, approve, reason, block: f.block });
-					let _ = done.send((key, outcome));
+					let stored = Key::Vote { member: member.0, candidate: node.0, deadline: key.1 };
+					let detail = codec::Encode::encode(&(approve, &reason));
+					let outcome = signer.submit(&client, stored, &call, VOTE, detail).await;
+					let _ = done.send((key, outcome.and_then(|f| verdict_of(node, &f))));
 				});
 			}
 		}
+	}
+
+	/// Resumes every vote of this member stored in the outbox and not being followed yet.
+	fn resume_stored(&mut self, client: &Arc<ChainClient>) -> Result<(), ChainError> {
+		for (stored, _) in self.signer.outbox().entries()? {
+			let Key::Vote { member, candidate, deadline } = stored else { continue };
+			let key = (H256(candidate), deadline);
+			if member != self.node.0 || !self.voted.insert(key) {
+				continue;
+			}
+			let (client, signer, done) = (client.clone(), self.signer.clone(), self.done.0.clone());
+			tokio::spawn(async move {
+				let outcome = signer.resume(&client, stored, VOTE).await;
+				let _ = done.send((key, outcome.and_then(|f| verdict_of(key.0, &f))));
+			});
+		}
+		Ok(())
 	}
 
 	/// Records a vote's outcome: finalized, refused for good, or to be tried again.

@@ -9,7 +9,10 @@
 use super::{
 	by_node,
 	committee::{ChainNode, ChainReview},
-	request_error, ChainClient, ChainError, LOG_TARGET,
+	outbox::Key,
+	request_error,
+	signer::{Finalized, Signer},
+	ChainClient, ChainError, LOG_TARGET,
 };
 use crate::{
 	committee::Gate,
@@ -32,8 +35,9 @@ pub const RESUBMIT_AFTER: BlockNumber = 4;
 /// leaves the node quarantined; a committee that rejects it would reject it again).
 pub const MAX_APPEALS: u32 = 3;
 
-/// What the node last submitted: purpose and the finalized block it was anchored at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the node last submitted: purpose and the finalized block it was anchored at (kept in
+/// the outbox, so a restart neither repeats it early nor forgets how often it appealed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]
 pub struct Submitted {
 	/// Why.
 	pub purpose: Purpose,
@@ -201,6 +205,44 @@ pub fn state_name(state: Option<&NodeState<BlockNumber>>) -> &'static str {
 	}
 }
 
+const REGISTER: &str = "nodes.register";
+const ATTEST: &str = "attestation.submitAttestation";
+
+/// The outbox record of what node `node` submitted last.
+fn last_record(node: H256) -> String {
+	format!("duty/last/{}", hex::encode(node.0))
+}
+
+/// A purpose as metrics label it.
+fn label(purpose: Purpose) -> String {
+	format!("{purpose:?}").to_lowercase()
+}
+
+/// The purpose and anchor an attestation's outbox entry was stored with.
+fn attestation_detail(detail: &[u8]) -> Result<(Purpose, BlockNumber), ChainError> {
+	codec::Decode::decode(&mut &detail[..]).map_err(|e| ChainError::Request {
+		url: String::new(),
+		what: ATTEST,
+		reason: format!("the stored detail does not decode: {e}"),
+	})
+}
+
+/// The outcome of an attestation for `purpose`, counted in the metrics.
+fn attested(purpose: Purpose, result: Result<Finalized, ChainError>) -> Result<Done, ChainError> {
+	let done = match result {
+		Ok(done) => done,
+		Err(e) => {
+			crate::metrics::attestation(&label(purpose), "failed");
+			return Err(e);
+		}
+	};
+	let (purpose, anchor) = attestation_detail(&done.detail)?;
+	let rejected = done.events.iter().any(|e| e == "Attestation.QuoteRejected");
+	crate::metrics::attestation(&label(purpose), if rejected { "rejected" } else { "accepted" });
+	tracing::info!(target: LOG_TARGET, ?purpose, anchor, events = ?done.events, "attested");
+	Ok(Done::Attested(Attested { purpose, anchor, events: done.events }))
+}
+
 /// Blocks between two registration attempts.
 const REGISTER_AGAIN_AFTER: BlockNumber = 10;
 
@@ -209,7 +251,7 @@ pub struct NodeDuty {
 	/// The node's TPM.
 	pub tpm: TpmHandle,
 	/// The operator's signer.
-	pub signer: Arc<super::signer::Signer>,
+	pub signer: Arc<Signer>,
 	/// The node's libp2p peer id (multihash bytes), as it registers it.
 	pub peer_id: Vec<u8>,
 	/// Who may ask for the node's TPM work.
@@ -258,13 +300,17 @@ impl NodeDuty {
 		node: H256,
 		attest: bool,
 		tpm: TpmHandle,
-		signer: Arc<super::signer::Signer>,
+		signer: Arc<Signer>,
 		peer_id: Vec<u8>,
 		gate: Arc<Mutex<Gate>>,
 		network: Option<Network>,
 		extra_peers: Vec<libp2p::PeerId>,
 		standing: Arc<Mutex<Option<(BlockNumber, String)>>>,
 	) -> Self {
+		let last = signer.outbox().record(&last_record(node)).unwrap_or_else(|e| {
+			tracing::error!(target: LOG_TARGET, error = %e, "the last submission is not known");
+			None
+		});
 		Self {
 			tpm,
 			signer,
@@ -272,7 +318,7 @@ impl NodeDuty {
 			gate,
 			network,
 			extra_peers,
-			last: None,
+			last,
 			registered_at: None,
 			standing,
 			attest,
@@ -336,8 +382,19 @@ impl NodeDuty {
 					.expect("not poisoned")
 					.set_members(standing.reviewers.iter().cloned());
 			}
+			tracing::debug!(target: LOG_TARGET, now, state = name, busy = self.busy, last = ?self.last, "node duty");
 			if !self.attest || self.busy {
 				continue;
+			}
+			// A stored submission (from before a restart, or one that timed out) is followed
+			// until the chain settles it before anything new is decided.
+			match self.resume_stored(client) {
+				Ok(true) => continue,
+				Ok(false) => {}
+				Err(e) => {
+					tracing::error!(target: LOG_TARGET, error = %e, "outbox not read; trying again next block");
+					continue;
+				}
 			}
 			let Some(standing) = standing else {
 				if self
@@ -359,8 +416,9 @@ impl NodeDuty {
 					),
 				);
 				tracing::info!(target: LOG_TARGET, node = %hex::encode(id.node_id), "registering the node");
+				let key = Key::Register { node: node.0 };
 				self.spawn(client, move |signer, client| async move {
-					let done = signer.submit(&client, &call, "nodes.register").await?;
+					let done = signer.submit(&client, key, &call, REGISTER, Vec::new()).await?;
 					Ok(Done::Registered { events: done.events })
 				});
 				continue;
@@ -376,7 +434,9 @@ impl NodeDuty {
 				}
 				continue;
 			}
-			let Some(purpose) = due(&standing, &rules, now, self.last) else { continue };
+			let owed = due(&standing, &rules, now, self.last);
+			tracing::debug!(target: LOG_TARGET, now, ?owed, record = ?standing.record, ?rules, "owed");
+			let Some(purpose) = owed else { continue };
 			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
 			let quote = match self.tpm.quote(nonce).await {
 				Ok(quote) => quote,
@@ -387,7 +447,12 @@ impl NodeDuty {
 			};
 			let appeals =
 				appeals_in(self.last, standing.since) + u32::from(purpose == Purpose::Appeal);
-			self.last = Some(Submitted { purpose, anchor: now, since: standing.since, appeals });
+			let submitted = Submitted { purpose, anchor: now, since: standing.since, appeals };
+			self.last = Some(submitted);
+			if let Err(e) = self.signer.outbox().keep(&last_record(node), &submitted) {
+				tracing::error!(target: LOG_TARGET, error = %e, "the submission is not recorded; not submitting");
+				continue;
+			}
 			let call = dynamic::transaction(
 				"Attestation",
 				"submit_attestation",
@@ -400,33 +465,42 @@ impl NodeDuty {
 					Static(quote.pcrs),
 				),
 			);
+			let key = Key::Attest { node: node.0 };
 			self.spawn(client, move |signer, client| async move {
-				let label = format!("{purpose:?}").to_lowercase();
-				crate::metrics::attestation(&label, "sent");
-				match signer.submit(&client, &call, "attestation.submitAttestation").await {
-					Ok(done) => {
-						let rejected = done.events.iter().any(|e| e == "Attestation.QuoteRejected");
-						crate::metrics::attestation(
-							&label,
-							if rejected { "rejected" } else { "accepted" },
-						);
-						tracing::info!(target: LOG_TARGET, ?purpose, anchor = now, events = ?done.events, "attested");
-						Ok(Done::Attested(Attested { purpose, anchor: now, events: done.events }))
-					}
-					Err(e) => {
-						crate::metrics::attestation(&label, "failed");
-						Err(e)
-					}
-				}
+				crate::metrics::attestation(&label(purpose), "sent");
+				let detail = codec::Encode::encode(&(purpose, now));
+				attested(purpose, signer.submit(&client, key, &call, ATTEST, detail).await)
 			});
 		}
+	}
+
+	/// Resumes the registration or attestation stored in the outbox, if one is; whether it
+	/// did.
+	fn resume_stored(&mut self, client: &Arc<ChainClient>) -> Result<bool, ChainError> {
+		let register = Key::Register { node: self.node.0 };
+		if self.signer.pending(&register)?.is_some() {
+			self.spawn(client, move |signer, client| async move {
+				let done = signer.resume(&client, register, REGISTER).await?;
+				Ok(Done::Registered { events: done.events })
+			});
+			return Ok(true);
+		}
+		let attest = Key::Attest { node: self.node.0 };
+		if let Some(entry) = self.signer.pending(&attest)? {
+			let (purpose, _) = attestation_detail(&entry.detail)?;
+			self.spawn(client, move |signer, client| async move {
+				attested(purpose, signer.resume(&client, attest, ATTEST).await)
+			});
+			return Ok(true);
+		}
+		Ok(false)
 	}
 
 	/// Runs one submission on its own task; its outcome comes back through `done`.
 	fn spawn<F>(
 		&mut self,
 		client: &Arc<ChainClient>,
-		submission: impl FnOnce(Arc<super::signer::Signer>, Arc<ChainClient>) -> F,
+		submission: impl FnOnce(Arc<Signer>, Arc<ChainClient>) -> F,
 	) where
 		F: std::future::Future<Output = Result<Done, ChainError>> + Send + 'static,
 	{

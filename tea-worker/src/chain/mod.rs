@@ -6,11 +6,13 @@
 //! - [`duty`]: a node's own attestations (heartbeats, appeals).
 //!
 //! Followers read state at each finalized block (`ChainClient::finalized_blocks`); every
-//! extrinsic is signed by the node's operator and counts once it is in a best block.
+//! extrinsic is signed by the node's operator ([`signer`]), kept in the persisted [`outbox`]
+//! until the chain settles it, and counts once it is finalized.
 
 pub mod committee;
 pub mod duty;
 pub mod grants;
+pub mod outbox;
 pub mod signer;
 
 use std::{fmt, time::Duration};
@@ -60,6 +62,17 @@ pub enum ChainError {
 		/// The error's name in that pallet.
 		error: String,
 	},
+	/// A stored submission can never be included: the chain settled it without it.
+	#[error("{what} lapsed: {reason}")]
+	Lapsed {
+		/// What was submitted.
+		what: &'static str,
+		/// Why it can never be included.
+		reason: String,
+	},
+	/// The persisted outbox failed (the local disk).
+	#[error(transparent)]
+	Outbox(#[from] outbox::OutboxError),
 	/// The node answered, but a request failed.
 	#[error("the tea-node at {url} failed a request ({what}): {reason}")]
 	Request {
@@ -280,7 +293,7 @@ fn request_error(url: &str, what: &'static str, e: &dyn std::error::Error) -> Ch
 }
 
 /// The innermost cause of an error: the part a user can act on ("Connection refused").
-fn root_cause(e: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
 	let mut cur = e;
 	while let Some(next) = cur.source() {
 		cur = next;

@@ -1,14 +1,22 @@
 //! The operator's one signer: every extrinsic the worker sends goes through [`Signer`], which
-//! allocates nonces in one place, bounds every submission in time and follows it to
-//! finalization.
+//! allocates nonces in one place, stores every signed extrinsic in the persisted
+//! [`Outbox`] before it reaches a pool, bounds every submission in time and follows it until
+//! the chain settles it.
 
-use super::{request_error, ChainClient, ChainError, LOG_TARGET};
+use super::{
+	outbox::{standing, Entry, Key, Outbox, Standing},
+	request_error, ChainClient, ChainError, LOG_TARGET,
+};
 use sp_core::H256;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use subxt_signer::sr25519;
 
 /// How long a submission may take from signing to finalization.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Blocks an extrinsic stays valid for after the finalized block it was signed at (its
+/// mortality): an outbox entry the chain did not include by then is settled as lapsed.
+pub const MORTALITY: u32 = 32;
 
 /// A finalized, successful extrinsic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +25,8 @@ pub struct Finalized {
 	pub block: H256,
 	/// Its events as `Pallet.Event`.
 	pub events: Vec<String>,
+	/// The detail its submitter stored with it (a resumed submission reports its own).
+	pub detail: Vec<u8>,
 }
 
 /// Signs with the node operator's key; the only holder of that key in the worker.
@@ -25,12 +35,14 @@ pub struct Signer {
 	/// The next nonce this signer will use, once known.
 	next: tokio::sync::Mutex<Option<u64>>,
 	timeout: Duration,
+	outbox: Arc<Outbox>,
 }
 
 impl Signer {
-	/// A signer for `key`, each submission bounded by `timeout`.
-	pub fn new(key: sr25519::Keypair, timeout: Duration) -> Self {
-		Self { key, next: tokio::sync::Mutex::new(None), timeout }
+	/// A signer for `key`, each submission bounded by `timeout` and stored in `outbox` until
+	/// the chain settles it.
+	pub fn new(key: sr25519::Keypair, timeout: Duration, outbox: Arc<Outbox>) -> Self {
+		Self { key, next: tokio::sync::Mutex::new(None), timeout, outbox }
 	}
 
 	/// Forgets the nonce this signer handed out last: after a reconnect (perhaps to another
@@ -44,16 +56,71 @@ impl Signer {
 		self.key.public_key().into()
 	}
 
-	/// Signs `call`, submits it through `client` and waits until it is finalized and
-	/// succeeded. Submissions from several tasks are signed one after the other with
-	/// consecutive nonces and then followed concurrently. A block that is retracted is waited
-	/// out (the node puts its extrinsics back into the pool); a dispatch error comes back as
-	/// [`ChainError::Dispatch`] with the pallet's error name.
+	/// The outbox this signer stores its submissions in.
+	pub fn outbox(&self) -> &Outbox {
+		&self.outbox
+	}
+
+	/// The submission stored under `key`, if the chain has not settled it yet.
+	pub fn pending(&self, key: &Key) -> Result<Option<Entry>, ChainError> {
+		Ok(self.outbox.get(key)?)
+	}
+
+	/// Signs `call`, stores it in the outbox under `key` with `detail`, submits it through
+	/// `client` and waits until it is finalized and succeeded. While an earlier submission
+	/// under `key` is stored, that one is followed (sent again as it was) instead: one
+	/// submission per key at a time. Submissions from several tasks are signed one after the
+	/// other with consecutive nonces and then followed concurrently. A block that is retracted
+	/// is waited out (the node puts its extrinsics back into the pool); a dispatch error comes
+	/// back as [`ChainError::Dispatch`] with the pallet's error name. On a timeout or a lost
+	/// connection the entry stays stored, to be resumed.
 	pub async fn submit<Call: subxt::transactions::Payload>(
 		&self,
 		client: &ChainClient,
+		key: Key,
 		call: &Call,
 		what: &'static str,
+		detail: Vec<u8>,
+	) -> Result<Finalized, ChainError> {
+		self.bounded(client, what, async {
+			let entry = match self.outbox.get(&key)? {
+				Some(entry) => {
+					tracing::info!(target: LOG_TARGET, what, ?key, nonce = entry.nonce, "an earlier submission is still open: following it instead");
+					entry
+				}
+				None => self.sign(client, &key, call, what, detail).await?,
+			};
+			self.follow(client, &key, &entry, what).await
+		})
+		.await
+	}
+
+	/// Follows the submission stored under `key` (sent again as it was) until the chain settles
+	/// it, as [`Signer::submit`] does.
+	pub async fn resume(
+		&self,
+		client: &ChainClient,
+		key: Key,
+		what: &'static str,
+	) -> Result<Finalized, ChainError> {
+		self.bounded(client, what, async {
+			let entry = self.outbox.get(&key)?.ok_or_else(|| ChainError::Request {
+				url: client.url.clone(),
+				what,
+				reason: format!("nothing stored under {key:?}"),
+			})?;
+			tracing::info!(target: LOG_TARGET, what, ?key, nonce = entry.nonce, "resuming a stored submission");
+			self.follow(client, &key, &entry, what).await
+		})
+		.await
+	}
+
+	/// Runs `submission` under this signer's timeout, counted in the metrics.
+	async fn bounded(
+		&self,
+		client: &ChainClient,
+		what: &'static str,
+		submission: impl std::future::Future<Output = Result<Finalized, ChainError>>,
 	) -> Result<Finalized, ChainError> {
 		/// Counts the submission out however it ends, dropped futures included.
 		struct InFlight;
@@ -64,16 +131,21 @@ impl Signer {
 		}
 		crate::metrics::in_flight(1);
 		let _in_flight = InFlight;
-		let result = tokio::time::timeout(self.timeout, self.submit_inner(client, call, what))
-			.await
-			.unwrap_or_else(|_| {
-				Err(ChainError::Request {
-					url: client.url.clone(),
-					what,
-					reason: format!("not finalized within {} s", self.timeout.as_secs()),
-				})
-			});
-		crate::metrics::submission(what, if result.is_ok() { "finalized" } else { "failed" });
+		let result = tokio::time::timeout(self.timeout, submission).await.unwrap_or_else(|_| {
+			Err(ChainError::Request {
+				url: client.url.clone(),
+				what,
+				reason: format!("not finalized within {} s", self.timeout.as_secs()),
+			})
+		});
+		crate::metrics::submission(
+			what,
+			match &result {
+				Ok(_) => "finalized",
+				Err(ChainError::Lapsed { .. }) => "lapsed",
+				Err(_) => "failed",
+			},
+		);
 		if result.is_err() {
 			// Whatever happened, ask the pool again next time.
 			*self.next.lock().await = None;
@@ -81,62 +153,199 @@ impl Signer {
 		result
 	}
 
-	async fn submit_inner<Call: subxt::transactions::Payload>(
+	/// Signs `call` with the next nonce and stores it under `key` before any pool sees it.
+	async fn sign<Call: subxt::transactions::Payload>(
 		&self,
 		client: &ChainClient,
+		key: &Key,
 		call: &Call,
+		what: &'static str,
+		detail: Vec<u8>,
+	) -> Result<Entry, ChainError> {
+		let url = client.url.as_str();
+		let fail = |e: &dyn std::error::Error| request_error(url, what, e);
+		let mut next = self.next.lock().await;
+		// The pool-aware nonce: it counts this account's extrinsics still in the pool; a
+		// nonce this signer handed out itself may be ahead of what the pool shows yet.
+		let pool =
+			client.rpc.system_account_next_index(&self.account()).await.map_err(|e| fail(&e))?;
+		let nonce = next.map_or(pool, |n| n.max(pool));
+		let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
+		let birth = at.block_number() as u32;
+		let params = subxt::config::DefaultExtrinsicParamsBuilder::<subxt::SubstrateConfig>::new()
+			.nonce(nonce)
+			.mortal(u64::from(MORTALITY))
+			.build();
+		let signed =
+			at.transactions().create_signed(call, &self.key, params).await.map_err(|e| fail(&e))?;
+		let entry = Entry {
+			what: what.to_string(),
+			nonce,
+			birth,
+			expires: birth.saturating_add(MORTALITY),
+			extrinsic: signed.encoded().to_vec(),
+			detail,
+		};
+		self.outbox.put(key, &entry)?;
+		*next = Some(nonce + 1);
+		Ok(entry)
+	}
+
+	/// Sends the stored `entry` and follows it until it is finalized or the chain settles it
+	/// otherwise; the entry is removed once settled.
+	async fn follow(
+		&self,
+		client: &ChainClient,
+		key: &Key,
+		entry: &Entry,
 		what: &'static str,
 	) -> Result<Finalized, ChainError> {
 		use subxt::transactions::TransactionStatus;
 		let url = client.url.as_str();
 		let fail = |e: &dyn std::error::Error| request_error(url, what, e);
-		let refused = |reason: String| ChainError::Request { url: url.to_string(), what, reason };
-		let mut progress = {
-			let mut next = self.next.lock().await;
-			// The pool-aware nonce: it counts this account's extrinsics still in the pool; a
-			// nonce this signer handed out itself may be ahead of what the pool shows yet.
-			let pool = client
-				.rpc
-				.system_account_next_index(&self.account())
-				.await
-				.map_err(|e| fail(&e))?;
-			let nonce = next.map_or(pool, |n| n.max(pool));
-			let params =
-				subxt::config::DefaultExtrinsicParamsBuilder::<subxt::SubstrateConfig>::new()
-					.nonce(nonce)
-					.build();
-			let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
-			let progress = at
-				.transactions()
-				.sign_and_submit_then_watch(call, &self.key, params)
-				.await
-				.map_err(|e| fail(&e))?;
-			*next = Some(nonce + 1);
-			progress
-		};
-		while let Some(status) = progress.next().await {
-			match status.map_err(|e| fail(&e))? {
-				TransactionStatus::InFinalizedBlock(included) => {
-					let events =
-						included.wait_for_success().await.map_err(|e| dispatch(url, what, e))?;
-					let events = events
-						.iter()
-						.filter_map(Result::ok)
-						.map(|e| format!("{}.{}", e.pallet_name(), e.event_name()))
-						.collect();
-					return Ok(Finalized { block: included.block_hash(), events });
+		let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
+		let tx = at.transactions().from_bytes(entry.extrinsic.clone());
+		let hash = tx.hash();
+		match tx.submit_and_watch().await {
+			Ok(mut progress) => {
+				emit_submitted(what, key, entry, hash);
+				while let Some(status) = progress.next().await {
+					match status {
+						Ok(TransactionStatus::InFinalizedBlock(included)) => {
+							let block = included.block_hash();
+							let events = included.fetch_events().await.map_err(|e| fail(&e))?;
+							let at = client.api.at_block(block).await.map_err(|e| fail(&e))?;
+							let outcome = outcome(url, what, &at, &events, entry);
+							self.outbox.remove(key)?;
+							return outcome;
+						}
+						Ok(TransactionStatus::NoLongerInBestBlock) => {
+							tracing::info!(target: LOG_TARGET, what, "block retracted; waiting for the extrinsic to be included again");
+						}
+						Ok(
+							TransactionStatus::Error { message }
+							| TransactionStatus::Invalid { message }
+							| TransactionStatus::Dropped { message },
+						) => {
+							tracing::info!(target: LOG_TARGET, what, %message, "the pool let the extrinsic go; asking the chain");
+							break;
+						}
+						Ok(_) => continue,
+						Err(e) => {
+							tracing::info!(target: LOG_TARGET, what, error = %e, "status stream failed; asking the chain");
+							break;
+						}
+					}
 				}
-				TransactionStatus::NoLongerInBestBlock => {
-					tracing::info!(target: LOG_TARGET, what, "block retracted; waiting for the extrinsic to be included again");
-				}
-				TransactionStatus::Error { message }
-				| TransactionStatus::Invalid { message }
-				| TransactionStatus::Dropped { message } => return Err(refused(message)),
-				_ => continue,
+			}
+			// Already in the pool (a restart), banned as just included, stale, …: the chain
+			// says what became of it.
+			Err(e) => {
+				tracing::info!(target: LOG_TARGET, what, reason = %super::root_cause(&e), "not taken as new; asking the chain");
 			}
 		}
-		Err(refused("the node ended the transaction status stream".into()))
+		self.settle(client, key, entry, hash, what).await
 	}
+
+	/// Waits, block by block, until the chain settles `entry`: finalized (its outcome is read
+	/// from its block), its nonce used by another extrinsic, or its mortality passed.
+	async fn settle(
+		&self,
+		client: &ChainClient,
+		key: &Key,
+		entry: &Entry,
+		hash: H256,
+		what: &'static str,
+	) -> Result<Finalized, ChainError> {
+		let url = client.url.as_str();
+		let fail = |e: &dyn std::error::Error| request_error(url, what, e);
+		let mut blocks = client.finalized_blocks().await?;
+		loop {
+			let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
+			let nonce =
+				at.transactions().account_nonce(&self.account()).await.map_err(|e| fail(&e))?;
+			let finalized = at.block_number() as u32;
+			let lapsed = |reason: &str| ChainError::Lapsed { what, reason: reason.to_string() };
+			match standing(entry, nonce, finalized) {
+				Standing::Open => {
+					client.next_finalized(&mut blocks).await?;
+				}
+				Standing::Expired => {
+					self.outbox.remove(key)?;
+					return Err(lapsed("its mortality ended before any block included it"));
+				}
+				Standing::NoncePassed => {
+					let found = find(client, entry, hash, finalized, what).await?;
+					self.outbox.remove(key)?;
+					return found.unwrap_or_else(|| {
+						Err(lapsed("another extrinsic of the operator took its nonce"))
+					});
+				}
+			}
+		}
+	}
+}
+
+/// Says on stdout (the daemon's JSON lines) that a pool took `entry`.
+fn emit_submitted(what: &str, key: &Key, entry: &Entry, hash: H256) {
+	use std::io::Write;
+	tracing::debug!(target: LOG_TARGET, what, ?key, nonce = entry.nonce, ?hash, "in the pool");
+	let line = serde_json::json!({
+		"submitted": what,
+		"nonce": entry.nonce,
+		"hash": format!("{hash:?}"),
+	});
+	let mut out = std::io::stdout().lock();
+	let _ = writeln!(out, "{line}");
+	let _ = out.flush();
+}
+
+/// Looks for the extrinsic `hash` in the blocks `entry` could have been included in, up to
+/// `finalized`, and reads its outcome there.
+async fn find(
+	client: &ChainClient,
+	entry: &Entry,
+	hash: H256,
+	finalized: u32,
+	what: &'static str,
+) -> Result<Option<Result<Finalized, ChainError>>, ChainError> {
+	let url = client.url.as_str();
+	let fail = |e: &dyn std::error::Error| request_error(url, what, e);
+	for number in (entry.birth.saturating_add(1)..=finalized.min(entry.expires)).rev() {
+		let at = client.api.at_block(u64::from(number)).await.map_err(|e| fail(&e))?;
+		let extrinsics = at.extrinsics().fetch().await.map_err(|e| fail(&e))?;
+		for extrinsic in extrinsics.iter() {
+			let extrinsic = extrinsic.map_err(|e| fail(&e))?;
+			if extrinsic.hash() == hash {
+				let events = extrinsic.events().await.map_err(|e| fail(&e))?;
+				return Ok(Some(outcome(url, what, &at, &events, entry)));
+			}
+		}
+	}
+	Ok(None)
+}
+
+/// The outcome of an included extrinsic from its events: its events as `Pallet.Event`, or the
+/// dispatch error by the pallet's error name.
+fn outcome<C: subxt::client::OnlineClientAtBlockT<subxt::SubstrateConfig>>(
+	url: &str,
+	what: &'static str,
+	at: &subxt::client::ClientAtBlock<subxt::SubstrateConfig, C>,
+	events: &subxt::extrinsics::ExtrinsicEvents<subxt::SubstrateConfig>,
+	entry: &Entry,
+) -> Result<Finalized, ChainError> {
+	let mut names = Vec::new();
+	for event in events.iter() {
+		let event = event.map_err(|e| request_error(url, what, &e))?;
+		if event.pallet_name() == "System" && event.event_name() == "ExtrinsicFailed" {
+			let error =
+				subxt::error::DispatchError::decode_from(event.field_bytes(), at.metadata())
+					.map_err(|e| request_error(url, what, &e))?;
+			return Err(dispatch(url, what, error.into()));
+		}
+		names.push(format!("{}.{}", event.pallet_name(), event.event_name()));
+	}
+	Ok(Finalized { block: at.block_hash(), events: names, detail: entry.detail.clone() })
 }
 
 /// A failed extrinsic's error, by the pallet's error name where the metadata has it.

@@ -104,7 +104,9 @@ pub async fn examine(
 		Ok(Response::Refused { reason }) => {
 			Finding::Reject(format!("the candidate could not activate the credential: {reason}"))
 		}
-		Err(e @ P2pError::Request { .. }) => Finding::Unreachable(e.to_string()),
+		Err(e @ (P2pError::Request { .. } | P2pError::Malformed { .. })) => {
+			Finding::Unreachable(e.to_string())
+		}
 		Err(e @ (P2pError::NoAddress(_) | P2pError::Transport(_) | P2pError::Key { .. })) => {
 			Finding::Abstain(e.to_string())
 		}

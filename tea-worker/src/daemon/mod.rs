@@ -5,7 +5,13 @@
 //! - **node duty** ([`NodeDuty`]): registers the node unless the chain has it, submits the
 //!   admission quote while it is an unattested candidate, answers its own reviewers' credential
 //!   challenges, keeps heartbeats, appeals a quarantine;
-//! - **committee duty** ([`Member`]): examines the candidates it is drawn to review and votes.
+//! - **committee duty** ([`Member`]): examines the candidates it is drawn to review and votes;
+//! - **blobs** ([`crate::p2p::blob`]): serves the blobs its content store holds to registered
+//!   peers.
+//!
+//! Every extrinsic is stored signed in the persisted outbox (`<data_dir>/outbox.redb`) before
+//! it is sent, and followed until the chain settles it, also across restarts
+//! ([`crate::chain::outbox`]).
 //!
 //! One owner per stateful subsystem: the TPM on its own thread ([`TpmHandle`]), one libp2p
 //! Swarm for the life of the process ([`Network`]), one signer of the operator's extrinsics
@@ -23,6 +29,7 @@ use crate::{
 	chain::{
 		committee::Member,
 		duty::{Done, NodeDuty},
+		outbox::Outbox,
 		signer::Signer,
 		ChainClient,
 	},
@@ -63,10 +70,15 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		path: config.data_dir.display().to_string(),
 		source,
 	})?;
+	// The outbox first: it refuses a second worker on this data dir before anything starts.
+	let outbox = Outbox::open(&config.data_dir.join("outbox.redb"))
+		.map_err(|e| WorkerError::Config(e.to_string()))?;
+	crate::metrics::outbox_stored(outbox.len().unwrap_or(0));
 	let signer = Arc::new(Signer::new(
 		config::operator_key(&config.operator)
 			.map_err(|e| WorkerError::Config(format!("`operator`: {e}")))?,
 		Duration::from_secs(config.submit_timeout),
+		Arc::new(outbox),
 	));
 
 	// The TPM, on its own thread.
@@ -111,6 +123,13 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	let (network, mut inbound) = Network::start(key, &config.listen, limits, admit)
 		.await
 		.map_err(|e| WorkerError::Config(format!("`listen`: {e}")))?;
+	// Blobs it holds (verified release code) go to registered peers that ask.
+	let store = crate::store::ContentStore::open(&config.data_dir)
+		.map_err(|e| WorkerError::Config(format!("`data_dir`: {e}")))?;
+	network
+		.serve_blobs(Arc::new(store))
+		.await
+		.map_err(|e| WorkerError::Config(e.to_string()))?;
 	{
 		let tpm = tpm.clone();
 		tokio::spawn(async move {
@@ -279,7 +298,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	}
 	// Votes still in flight run on their own tasks: give them time to land.
 	let started = std::time::Instant::now();
-	while crate::metrics::outbox_depth() > 0 && started.elapsed() < STOP_GRACE {
+	while crate::metrics::in_flight_now() > 0 && started.elapsed() < STOP_GRACE {
 		tokio::time::sleep(Duration::from_millis(100)).await;
 	}
 	// Jobs in flight finish, then the TPM connection closes, then its swtpm stops.

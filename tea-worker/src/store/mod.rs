@@ -3,16 +3,19 @@
 //! Writes are atomic (temporary file, fsync, rename), so a crash leaves either the whole blob or
 //! nothing. A blob whose bytes no longer hash to its CID (disk corruption, tampering) is never
 //! returned: the read fails with [`StoreError::Corrupt`] and the file is moved aside. Missing
-//! blobs can be fetched through a [`Fetcher`] (an HTTP gateway here; libp2p peers later), and
-//! are verified before they are stored.
+//! blobs can be fetched through a [`Fetcher`] (an HTTP gateway) or from peers
+//! ([`crate::p2p::blob`]), and are verified before they are stored; a blob that arrives in chunks
+//! goes through a [`BlobWriter`], which hashes while it writes to a temporary file, so it never
+//! sits whole in memory and nothing of it is kept unless it hashes to its CID.
 
 mod gateway;
 
 pub use gateway::HttpGateway;
 
+use sha2::{Digest, Sha256};
 use std::{
 	fs,
-	io::Write,
+	io::{Read, Seek, Write},
 	path::{Path, PathBuf},
 };
 use tea_primitives::ContentId;
@@ -145,6 +148,44 @@ impl ContentStore {
 		}
 	}
 
+	/// `len` bytes of `cid` from `offset` on (fewer at its end) and its size, read from disk
+	/// without loading the rest; `None` if it is not stored. Not verified here: whoever
+	/// receives the chunks verifies the whole.
+	pub fn read_at(
+		&self,
+		cid: &ContentId,
+		offset: u64,
+		len: u32,
+	) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+		let path = self.path(cid);
+		let io = |source| StoreError::Io { path: path.clone(), source };
+		let mut file = match fs::File::open(&path) {
+			Ok(file) => file,
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+			Err(e) => return Err(io(e)),
+		};
+		let total = file.metadata().map_err(io)?.len();
+		let len = u64::from(len).min(total.saturating_sub(offset));
+		let mut bytes = Vec::with_capacity(len as usize);
+		file.seek(std::io::SeekFrom::Start(offset.min(total))).map_err(io)?;
+		file.take(len).read_to_end(&mut bytes).map_err(io)?;
+		Ok(Some((total, bytes)))
+	}
+
+	/// A writer for `cid`'s bytes as they arrive: they go to a temporary file in the store and
+	/// are hashed on the way; [`BlobWriter::finish`] keeps them only if they hash to `cid`.
+	pub fn writer(&self, cid: &ContentId) -> Result<BlobWriter, StoreError> {
+		let io = |source| StoreError::Io { path: self.dir.clone(), source };
+		Ok(BlobWriter {
+			file: tempfile::NamedTempFile::new_in(&self.dir).map_err(io)?,
+			hasher: Sha256::new(),
+			written: 0,
+			cid: cid.clone(),
+			dest: self.path(cid),
+			dir: self.dir.clone(),
+		})
+	}
+
 	fn fetch(&self, cid: &ContentId, max_size: u64) -> Result<Vec<u8>, StoreError> {
 		let Some(fetcher) = &self.fetcher else {
 			return Err(StoreError::Missing(cid.to_text()));
@@ -157,6 +198,47 @@ impl ContentStore {
 		}
 		self.put(&bytes)?;
 		Ok(bytes)
+	}
+}
+
+/// A blob being received: bytes are hashed and written to a temporary file; dropped without
+/// [`BlobWriter::finish`], nothing is kept.
+pub struct BlobWriter {
+	file: tempfile::NamedTempFile,
+	hasher: Sha256,
+	written: u64,
+	cid: ContentId,
+	dest: PathBuf,
+	dir: PathBuf,
+}
+
+impl BlobWriter {
+	/// Appends `bytes`.
+	pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+		self.hasher.update(bytes);
+		self.written += bytes.len() as u64;
+		let path = self.file.path().to_owned();
+		self.file.write_all(bytes).map_err(|source| StoreError::Io { path, source })
+	}
+
+	/// Bytes written so far.
+	pub fn written(&self) -> u64 {
+		self.written
+	}
+
+	/// Stores the blob if what was written hashes to its CID ([`StoreError::FetchedWrongBytes`]
+	/// otherwise, and the temporary file is removed).
+	pub fn finish(self) -> Result<ContentId, StoreError> {
+		if self.hasher.finalize().as_slice() != self.cid.digest() {
+			return Err(StoreError::FetchedWrongBytes(self.cid.to_text()));
+		}
+		let io = |source| StoreError::Io { path: self.dest.clone(), source };
+		self.file.as_file().sync_all().map_err(io)?;
+		self.file.persist(&self.dest).map_err(|e| io(e.error))?;
+		if let Ok(dir) = fs::File::open(&self.dir) {
+			let _ = dir.sync_all();
+		}
+		Ok(self.cid)
 	}
 }
 
@@ -204,5 +286,41 @@ mod tests {
 			ContentStore::open(dir.path()).unwrap().with_fetcher(FixedFetcher(b"wanted".to_vec()));
 		assert_eq!(honest.get(&cid, 100).unwrap(), b"wanted");
 		assert!(honest.contains(&cid), "cached after a verified fetch");
+	}
+
+	#[test]
+	fn chunks_are_read_in_place_and_written_blobs_are_kept_only_if_they_hash_to_their_cid() {
+		let dir = tempfile::tempdir().unwrap();
+		let store = ContentStore::open(dir.path()).unwrap();
+		let blob: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+		let cid = store.put(&blob).unwrap();
+		assert_eq!(store.read_at(&cid, 0, 4096).unwrap(), Some((10_000, blob[..4096].to_vec())));
+		assert_eq!(
+			store.read_at(&cid, 9_000, 4096).unwrap(),
+			Some((10_000, blob[9_000..].to_vec()))
+		);
+		assert_eq!(store.read_at(&cid, 20_000, 4096).unwrap(), Some((10_000, vec![])));
+		assert_eq!(store.read_at(&ContentId::of(b"absent"), 0, 1).unwrap(), None);
+
+		let other = tempfile::tempdir().unwrap();
+		let receiver = ContentStore::open(other.path()).unwrap();
+		let mut w = receiver.writer(&cid).unwrap();
+		for chunk in blob.chunks(3000) {
+			w.write(chunk).unwrap();
+		}
+		assert_eq!(w.written(), 10_000);
+		assert_eq!(w.finish().unwrap(), cid);
+		assert_eq!(receiver.get(&cid, 20_000).unwrap(), blob);
+
+		// Wrong bytes: refused, and nothing is left in the store, not even the temporary file.
+		let wanted = ContentId::of(b"wanted");
+		let mut w = receiver.writer(&wanted).unwrap();
+		w.write(b"evil").unwrap();
+		assert!(matches!(w.finish(), Err(StoreError::FetchedWrongBytes(_))));
+		assert!(!receiver.contains(&wanted));
+		let w = receiver.writer(&wanted).unwrap();
+		drop(w);
+		let left: Vec<_> = fs::read_dir(other.path().join("blobs")).unwrap().collect();
+		assert_eq!(left.len(), 1, "only the verified blob: {left:?}");
 	}
 }
