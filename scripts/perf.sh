@@ -7,3 +7,5 @@ cd "$TEA_ROOT"
 cargo test -q -p tea-worker --bench runtime 2>&1 | grep '^|'
 echo
 cargo test -q -p tea-worker --bench attestation 2>&1 | grep '^|'
+echo
+cargo test -q -p tea-worker --bench blob 2>&1 | grep '^|'

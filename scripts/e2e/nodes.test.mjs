@@ -107,16 +107,16 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   assert.deepEqual(why.data.offence.toJSON(), { failedQuote: 'PcrDigestMismatch' });
   assert.deepEqual((await state(badId.nodeId)).quarantined.offence, { failedQuote: 'PcrDigestMismatch' });
 
-  // The genesis nodes' daemons: committee members reaching workers at these addresses.
+  // The genesis nodes' daemons: committee members.
   const ports = { good: await freePort(), uncertified: await freePort(), bad: await freePort() };
   const keyFiles = {
     good: join(tempDir('p2p-good'), 'p2p.key'), uncertified: join(tempDir('p2p-uncertified'), 'p2p.key'), bad: badKey,
   };
-  const peers = Object.entries(ports).flatMap(([name, p]) => ['--peer',
-    `/ip4/127.0.0.1/tcp/${p}/p2p/${json(['p2p', 'key', keyFiles[name]]).peerId}`]);
+  // No peer list: each worker publishes its listen address on chain and the members reach it
+  // there.
   const members = {};
   for (const name of ['Alice', 'Bob', 'Charlie']) {
-    members[name] = await daemon(`genesis-${name}`, ['--genesis', name, '--tpm', 'swtpm', ...peers]);
+    members[name] = await daemon(`genesis-${name}`, ['--genesis', name, '--tpm', 'swtpm']);
   }
   const trusted = (await api.query.nodes.nodes.entries())
     .filter(([, v]) => v.unwrap().state.isActive).map(([k]) => k.args[0].toHex());
@@ -134,9 +134,16 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const bad = await daemon('bad', ['--operator', '//Eve', '--tpm', badTcti, ...listen('bad')]);
   assert.equal(bad.started.nodeId, badId.nodeId);
 
-  // Each daemon registers its node by itself, then quotes for admission.
+  // Each daemon registers its node by itself, publishes where it listens, then quotes for
+  // admission.
   const registered = await lineOf(good, (l) => l.registered, 1, 60_000);
   assert.ok(registered.registered.includes('Nodes.Registered'), JSON.stringify(registered));
+  const announced = await lineOf(good, (l) => l.announced, 1, 60_000);
+  assert.ok(announced.announced.includes('Nodes.AddressesSet'), JSON.stringify(announced));
+  const published = (await api.query.nodes.addresses(good.started.nodeId)).unwrap();
+  assert.equal(published.length, 1);
+  // /ip4/127.0.0.1/tcp/<port>: 0x04 127.0.0.1, 0x06 the port (big-endian).
+  assert.equal(published[0].toHex(), `0x047f00000106${ports.good.toString(16).padStart(4, '0')}`);
   const admission = await lineOf(good, (l) => l.attested === 'Admission');
   assert.ok(admission.events.includes('Attestation.Attested'), JSON.stringify(admission));
   assert.ok(admission.events.includes('Attestation.ReviewRequested'));
@@ -225,7 +232,7 @@ async function attestationsBy(signer, from, to) {
 
 const finalizedNumber = async () => (await api.rpc.chain.getHeader(await api.rpc.chain.getFinalizedHead())).number.toNumber();
 
-test('a worker killed with SIGKILL right after a submission resumes it from its outbox: every heartbeat lands once and none is missing; tea-node restarted on its base path: the daemons reconnect by themselves and heartbeats go on', async () => {
+test('a worker killed with SIGKILL right after a submission, or crashed right after storing one, resumes it from its outbox: every heartbeat lands once and none is missing; tea-node restarted on its base path: the daemons reconnect by themselves and heartbeats go on', async () => {
   assert.ok(net, 'the first test left the network running');
   // Heartbeats every 8 blocks: one is owed 4 blocks (24 s) after the last. The genesis nodes
   // send none (their registrations have no TPM behind them); 100 missed periods are far away.
@@ -247,14 +254,32 @@ test('a worker killed with SIGKILL right after a submission resumes it from its 
   const next = await lineOf(restarted, (l) => l.attested === 'Heartbeat' && l.anchor > resumed.anchor, 1, 120_000);
   assert.ok(next.events.includes('Attestation.Attested'), JSON.stringify(next));
 
+  // A crash after the outbox stored a heartbeat and before any pool saw it (the test-only
+  // fault TEA_FAULT_CRASH_AFTER_STORE): started again, the worker sends exactly that
+  // extrinsic, and nothing else for the node before it is settled.
+  const stopped = new Promise((r) => restarted.child.once('exit', r));
+  process.kill(restarted.child.pid, 'SIGINT');
+  await stopped;
+  process.env.TEA_FAULT_CRASH_AFTER_STORE = 'attestation.submitAttestation';
+  const crashing = await daemon('good-crashing', net.goodArgs, net.goodDir);
+  delete process.env.TEA_FAULT_CRASH_AFTER_STORE;
+  const crashed = await new Promise((r) => crashing.child.once('exit', (code) => r(code)));
+  assert.equal(crashed, 137);
+  await sleep(200);
+  const stored = crashing.lines.find((l) => l.stored);
+  assert.ok(stored, JSON.stringify(crashing.lines));
+  const recovered = await daemon('good-recovered', net.goodArgs, net.goodDir);
+  const landed = await lineOf(recovered, (l) => l.attested, 1, 120_000);
+  assert.equal(landed.attested, 'Heartbeat');
+
   // tea-node stops and starts again on its base path: the daemons reconnect by themselves.
-  const beforeRestart = restarted.lines.length;
+  const beforeRestart = recovered.lines.length;
   await node.restart();
   await api.disconnect().catch(() => {});
   api = await connect(node);
-  const after = await lineOf(restarted, (l) => l.attested === 'Heartbeat', beforeRestart, 180_000);
+  const after = await lineOf(recovered, (l) => l.attested === 'Heartbeat', beforeRestart, 180_000);
   assert.ok(after.events.includes('Attestation.Attested'), JSON.stringify(after));
-  for (const d of [restarted, net.bad, ...Object.values(net.members)]) {
+  for (const d of [recovered, net.bad, ...Object.values(net.members)]) {
     let health;
     for (let i = 0; i < 60; i++) {
       health = await (await fetch(d.started.metrics.replace('/metrics', '/health'))).json();
@@ -270,6 +295,7 @@ test('a worker killed with SIGKILL right after a submission resumes it from its 
   const to = await finalizedNumber();
   const sent = (await attestationsBy(keys.Dave, from, to)).filter((a) => a.node === id);
   assert.equal(sent.filter((a) => a.hash === submitted.hash).length, 1, JSON.stringify({ submitted, sent }));
+  assert.equal(sent.filter((a) => a.hash === stored.hash).length, 1, JSON.stringify({ stored, sent }));
   const anchors = sent.map((a) => a.anchor);
   assert.equal(new Set(anchors).size, anchors.length, `an anchor twice: ${anchors}`);
   for (let i = 1; i < sent.length; i++) {
@@ -279,6 +305,11 @@ test('a worker killed with SIGKILL right after a submission resumes it from its 
   const record = (await api.query.attestation.records(id)).unwrap();
   assert.equal(record.missed.toNumber(), 0, JSON.stringify(record.toJSON()));
   assert.ok('active' in (await state(id)));
-  const metrics = await (await fetch(restarted.started.metrics)).text();
+  // Settled entries leave the outbox (one may be in flight at any moment: wait for none).
+  let metrics = '';
+  for (let i = 0; i < 60 && !/tea_worker_outbox_depth 0/.test(metrics); i++) {
+    if (i > 0) await sleep(1000);
+    metrics = await (await fetch(recovered.started.metrics)).text();
+  }
   assert.match(metrics, /tea_worker_outbox_depth 0/);
 });

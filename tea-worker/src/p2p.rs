@@ -496,6 +496,44 @@ impl Network {
 	}
 }
 
+/// `/ip4|ip6/<address>/tcp/<port>[/p2p/<peer id>]`: what this transport dials (no DNS).
+pub fn tcp_address(addr: &Multiaddr) -> bool {
+	let mut parts = addr.iter();
+	matches!(parts.next(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)))
+		&& matches!(parts.next(), Some(Protocol::Tcp(_)))
+		&& matches!(parts.next(), None | Some(Protocol::P2p(_)))
+		&& parts.next().is_none()
+}
+
+/// The addresses a node published on chain (binary multiaddrs) as dialable addresses of
+/// `peer`: each must be a TCP address and gets `/p2p/<peer>`; anything else is skipped (the
+/// node's operator wrote them).
+pub fn published(peer: PeerId, addresses: &[Vec<u8>]) -> Vec<Multiaddr> {
+	addresses
+		.iter()
+		.filter_map(|bytes| Multiaddr::try_from(bytes.clone()).ok())
+		.filter(|addr| tcp_address(addr) && peer_of(addr).is_none())
+		.map(|addr| addr.with(Protocol::P2p(peer)))
+		.collect()
+}
+
+/// What of `listening` to publish: without the `/p2p/` suffix, unspecified addresses
+/// (0.0.0.0, ::) left out, at most 4.
+pub fn to_publish(listening: &[Multiaddr]) -> Vec<Multiaddr> {
+	listening
+		.iter()
+		.map(|a| a.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect::<Multiaddr>())
+		.filter(|a| {
+			!a.iter().any(|p| match p {
+				Protocol::Ip4(ip) => ip.is_unspecified(),
+				Protocol::Ip6(ip) => ip.is_unspecified(),
+				_ => false,
+			})
+		})
+		.take(4)
+		.collect()
+}
+
 /// Those of `known` that end in `peer`'s id (a bare address could reach another peer).
 fn addresses_of(peer: PeerId, known: &[Multiaddr]) -> Result<Vec<Multiaddr>, P2pError> {
 	let addrs: Vec<_> = known.iter().filter(|a| peer_of(a) == Some(peer)).cloned().collect();
@@ -513,6 +551,7 @@ type Serving = std::pin::Pin<
 					request_response::ResponseChannel<blob::ChunkResponse>,
 					PeerId,
 					blob::ChunkResponse,
+					Option<request_response::InboundRequestId>,
 				),
 			> + Send,
 	>,
@@ -529,6 +568,9 @@ struct Blobs {
 	rate: std::collections::HashMap<PeerId, (std::time::Instant, u32)>,
 	/// Peers that served wrong bytes, not asked again until then.
 	dropped: std::collections::HashMap<PeerId, std::time::Instant>,
+	/// Chunk requests taken and not answered yet: being read, or their answer not yet sent to
+	/// the peer (a slow reader holds it), at most `blob_serving`.
+	answering: std::collections::HashSet<request_response::InboundRequestId>,
 }
 
 /// How long a peer that served wrong bytes is not asked for chunks.
@@ -537,7 +579,7 @@ pub const DROP_FOR: Duration = Duration::from_secs(600);
 impl Blobs {
 	/// Whether `peer` may make another request now (and counts it).
 	fn admit(&mut self, peer: PeerId, now: std::time::Instant) -> Result<(), String> {
-		if self.serving.len() >= self.limits.blob_serving {
+		if self.answering.len() >= self.limits.blob_serving {
 			crate::metrics::refusal("blob_busy");
 			return Err("busy: too many chunks being served".into());
 		}
@@ -621,9 +663,12 @@ impl EventLoop {
 						tracing::debug!(target: LOG_TARGET, %peer, "the requester left before the answer");
 					}
 				}
-				Some((channel, peer, response)) = self.blobs.serving.next(), if !self.blobs.serving.is_empty() => {
+				Some((channel, peer, response, id)) = self.blobs.serving.next(), if !self.blobs.serving.is_empty() => {
 					if self.swarm.behaviour_mut().blob.send_response(channel, response).is_err() {
 						tracing::debug!(target: LOG_TARGET, %peer, "the requester left before the chunk");
+						if let Some(id) = id {
+							self.blobs.answering.remove(&id);
+						}
 					}
 				}
 			}
@@ -688,6 +733,18 @@ impl EventLoop {
 	}
 
 	fn on_blob(&mut self, event: Event<blob::ChunkRequest, blob::ChunkResponse>) {
+		match &event {
+			Event::ResponseSent { request_id, .. } | Event::InboundFailure { request_id, .. } => {
+				self.blobs.answering.remove(request_id);
+			}
+			_ => {}
+		}
+		let request_id = match &event {
+			Event::Message { message: Message::Request { request_id, .. }, .. } => {
+				Some(*request_id)
+			}
+			_ => None,
+		};
 		match to_waiter(&mut self.blobs.outbound, event) {
 			None => {}
 			Some((peer, request, channel)) => {
@@ -702,11 +759,12 @@ impl EventLoop {
 					let _ = self.swarm.behaviour_mut().blob.send_response(channel, refuse(reason));
 					return;
 				}
+				self.blobs.answering.extend(request_id);
 				self.blobs.serving.push(Box::pin(async move {
 					let response = tokio::task::spawn_blocking(move || source.chunk(&request))
 						.await
 						.unwrap_or_else(|_| refuse("the read failed".into()));
-					(channel, peer, response)
+					(channel, peer, response, request_id)
 				}));
 			}
 		}
@@ -1087,6 +1145,26 @@ mod tests {
 		let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}").parse().unwrap();
 		let err = client.request(peer, &[addr], activate()).await.unwrap_err();
 		assert!(matches!(err, P2pError::Request { .. }), "{err}");
+	}
+
+	#[test]
+	fn published_addresses_are_dialable_tcp_addresses_of_the_registered_peer() {
+		let peer = Keypair::generate_ed25519().public().to_peer_id();
+		let other = Keypair::generate_ed25519().public().to_peer_id();
+		let good: Multiaddr = "/ip4/10.0.0.1/tcp/4001".parse().unwrap();
+		let claimed: Multiaddr = format!("/ip4/10.0.0.2/tcp/1/p2p/{other}").parse().unwrap();
+		let dns: Multiaddr = "/dns4/example.org/tcp/1".parse().unwrap();
+		let found =
+			published(peer, &[good.to_vec(), claimed.to_vec(), dns.to_vec(), vec![0xff, 0xff]]);
+		assert_eq!(found, vec![good.clone().with(Protocol::P2p(peer))]);
+		let listening: Vec<Multiaddr> = vec![
+			format!("/ip4/0.0.0.0/tcp/1/p2p/{peer}").parse().unwrap(),
+			format!("/ip4/127.0.0.1/tcp/2/p2p/{peer}").parse().unwrap(),
+		];
+		assert_eq!(
+			to_publish(&listening),
+			vec!["/ip4/127.0.0.1/tcp/2".parse::<Multiaddr>().unwrap()]
+		);
 	}
 
 	#[test]

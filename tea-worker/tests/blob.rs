@@ -131,6 +131,15 @@ impl Source for Fixed {
 	}
 }
 
+/// Serves like the store, slowly.
+struct Slow(ContentStore);
+impl Source for Slow {
+	fn chunk(&self, request: &ChunkRequest) -> ChunkResponse {
+		std::thread::sleep(Duration::from_millis(500));
+		self.0.chunk(request)
+	}
+}
+
 fn files_in(dir: &std::path::Path) -> usize {
 	std::fs::read_dir(dir.join("blobs")).map_or(0, |d| d.count())
 }
@@ -245,6 +254,28 @@ async fn unregistered_peers_and_missing_blobs_are_refused_and_limits_hold() {
 		}
 	}
 	assert!(later >= 1, "the rate limit answered later");
+
+	// At most `blob_serving` chunks are being served at once, whoever asks.
+	let dir = tempfile::tempdir().unwrap();
+	let slow_store = ContentStore::open(dir.path()).unwrap();
+	let cid = slow_store.put(&bytes).unwrap();
+	let slow = endpoint_with(Limits { blob_serving: 1, ..Limits::default() }).await;
+	slow.serve_blobs(Arc::new(Slow(slow_store))).await.unwrap();
+	let (a, b) = (endpoint().await, endpoint().await);
+	register(&[&slow, &a, &b]).await;
+	let request = ChunkRequest { cid: cid.as_bytes().to_vec(), offset: 0, len: 10 };
+	let first = {
+		let (a, peer, addrs, request) =
+			(a.clone(), slow.peer_id(), slow.listening().to_vec(), request.clone());
+		tokio::spawn(async move { a.chunk(peer, &addrs, request).await })
+	};
+	tokio::time::sleep(Duration::from_millis(200)).await;
+	let second = b.chunk(slow.peer_id(), slow.listening(), request).await.unwrap();
+	assert!(
+		matches!(&second, ChunkResponse::Later { reason } if reason.contains("busy")),
+		"{second:?}"
+	);
+	assert!(matches!(first.await.unwrap().unwrap(), ChunkResponse::Chunk { .. }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,28 @@ mod benchmarks {
 		assert!(matches!(Nodes::<T>::get(node_id(&ek)).unwrap().state, NodeState::Exiting { .. }));
 	}
 
+	/// The most addresses, each of the longest, replacing others.
+	#[benchmark]
+	fn set_addresses() {
+		let operator = funded::<T>();
+		let ek = EkPublic::truncate_from(vec![7; 32]);
+		Pallet::<T>::register(
+			RawOrigin::Signed(operator.clone()).into(),
+			ek.clone(),
+			Default::default(),
+			fresh_key(),
+			PeerId::truncate_from(vec![1]),
+		)
+		.unwrap();
+		let node = node_id(&ek);
+		let most =
+			|b: u8| NodeAddresses::truncate_from(vec![NodeAddress::truncate_from(vec![b; 64]); 4]);
+		pallet::Addresses::<T>::insert(node, most(1));
+		#[extrinsic_call]
+		_(RawOrigin::Signed(operator), node, most(2));
+		assert_eq!(pallet::Addresses::<T>::get(node), Some(most(2)));
+	}
+
 	#[benchmark]
 	fn set_params() {
 		let origin = T::GovernanceOrigin::try_successful_origin().expect("reachable");

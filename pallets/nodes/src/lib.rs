@@ -14,6 +14,9 @@
 //!   leave or are quarantined, the youngest probationary nodes go back to the front of the queue
 //!   so that the bound holds after every block. After `probation_epochs` clean epochs a node
 //!   becomes active.
+//! - **Addresses.** A node's operator publishes where its libp2p endpoint listens
+//!   ([`Pallet::set_addresses`], at most 4 multiaddrs of 64 bytes); committee members reach
+//!   candidates there, so no worker needs another's address configured.
 //! - **Quarantine.** Evidence ([`NodeEvidence::report`]) quarantines an active or probationary
 //!   node. Within the appeal window a fresh valid attestation ([`NodeEvidence::cleared`]) sends
 //!   it back to probation; otherwise it is removed at the next epoch boundary and its deposit is
@@ -63,6 +66,10 @@ pub type EkCertificate = BoundedVec<u8, ConstU32<4096>>;
 pub type PeerId = BoundedVec<u8, ConstU32<64>>;
 /// An attestation key: an uncompressed SEC1 P-256 point.
 pub type AttestationKey = [u8; 65];
+/// A libp2p multiaddr in binary form, without the `/p2p/<peer id>` the registration holds.
+pub type NodeAddress = BoundedVec<u8, ConstU32<64>>;
+/// Where a node's libp2p endpoint listens: a few multiaddrs.
+pub type NodeAddresses = BoundedVec<NodeAddress, ConstU32<4>>;
 
 /// Where a node stands.
 #[derive(
@@ -299,6 +306,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type NodeByKey<T: Config> = StorageMap<_, Blake2_128Concat, AttestationKey, NodeId>;
 
+	/// Where each node's libp2p endpoint listens, as its operator published it.
+	#[pallet::storage]
+	pub type Addresses<T: Config> = StorageMap<_, Identity, NodeId, NodeAddresses>;
+
 	/// Candidates in admission order; probationary nodes sent back go to the front.
 	#[pallet::storage]
 	pub type Queue<T: Config> = StorageValue<_, BoundedVec<NodeId, T::MaxNodes>, ValueQuery>;
@@ -410,6 +421,8 @@ pub mod pallet {
 		Exited { node: NodeId },
 		/// Governance changed the birth-control parameters.
 		ParamsSet { params: BirthControl<BlockNumberFor<T>> },
+		/// A node's operator published where its libp2p endpoint listens (none: removed).
+		AddressesSet { node: NodeId, addresses: u32 },
 	}
 
 	#[pallet::error]
@@ -437,6 +450,8 @@ pub mod pallet {
 		/// `epoch_length` and `probation_epochs` must be at least 1 and `appeal_window` not
 		/// zero.
 		BadParams,
+		/// An address is empty.
+		EmptyAddress,
 	}
 
 	#[pallet::hooks]
@@ -527,6 +542,7 @@ pub mod pallet {
 			info.state = NodeState::Exiting { unbond_at };
 			info.since = now;
 			Nodes::<T>::insert(node, info);
+			Addresses::<T>::remove(node);
 			Self::deposit_event(Event::Exiting { node, unbond_at });
 			Self::keep_bound();
 			Ok(())
@@ -549,6 +565,32 @@ pub mod pallet {
 			);
 			Params::<T>::put(params);
 			Self::deposit_event(Event::ParamsSet { params });
+			Ok(())
+		}
+
+		/// Publish where a node's libp2p endpoint listens (its operator signs): up to 4
+		/// multiaddrs in binary form, without the `/p2p/<peer id>` its registration holds.
+		/// Committee members reach the node there. An empty list removes them; an exiting node
+		/// has none.
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::set_addresses())]
+		pub fn set_addresses(
+			origin: OriginFor<T>,
+			node: NodeId,
+			addresses: NodeAddresses,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let info = Nodes::<T>::get(node).ok_or(Error::<T>::UnknownNode)?;
+			ensure!(info.operator == who, Error::<T>::NotOperator);
+			ensure!(!matches!(info.state, NodeState::Exiting { .. }), Error::<T>::AlreadyExiting);
+			ensure!(addresses.iter().all(|a| !a.is_empty()), Error::<T>::EmptyAddress);
+			let count = addresses.len() as u32;
+			if addresses.is_empty() {
+				Addresses::<T>::remove(node);
+			} else {
+				Addresses::<T>::insert(node, addresses);
+			}
+			Self::deposit_event(Event::AddressesSet { node, addresses: count });
 			Ok(())
 		}
 	}
@@ -701,6 +743,7 @@ pub mod pallet {
 			.unwrap_or_default();
 			NodeByKey::<T>::remove(info.attestation_key);
 			Nodes::<T>::remove(node);
+			Addresses::<T>::remove(node);
 			T::OnRemoved::on_node_removed(&node);
 			Self::deposit_event(Event::Slashed { node, to_reporters: paid, to_destination: moved });
 		}
@@ -715,11 +758,13 @@ pub mod pallet {
 			);
 			NodeByKey::<T>::remove(info.attestation_key);
 			Nodes::<T>::remove(node);
+			Addresses::<T>::remove(node);
 			T::OnRemoved::on_node_removed(&node);
 			Self::deposit_event(Event::Exited { node });
 		}
 
-		/// Invariants: `probation <= active / 2`; the lists and the count match the records.
+		/// Invariants: `probation <= active / 2`; the lists and the count match the records;
+		/// only registered nodes that are not exiting have addresses.
 		#[cfg(any(feature = "try-runtime", feature = "std"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 			let (mut active, mut probation, mut candidates) = (0u32, 0u32, 0u32);
@@ -746,6 +791,13 @@ pub mod pallet {
 			ensure!(ProbationNodes::<T>::get().len() as u32 == probation, "probation list length");
 			ensure!(Queue::<T>::get().len() as u32 == candidates, "queue length");
 			ensure!(probation.saturating_mul(2) <= active, "probation above half the active");
+			for node in Addresses::<T>::iter_keys() {
+				let info = Nodes::<T>::get(node).ok_or("addresses of a node that is gone")?;
+				ensure!(
+					!matches!(info.state, NodeState::Exiting { .. }),
+					"an exiting node's addresses"
+				);
+			}
 			Ok(())
 		}
 	}

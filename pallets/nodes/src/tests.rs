@@ -363,3 +363,47 @@ fn admission_never_breaks_the_two_thirds_bound() {
 		"admitted {admitted}, activated {activated}, sent back {sent_back}, slashed {slashed}"
 	);
 }
+
+fn addresses(list: &[&[u8]]) -> NodeAddresses {
+	list.iter().map(|a| a.to_vec().try_into().unwrap()).collect::<Vec<_>>().try_into().unwrap()
+}
+
+#[test]
+fn only_the_operator_publishes_a_nodes_addresses_and_they_go_with_the_node() {
+	build_and_execute(4, || {
+		let a = register(1, 1);
+		let set = |who, node, list: &[&[u8]]| {
+			TeaNodes::set_addresses(RuntimeOrigin::signed(who), node, addresses(list))
+		};
+		assert_ok!(set(1, a, &[b"/ip4/a", b"/ip6/b"]));
+		assert_eq!(Addresses::<Test>::get(a), Some(addresses(&[b"/ip4/a", b"/ip6/b"])));
+		System::assert_last_event(Event::AddressesSet { node: a, addresses: 2 }.into());
+		// Nobody else, not for a node that does not exist, no empty entry.
+		assert_noop!(set(2, a, &[b"/ip4/evil"]), NodesError::NotOperator);
+		assert_noop!(set(1, H256::zero(), &[b"x"]), NodesError::UnknownNode);
+		assert_noop!(set(1, a, &[b"/ip4/a", b""]), NodesError::EmptyAddress);
+		// At most 4 of at most 64 bytes: longer lists and addresses do not even decode.
+		let five = vec![vec![1u8]; 5].encode();
+		assert!(NodeAddresses::decode(&mut &five[..]).is_err());
+		let long = vec![vec![1u8; 65]].encode();
+		assert!(NodeAddresses::decode(&mut &long[..]).is_err());
+		// An empty list removes them.
+		assert_ok!(set(1, a, &[]));
+		assert_eq!(Addresses::<Test>::get(a), None);
+		// Exiting takes them away and refuses new ones; removal leaves none behind.
+		assert_ok!(set(1, a, &[b"/ip4/a"]));
+		assert_ok!(TeaNodes::exit(RuntimeOrigin::signed(1), a));
+		assert_eq!(Addresses::<Test>::get(a), None);
+		assert_noop!(set(1, a, &[b"/ip4/a"]), NodesError::AlreadyExiting);
+		let b = register(2, 2);
+		TeaNodes::admission_passed(&b);
+		next_epoch();
+		assert_ok!(set(2, b, &[b"/ip4/b"]));
+		TeaNodes::report(&b, Offence::MissedHeartbeats, &[7]);
+		let Some(NodeState::Quarantined { appeal_until, .. }) = state(b) else { panic!() };
+		run_to(appeal_until + EPOCH);
+		assert_eq!(state(b), None, "slashed and removed");
+		assert_eq!(Addresses::<Test>::get(b), None);
+		assert_eq!(Addresses::<Test>::iter().count(), 0);
+	});
+}

@@ -15,6 +15,7 @@ pub trait WeightInfo {
 	fn exit() -> Weight;
 	fn set_params() -> Weight;
 	fn epoch(n: u32) -> Weight;
+	fn set_addresses() -> Weight;
 }
 
 /// Hand-set bounds, to be replaced by generated weights when the runtime includes the pallet.
@@ -42,6 +43,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(n.into())))
 	}
+	fn set_addresses() -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
 }
 
 // For tests.
@@ -67,5 +73,10 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(n.into())))
+	}
+	fn set_addresses() -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 }

@@ -97,12 +97,12 @@ pub async fn open_reviews(
 	Ok((at.block_number() as BlockNumber, open))
 }
 
-/// The registration of `node` and the chain's TPM vendor CA keys, at the latest finalized
-/// block.
+/// The registration of `node`, the chain's TPM vendor CA keys and the addresses `node`
+/// published (binary multiaddrs), at the latest finalized block.
 pub async fn candidate(
 	client: &ChainClient,
 	node: H256,
-) -> Result<(Candidate, Vec<Vec<u8>>), ChainError> {
+) -> Result<(Candidate, Vec<Vec<u8>>, Vec<Vec<u8>>), ChainError> {
 	let url = client.url.as_str();
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
@@ -112,6 +112,7 @@ pub async fn candidate(
 			what: "Nodes.Nodes",
 			reason: format!("node {node:?} is not registered"),
 		})?;
+	let addresses: Option<Vec<Vec<u8>>> = by_node(&at, url, "Nodes.Addresses", node).await?;
 	let ca = storage::dynamic::<(Static<H256>,), Static<Vec<u8>>>("Upgrades", "CaKeys");
 	let mut entries =
 		at.storage().iter(ca, ()).await.map_err(|e| fail("Upgrades.CaKeys")(e.into()))?;
@@ -129,7 +130,7 @@ pub async fn candidate(
 		attestation_key: info.attestation_key,
 		peer_id: info.peer_id.into_inner(),
 	};
-	Ok((candidate, ca_keys))
+	Ok((candidate, ca_keys, addresses.unwrap_or_default()))
 }
 
 const VOTE: &str = "attestation.vote";
@@ -321,10 +322,16 @@ impl Member {
 		}
 	}
 
-	/// Reads `node`'s registration and the CA allowlist, and examines it.
+	/// Reads `node`'s registration, the CA allowlist and where `node` said it listens, and
+	/// examines it there (and at any configured address of it).
 	async fn examine(&mut self, client: &ChainClient, node: H256) -> Result<Finding, String> {
-		let (candidate, ca_keys) = candidate(client, node).await.map_err(|e| e.to_string())?;
-		examine(&self.tpm, &self.network, &self.peers, &candidate, &ca_keys)
+		let (candidate, ca_keys, addresses) =
+			candidate(client, node).await.map_err(|e| e.to_string())?;
+		let mut known = self.peers.clone();
+		if let Ok(peer) = libp2p::PeerId::from_bytes(&candidate.peer_id) {
+			known.extend(crate::p2p::published(peer, &addresses));
+		}
+		examine(&self.tpm, &self.network, &known, &candidate, &ca_keys)
 			.await
 			.map_err(|e| e.to_string())
 	}

@@ -66,6 +66,8 @@ pub struct Standing {
 	pub operator: [u8; 32],
 	/// The libp2p peer id it is registered with.
 	pub peer_id: Vec<u8>,
+	/// The addresses it published (binary multiaddrs).
+	pub addresses: Vec<Vec<u8>>,
 }
 
 /// Why this worker must not act for the registration it found under its node id: an EK is
@@ -163,6 +165,7 @@ async fn read(
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
 	let info: Option<ChainNode> = by_node(&at, url, "Nodes.Nodes", node).await?;
 	let record = by_node(&at, url, "Attestation.Records", node).await?;
+	let addresses: Option<Vec<Vec<u8>>> = by_node(&at, url, "Nodes.Addresses", node).await?;
 	let review: Option<ChainReview> = by_node(&at, url, "Attestation.Reviews", node).await?;
 	let under_review = review.is_some();
 	let mut reviewers = Vec::new();
@@ -189,6 +192,7 @@ async fn read(
 		reviewers,
 		operator: info.operator.into(),
 		peer_id: info.peer_id.into_inner(),
+		addresses: addresses.unwrap_or_default(),
 	});
 	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules))
 }
@@ -206,6 +210,17 @@ pub fn state_name(state: Option<&NodeState<BlockNumber>>) -> &'static str {
 }
 
 const REGISTER: &str = "nodes.register";
+const ANNOUNCE: &str = "nodes.setAddresses";
+
+/// Whether the addresses on chain are not the ones to publish (in any order); nothing to
+/// publish is never stale.
+fn stale_addresses(announce: &[Vec<u8>], on_chain: &[Vec<u8>]) -> bool {
+	let mut want = announce.to_vec();
+	let mut have = on_chain.to_vec();
+	want.sort();
+	have.sort();
+	!want.is_empty() && want != have
+}
 const ATTEST: &str = "attestation.submitAttestation";
 
 /// The outbox record of what node `node` submitted last.
@@ -264,6 +279,10 @@ pub struct NodeDuty {
 	pub last: Option<Submitted>,
 	/// When it last tried to register.
 	pub registered_at: Option<BlockNumber>,
+	/// The addresses it publishes on chain (binary multiaddrs, at most 4).
+	pub announce: Vec<Vec<u8>>,
+	/// When it last tried to publish them.
+	pub announced_at: Option<BlockNumber>,
 	/// The node's standing as last read (for `/health`).
 	pub standing: Arc<Mutex<Option<(BlockNumber, String)>>>,
 	/// Whether it registers and attests (a dev chain's genesis node has no TPM behind its
@@ -290,6 +309,11 @@ pub enum Done {
 	},
 	/// It attested.
 	Attested(Attested),
+	/// It published the node's addresses.
+	Announced {
+		/// The events.
+		events: Vec<String>,
+	},
 }
 
 impl NodeDuty {
@@ -320,6 +344,8 @@ impl NodeDuty {
 			extra_peers,
 			last,
 			registered_at: None,
+			announce: Vec::new(),
+			announced_at: None,
 			standing,
 			attest,
 			node,
@@ -434,6 +460,26 @@ impl NodeDuty {
 				}
 				continue;
 			}
+			// Where reviewers reach it, before it asks for a review (tried again every
+			// REGISTER_AGAIN_AFTER blocks while the chain's differ; never in the way of an
+			// attestation for longer).
+			if stale_addresses(&self.announce, &standing.addresses)
+				&& self.announced_at.is_none_or(|at| now >= at.saturating_add(REGISTER_AGAIN_AFTER))
+			{
+				self.announced_at = Some(now);
+				let call = dynamic::transaction(
+					"Nodes",
+					"set_addresses",
+					(Static(node), Static(self.announce.clone())),
+				);
+				let key = Key::Addresses { node: node.0 };
+				tracing::info!(target: LOG_TARGET, addresses = self.announce.len(), "publishing the node's addresses");
+				self.spawn(client, move |signer, client| async move {
+					let done = signer.submit(&client, key, &call, ANNOUNCE, Vec::new()).await?;
+					Ok(Done::Announced { events: done.events })
+				});
+				continue;
+			}
 			let owed = due(&standing, &rules, now, self.last);
 			tracing::debug!(target: LOG_TARGET, now, ?owed, record = ?standing.record, ?rules, "owed");
 			let Some(purpose) = owed else { continue };
@@ -485,6 +531,14 @@ impl NodeDuty {
 			});
 			return Ok(true);
 		}
+		let addresses = Key::Addresses { node: self.node.0 };
+		if self.signer.pending(&addresses)?.is_some() {
+			self.spawn(client, move |signer, client| async move {
+				let done = signer.resume(&client, addresses, ANNOUNCE).await?;
+				Ok(Done::Announced { events: done.events })
+			});
+			return Ok(true);
+		}
 		let attest = Key::Attest { node: self.node.0 };
 		if let Some(entry) = self.signer.pending(&attest)? {
 			let (purpose, _) = attestation_detail(&entry.detail)?;
@@ -504,11 +558,21 @@ impl NodeDuty {
 	) where
 		F: std::future::Future<Output = Result<Done, ChainError>> + Send + 'static,
 	{
+		use futures::FutureExt;
 		self.busy = true;
 		let task = submission(self.signer.clone(), client.clone());
 		let done = self.done.0.clone();
 		tokio::spawn(async move {
-			let _ = done.send(task.await);
+			// A panic must not leave the duty busy for good.
+			let outcome =
+				std::panic::AssertUnwindSafe(task).catch_unwind().await.unwrap_or_else(|_| {
+					Err(ChainError::Request {
+						url: String::new(),
+						what: "submission",
+						reason: "the submission task panicked".into(),
+					})
+				});
+			let _ = done.send(outcome);
 		});
 	}
 
@@ -553,7 +617,17 @@ mod tests {
 			reviewers: vec![],
 			operator: [1; 32],
 			peer_id: b"peer".to_vec(),
+			addresses: vec![],
 		}
+	}
+
+	#[test]
+	fn addresses_are_published_when_the_chains_differ() {
+		let (a, b) = (b"/ip4/a".to_vec(), b"/ip4/b".to_vec());
+		assert!(stale_addresses(&[a.clone(), b.clone()], &[]));
+		assert!(!stale_addresses(&[a.clone(), b.clone()], &[b.clone(), a.clone()]), "any order");
+		assert!(stale_addresses(&[a.clone()], &[a.clone(), b.clone()]));
+		assert!(!stale_addresses(&[], &[a]), "nothing configured to publish");
 	}
 
 	#[test]

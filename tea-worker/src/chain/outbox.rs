@@ -46,6 +46,11 @@ pub enum Key {
 		/// The review's deadline.
 		deadline: u32,
 	},
+	/// `nodes.setAddresses` of a node.
+	Addresses {
+		/// The node id.
+		node: [u8; 32],
+	},
 }
 
 /// A signed extrinsic that may still be included.

@@ -15,8 +15,10 @@ use subxt_signer::sr25519;
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Blocks an extrinsic stays valid for after the finalized block it was signed at (its
-/// mortality): an outbox entry the chain did not include by then is settled as lapsed.
-pub const MORTALITY: u32 = 32;
+/// mortality): an outbox entry the chain did not include by then is settled as lapsed. Its
+/// signature is valid in blocks `birth + 1 ..= birth + MORTALITY - 1`, so nothing is signed
+/// while finality lags by half of it or more (it could lapse before it is sent).
+pub const MORTALITY: u32 = 64;
 
 /// A finalized, successful extrinsic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,13 +85,7 @@ impl Signer {
 		detail: Vec<u8>,
 	) -> Result<Finalized, ChainError> {
 		self.bounded(client, what, async {
-			let entry = match self.outbox.get(&key)? {
-				Some(entry) => {
-					tracing::info!(target: LOG_TARGET, what, ?key, nonce = entry.nonce, "an earlier submission is still open: following it instead");
-					entry
-				}
-				None => self.sign(client, &key, call, what, detail).await?,
-			};
+			let entry = self.sign(client, &key, call, what, detail).await?;
 			self.follow(client, &key, &entry, what).await
 		})
 		.await
@@ -153,7 +149,9 @@ impl Signer {
 		result
 	}
 
-	/// Signs `call` with the next nonce and stores it under `key` before any pool sees it.
+	/// Signs `call` with the next nonce and stores it under `key` before any pool sees it; the
+	/// entry already stored under `key` instead, if there is one (checked under the nonce lock,
+	/// so two callers never both sign for one key).
 	async fn sign<Call: subxt::transactions::Payload>(
 		&self,
 		client: &ChainClient,
@@ -165,13 +163,37 @@ impl Signer {
 		let url = client.url.as_str();
 		let fail = |e: &dyn std::error::Error| request_error(url, what, e);
 		let mut next = self.next.lock().await;
+		if let Some(entry) = self.outbox.get(key)? {
+			tracing::info!(target: LOG_TARGET, what, ?key, nonce = entry.nonce, "an earlier submission is still open: following it instead");
+			return Ok(entry);
+		}
 		// The pool-aware nonce: it counts this account's extrinsics still in the pool; a
-		// nonce this signer handed out itself may be ahead of what the pool shows yet.
+		// nonce this signer handed out itself may be ahead of what the pool shows yet, and so
+		// may a stored one not sent again yet (after a restart or a reconnect).
 		let pool =
 			client.rpc.system_account_next_index(&self.account()).await.map_err(|e| fail(&e))?;
-		let nonce = next.map_or(pool, |n| n.max(pool));
+		let stored = self
+			.outbox
+			.entries()?
+			.iter()
+			.map(|(_, e)| e.nonce)
+			.filter(|n| *n >= pool)
+			.max()
+			.map(|n| n + 1);
+		let nonce = next.map_or(pool, |n| n.max(pool)).max(stored.unwrap_or(0));
 		let at = client.api.at_current_block().await.map_err(|e| fail(&e))?;
 		let birth = at.block_number() as u32;
+		let lag = super::finality_lag(client, u64::from(birth)).await?;
+		if lag >= u64::from(MORTALITY / 2) {
+			return Err(ChainError::Request {
+				url: url.to_string(),
+				what,
+				reason: format!(
+					"finality lags {lag} blocks behind the best block: not signing (an extrinsic \
+					 lives {MORTALITY} blocks from the finalized one)"
+				),
+			});
+		}
 		let params = subxt::config::DefaultExtrinsicParamsBuilder::<subxt::SubstrateConfig>::new()
 			.nonce(nonce)
 			.mortal(u64::from(MORTALITY))
@@ -187,6 +209,8 @@ impl Signer {
 			detail,
 		};
 		self.outbox.put(key, &entry)?;
+		#[cfg(feature = "test-faults")]
+		crash_after_store(what, signed.hash());
 		*next = Some(nonce + 1);
 		Ok(entry)
 	}
@@ -275,7 +299,17 @@ impl Signer {
 					return Err(lapsed("its mortality ended before any block included it"));
 				}
 				Standing::NoncePassed => {
-					let found = find(client, entry, hash, finalized, what).await?;
+					let found = match find(client, entry, hash, finalized, what).await {
+						Ok(found) => found,
+						// Its blocks' state may be pruned (a worker down for long): it was
+						// included or replaced; the duties read the chain's state again.
+						Err(e) => {
+							tracing::warn!(target: LOG_TARGET, what, error = %e, "a settled extrinsic's block is not readable");
+							Some(Err(lapsed(
+								"its nonce was used, but its block can no longer be read: outcome unknown",
+							)))
+						}
+					};
 					self.outbox.remove(key)?;
 					return found.unwrap_or_else(|| {
 						Err(lapsed("another extrinsic of the operator took its nonce"))
@@ -283,6 +317,18 @@ impl Signer {
 				}
 			}
 		}
+	}
+}
+
+/// Test-only fault (feature `test-faults`, never in a release build): with
+/// `TEA_FAULT_CRASH_AFTER_STORE=<call>` the process dies the moment an extrinsic of that call is
+/// stored in the outbox, before any pool sees it (after printing `{"stored": hash}`), as a
+/// crash there would.
+#[cfg(feature = "test-faults")]
+fn crash_after_store(what: &str, hash: H256) {
+	if std::env::var("TEA_FAULT_CRASH_AFTER_STORE").is_ok_and(|call| call == what) {
+		println!("{}", serde_json::json!({ "stored": what, "hash": format!("{hash:?}") }));
+		std::process::exit(137);
 	}
 }
 

@@ -28,8 +28,12 @@ pub struct File {
 	pub p2p_key: Option<String>,
 	/// libp2p listen addresses.
 	pub listen: Option<Vec<String>>,
-	/// Known peers: `/ip4/<address>/tcp/<port>/p2p/<peer id>`.
+	/// Known peers: `/ip4/<address>/tcp/<port>/p2p/<peer id>` (optional: committee members
+	/// find candidates at the addresses they publish on chain).
 	pub peers: Option<Vec<String>>,
+	/// The addresses published on chain for others to reach this node (default: the listen
+	/// addresses, except unspecified ones such as 0.0.0.0).
+	pub announce: Option<Vec<String>>,
 	/// `HOST:PORT` of `/metrics` and `/health`; empty: none.
 	pub metrics: Option<String>,
 	/// On a dev chain: serve as that chain's genesis node of this name (`Alice`, `Bob`,
@@ -73,6 +77,9 @@ pub struct Flags {
 	/// A known peer; repeat for more.
 	#[arg(long, env = "TEA_PEERS", value_delimiter = ',')]
 	pub peer: Vec<String>,
+	/// An address to publish on chain for others to reach this node; repeat for more.
+	#[arg(long, env = "TEA_ANNOUNCE", value_delimiter = ',')]
+	pub announce: Vec<String>,
 	/// `HOST:PORT` of `/metrics` and `/health` (empty: none).
 	#[arg(long, env = "TEA_METRICS")]
 	pub metrics: Option<String>,
@@ -109,6 +116,8 @@ pub struct Config {
 	pub listen: Vec<libp2p::Multiaddr>,
 	/// Known peers.
 	pub peers: Vec<libp2p::Multiaddr>,
+	/// Addresses to publish (`None`: the listen addresses).
+	pub announce: Option<Vec<libp2p::Multiaddr>>,
 	/// Metrics address.
 	pub metrics: Option<std::net::SocketAddr>,
 	/// Genesis node name.
@@ -156,6 +165,9 @@ impl Flags {
 		}
 		if !self.peer.is_empty() {
 			file.peers = Some(self.peer.clone());
+		}
+		if !self.announce.is_empty() {
+			file.announce = Some(self.announce.clone());
 		}
 		file.last_try = self.last_try.or(file.last_try);
 		file.request_timeout = self.request_timeout.or(file.request_timeout);
@@ -214,15 +226,17 @@ impl Flags {
 						.parse::<libp2p::Multiaddr>()
 						.map_err(|e| bad(key, format!("{a:?} is not a multiaddr: {e}")))?;
 					let peer_id = crate::p2p::peer_of(&addr).is_some();
-					(tcp_address(&addr) && (peer_id || !peer)).then_some(addr).ok_or_else(|| {
-						bad(
-							key,
-							format!(
-								"{a:?}: expected /ip4/<address>/tcp/<port>{} (or /ip6/…)",
-								if peer { "/p2p/<peer id>" } else { "" }
-							),
-						)
-					})
+					(crate::p2p::tcp_address(&addr) && (peer_id || !peer))
+						.then_some(addr)
+						.ok_or_else(|| {
+							bad(
+								key,
+								format!(
+									"{a:?}: expected /ip4/<address>/tcp/<port>{} (or /ip6/…)",
+									if peer { "/p2p/<peer id>" } else { "" }
+								),
+							)
+						})
 				})
 				.collect::<Result<Vec<_>, _>>()
 		};
@@ -232,6 +246,10 @@ impl Flags {
 			false,
 		)?;
 		let peers = addrs("peers", file.peers.as_deref().unwrap_or_default(), true)?;
+		let announce = file.announce.as_deref().map(|a| addrs("announce", a, false)).transpose()?;
+		if announce.as_ref().is_some_and(|a| a.len() > 4) {
+			return Err(bad("announce", "at most 4 addresses are published".into()));
+		}
 		let metrics = match file.metrics.as_deref().unwrap_or("127.0.0.1:9616") {
 			"" => None,
 			addr => Some(
@@ -255,6 +273,7 @@ impl Flags {
 			p2p_key,
 			listen,
 			peers,
+			announce,
 			metrics,
 			genesis,
 			last_try: file.last_try.unwrap_or(3),
@@ -262,16 +281,6 @@ impl Flags {
 			submit_timeout: positive("submit_timeout", file.submit_timeout.unwrap_or(60))?,
 		})
 	}
-}
-
-/// `/ip4|ip6/<address>/tcp/<port>[/p2p/<peer id>]`.
-fn tcp_address(addr: &libp2p::Multiaddr) -> bool {
-	use libp2p::multiaddr::Protocol;
-	let mut parts = addr.iter();
-	matches!(parts.next(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)))
-		&& matches!(parts.next(), Some(Protocol::Tcp(_)))
-		&& matches!(parts.next(), None | Some(Protocol::P2p(_)))
-		&& parts.next().is_none()
 }
 
 fn read_file(path: &Path) -> Result<File, ConfigError> {
@@ -303,6 +312,7 @@ impl Config {
 			p2p_key: Some(self.p2p_key.clone()),
 			listen: Some(self.listen.iter().map(ToString::to_string).collect()),
 			peers: Some(self.peers.iter().map(ToString::to_string).collect()),
+			announce: self.announce.as_ref().map(|a| a.iter().map(ToString::to_string).collect()),
 			metrics: Some(self.metrics.map(|a| a.to_string()).unwrap_or_default()),
 			genesis: self.genesis.clone(),
 			last_try: Some(self.last_try),

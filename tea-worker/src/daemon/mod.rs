@@ -19,8 +19,9 @@
 //! endpoint stay up; SIGINT/SIGTERM let in-flight submissions finish (bounded) and close the
 //! TPM.
 //!
-//! stdout carries one JSON object per line: `{"started": …}` once, then `{"registered"}`,
-//! `{"attested"}` and `{"voted"}` as they are finalized.
+//! stdout carries one JSON object per line: `{"started": …}` once, then `{"submitted"}` when a
+//! pool took an extrinsic, and `{"registered"}`, `{"announced"}`, `{"attested"}` and
+//! `{"voted"}` as they are finalized.
 
 pub mod config;
 pub mod swtpm;
@@ -73,7 +74,11 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	// The outbox first: it refuses a second worker on this data dir before anything starts.
 	let outbox = Outbox::open(&config.data_dir.join("outbox.redb"))
 		.map_err(|e| WorkerError::Config(e.to_string()))?;
-	crate::metrics::outbox_stored(outbox.len().unwrap_or(0));
+	// Entries that do not decode (a file from another version) would stall the duties.
+	let stored = outbox.entries().map_err(|e| {
+		WorkerError::Config(format!("{e}: move the file aside if its submissions are settled"))
+	})?;
+	crate::metrics::outbox_stored(stored.len());
 	let signer = Arc::new(Signer::new(
 		config::operator_key(&config.operator)
 			.map_err(|e| WorkerError::Config(format!("`operator`: {e}")))?,
@@ -126,10 +131,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	// Blobs it holds (verified release code) go to registered peers that ask.
 	let store = crate::store::ContentStore::open(&config.data_dir)
 		.map_err(|e| WorkerError::Config(format!("`data_dir`: {e}")))?;
-	network
-		.serve_blobs(Arc::new(store))
-		.await
-		.map_err(|e| WorkerError::Config(e.to_string()))?;
+	network.serve_blobs(Arc::new(store)).await.map_err(|e| WorkerError::Config(e.to_string()))?;
 	{
 		let tpm = tpm.clone();
 		tokio::spawn(async move {
@@ -208,6 +210,13 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		extra_peers,
 		standing,
 	);
+	duty.announce = config
+		.announce
+		.clone()
+		.unwrap_or_else(|| p2p::to_publish(network.listening()))
+		.iter()
+		.map(|a| a.to_vec())
+		.collect();
 	let mut member = Member::new(node, signer.clone(), tpm.clone(), network, config.peers.clone());
 	let mut backoff = Duration::from_secs(1);
 	let mut checked = false;
@@ -266,6 +275,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		let lost = {
 			let mut on_done = |done: &Done| match done {
 				Done::Registered { events } => emit(serde_json::json!({ "registered": events })),
+				Done::Announced { events } => emit(serde_json::json!({ "announced": events })),
 				Done::Attested(a) => emit(serde_json::json!({
 					"attested": format!("{:?}", a.purpose),
 					"anchor": a.anchor,

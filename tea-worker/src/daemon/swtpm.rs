@@ -19,8 +19,10 @@ pub struct ManagedSwtpm {
 }
 
 impl Drop for ManagedSwtpm {
-	/// SIGTERM (swtpm saves its state and exits), SIGKILL after two seconds.
+	/// An orderly TPM2_Shutdown (otherwise the next start counts as a possible dictionary
+	/// attack), then SIGTERM (swtpm saves its state and exits), SIGKILL after two seconds.
 	fn drop(&mut self) {
+		tpm2_tool("tpm2_shutdown", &[], &self.tcti);
 		// SAFETY: signalling our own child by pid.
 		unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
 		let started = Instant::now();
@@ -168,7 +170,26 @@ fn spawn(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
 		}
 		std::thread::sleep(Duration::from_millis(20));
 	}
+	// A worker killed with SIGKILL shut its TPM down unorderly; after a few such restarts the
+	// TPM's dictionary-attack protection locks the AK out ("TPM is in DA lockout mode", seen
+	// after three). This TPM is the worker's own and its lockout auth is empty: clear it.
+	tpm2_tool("tpm2_dictionarylockout", &["--clear-lockout"], &swtpm.tcti);
 	Ok(swtpm)
+}
+
+/// Runs a tpm2-tools command against `tcti`; a failure is logged, never fatal.
+fn tpm2_tool(tool: &str, args: &[&str], tcti: &str) {
+	let out = Command::new(tool).args(args).arg("--tcti").arg(tcti).output();
+	match out {
+		Ok(out) if out.status.success() => {}
+		Ok(out) => tracing::warn!(
+			target: "tea::daemon",
+			tool,
+			stderr = %String::from_utf8_lossy(&out.stderr).trim(),
+			"tpm2-tools command failed"
+		),
+		Err(e) => tracing::warn!(target: "tea::daemon", tool, error = %e, "tpm2-tools not run (scripts/setup.sh installs them)"),
+	}
 }
 
 /// A free loopback port whose successor is free too (the swtpm TCTI's control port).

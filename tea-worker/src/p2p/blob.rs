@@ -31,8 +31,12 @@ const MAX_REQUEST_FRAME: usize = 128;
 const MAX_RESPONSE_FRAME: usize = CHUNK as usize + 1024;
 /// A reason at most, in bytes.
 const MAX_REASON: usize = 256;
-/// `Later` answers in a row from one peer before the fetch moves on to the next.
-const MAX_LATER: u32 = 5;
+/// `Later` answers from one peer in one fetch before it moves on to the next.
+const MAX_LATER: u32 = 20;
+/// A fetch from one peer must finish within this plus `max_size` at [`MIN_RATE`].
+const FETCH_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// The slowest transfer a fetch waits for, in bytes per second.
+const MIN_RATE: u64 = 1 << 20;
 /// Chunk requests in flight to one peer at most.
 const WINDOW: usize = 2;
 /// The pause before asking a busy peer again.
@@ -241,8 +245,16 @@ pub async fn fetch(
 	if store.contains(cid) {
 		return Ok(fetched);
 	}
+	// A peer that keeps the fetch busy (answers `Later`, trickles) gets a bounded time.
+	let deadline = FETCH_GRACE + std::time::Duration::from_secs(max_size / MIN_RATE);
 	for (peer, addrs) in peers {
-		match from_peer(network, store, cid, max_size, *peer, addrs).await? {
+		let attempt =
+			tokio::time::timeout(deadline, from_peer(network, store, cid, max_size, *peer, addrs))
+				.await
+				.unwrap_or_else(|_| {
+					Ok(Attempt::Skipped(format!("not done within {} s", deadline.as_secs())))
+				});
+		match attempt? {
 			Attempt::Stored(size) => {
 				tracing::info!(target: super::LOG_TARGET, cid = %cid.to_text(), %peer, size, "blob fetched");
 				fetched.from = Some(*peer);
@@ -322,10 +334,10 @@ async fn from_peer(
 			)));
 		}
 		debug_assert_eq!(offset, writer.written(), "chunks are written in order");
-		writer.write(&bytes)?;
-		later = 0;
+		// Disk writes (and the final fsync) off the async threads.
+		writer = blocking(move || writer.write(&bytes).map(|()| writer)).await?;
 		if writer.written() == size {
-			return match writer.finish() {
+			return match blocking(move || writer.finish()).await {
 				Ok(_) => Ok(Attempt::Stored(size)),
 				Err(StoreError::FetchedWrongBytes(_)) => {
 					Ok(Attempt::Lied("bytes that do not hash to the CID".into()))
@@ -340,6 +352,15 @@ async fn from_peer(
 	}
 	// Unreachable with a consistent peer: the last chunk finishes the blob.
 	Ok(Attempt::Lied("the chunks ended before the blob".into()))
+}
+
+/// Runs a store operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+	f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+	tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+		Err(StoreError::Io { path: Default::default(), source: std::io::Error::other(e) })
+	})
 }
 
 /// A peer's text as it may appear in logs: control characters replaced, at most

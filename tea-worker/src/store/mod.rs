@@ -20,6 +20,9 @@ use std::{
 };
 use tea_primitives::ContentId;
 
+/// The name prefix of a blob being received.
+const PARTIAL: &str = ".partial-";
+
 /// Content store errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +80,19 @@ impl ContentStore {
 	pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
 		let dir = data_dir.join("blobs");
 		fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+		// Blobs a crash left half received (an hour old: not one being received now).
+		if let Ok(entries) = fs::read_dir(&dir) {
+			for entry in entries.flatten() {
+				let partial = entry.file_name().to_string_lossy().starts_with(PARTIAL);
+				let old = entry
+					.metadata()
+					.and_then(|m| m.modified())
+					.is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+				if partial && old {
+					let _ = fs::remove_file(entry.path());
+				}
+			}
+		}
 		Ok(Self { dir, fetcher: None })
 	}
 
@@ -177,7 +193,7 @@ impl ContentStore {
 	pub fn writer(&self, cid: &ContentId) -> Result<BlobWriter, StoreError> {
 		let io = |source| StoreError::Io { path: self.dir.clone(), source };
 		Ok(BlobWriter {
-			file: tempfile::NamedTempFile::new_in(&self.dir).map_err(io)?,
+			file: tempfile::Builder::new().prefix(PARTIAL).tempfile_in(&self.dir).map_err(io)?,
 			hasher: Sha256::new(),
 			written: 0,
 			cid: cid.clone(),
