@@ -1,6 +1,8 @@
 // pallet-tea-actors end to end against `tea-node --dev`, driven by @polkadot/api as a developer
 // and a DAO member would: publish releases with real sr25519-signed manifests, watch the dev
 // validator's off-chain worker fetch them from a local HTTP gateway and vote, revoke a grant.
+// The dev chain's genesis nodes run as `tea-worker run` daemons during the rollout: the ones
+// whose store lacks the release fetch it from a peer by CID once it may run on them.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,10 +10,12 @@ import { createServer } from 'node:http';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir, motion, TEA_WORKER } from './lib.mjs';
+import {
+  startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir, motion, TEA_WORKER, startWorker,
+} from './lib.mjs';
 import { actorWasm, cidBytes, cidText } from './wasm.mjs';
 
 let node;
@@ -264,6 +268,27 @@ test('a council motion approves a validated release with a rollout plan and its 
   const error = api.registry.findMetaError(sudid.data[0].asErr.asModule);
   assert.equal(`${error.section}.${error.name}`, 'upgrades.SharesNot100');
 
+  // The dev chain's three genesis nodes as `tea-worker run` daemons: only Alice's store holds
+  // the release; the others fetch it from a peer once it may run on them (rolling in their
+  // tier, then active), at the addresses the nodes published on chain.
+  for (const name of ['Alice', 'Bob', 'Charlie']) {
+    const dataDir = tempDir(`genesis-${name}`);
+    if (name === 'Alice') {
+      const file = join(dataDir, 'analytics.wasm');
+      writeFileSync(file, code);
+      const packed = worker(['actor', 'pack', file, '--data-dir', dataDir]);
+      assert.equal(packed.stdout.trim(), cidText(code), packed.stderr);
+    }
+    const d = await startWorker(`genesis-${name}`, ['run', '--chain', node.ws, '--data-dir', dataDir,
+      '--genesis', name, '--tpm', 'swtpm', '--metrics', '127.0.0.1:0'], 120_000);
+    const { started } = await d.nextLine(0, 120_000);
+    genesis[name] = { ...d, dataDir, started };
+  }
+  // Each publishes where it listens before the rollout starts.
+  for (const d of Object.values(genesis)) {
+    await lineOf(d, (l) => l.announced, 1, 60_000);
+  }
+
   // Alice proposes; Bob and Charlie vote aye; Alice closes.
   const closed = await motion(api, approve, alice, [bob, charlie], alice);
   const started = closed.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
@@ -286,6 +311,16 @@ test('a council motion approves a validated release with a rollout plan and its 
 });
 
 let analytics;
+/** The genesis nodes' daemons, by name. */
+const genesis = {};
+
+/** The first line at or after `from` of daemon `w` that `pick` accepts. */
+async function lineOf(w, pick, from = 1, ms = 150_000) {
+  for (let i = from; ; i++) {
+    const line = await w.nextLine(i, ms);
+    if (pick(line)) return line;
+  }
+}
 
 /** Runs `tea-worker args` in the background; resolves with its exit code and output. */
 function watchUntil(args) {
@@ -339,6 +374,20 @@ test('tea-worker runs a release only once the chain made it active, and stops wh
   await completed;
   const release = (await api.query.actors.releases(stringToHex('analytics'), 1)).unwrap();
   assert.equal(release.status.type, 'Active');
+
+  // Bob's and Charlie's daemons fetched it from a peer (Alice's, or one that fetched it first),
+  // verified, into their stores; Alice's had it.
+  const peerIds = Object.values(genesis).map((d) => d.started.peerId);
+  for (const name of ['Bob', 'Charlie']) {
+    const d = genesis[name];
+    const fetched = await lineOf(d, (l) => l.fetched === cidText(code), 1, 120_000);
+    assert.equal(fetched.size, code.length);
+    assert.ok(peerIds.includes(fetched.from) && fetched.from !== d.started.peerId, JSON.stringify(fetched));
+    assert.ok(existsSync(join(d.dataDir, 'blobs', cidText(code))), `${name} stored it`);
+  }
+  assert.ok(!genesis.Alice.lines.some((l) => l.fetched), 'Alice had it');
+  const metrics = await (await fetch(genesis.Bob.started.metrics)).text();
+  assert.match(metrics, /tea_worker_release_fetches_total\{outcome="fetched"\} 1/);
   // The worker reads finalized state, a block or two behind the best block.
   const ok = await retry(run, (r) => r.status === 0);
   assert.equal(ok.status, 0, ok.stderr);

@@ -6,6 +6,7 @@ use std::{
 	time::Duration,
 };
 use tea_primitives::{code, ContentId};
+use tea_worker::hex0x;
 use tea_worker::{
 	chain::{grants::ChainGrants, ChainClient},
 	error::WorkerError,
@@ -115,10 +116,6 @@ pub enum TpmCommand {
 	/// Print the measurement a TPM reports for this tea-worker build (what governance
 	/// allowlists), without a TPM: `{measurement}`.
 	Measurement,
-}
-
-fn hex0x(bytes: &[u8]) -> String {
-	format!("0x{}", hex::encode(bytes))
 }
 
 /// `tea-worker tpm ...`.

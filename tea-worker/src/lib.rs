@@ -23,3 +23,8 @@ pub mod providers;
 pub mod runtime;
 pub mod store;
 pub mod tpm;
+
+/// `bytes` as `0x`-prefixed lowercase hex (how polkadot.js and the JSON lines print them).
+pub fn hex0x(bytes: &[u8]) -> String {
+	format!("0x{}", hex::encode(bytes))
+}

@@ -16,6 +16,7 @@ struct Metrics {
 	votes: IntCounterVec,
 	submissions: IntCounterVec,
 	refusals: IntCounterVec,
+	fetches: IntCounterVec,
 	tpm: Histogram,
 	finalized: IntGauge,
 	chain_lag: IntGauge,
@@ -58,6 +59,11 @@ fn metrics() -> &'static Metrics {
 			 blob_wrong_bytes).",
 			&["kind"],
 		);
+		let fetches = counter(
+			"release_fetches_total",
+			"Releases this node may run fetched from peers, by outcome (fetched, failed).",
+			&["outcome"],
+		);
 		let tpm = Histogram::with_opts(
 			HistogramOpts::new("tpm_seconds", "Time of one TPM job (quote, credential, …).")
 				.buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
@@ -78,6 +84,7 @@ fn metrics() -> &'static Metrics {
 			votes,
 			submissions,
 			refusals,
+			fetches,
 			tpm,
 			finalized: gauge("finalized_block", "The latest finalized block the worker saw."),
 			chain_lag: gauge("chain_lag_blocks", "Best minus finalized block at the last check."),
@@ -136,6 +143,11 @@ pub fn outbox_stored(entries: usize) {
 /// A refused request.
 pub fn refusal(kind: &str) {
 	metrics().refusals.with_label_values(&[kind]).inc();
+}
+
+/// A release fetch's outcome.
+pub fn fetch(outcome: &str) {
+	metrics().fetches.with_label_values(&[outcome]).inc();
 }
 
 /// The duration of one TPM job.

@@ -12,7 +12,7 @@ use super::{
 	outbox::Key,
 	request_error,
 	signer::{Finalized, Signer},
-	ChainClient, ChainError, LOG_TARGET,
+	value, ChainClient, ChainError, LOG_TARGET,
 };
 use crate::{
 	committee::Gate,
@@ -23,7 +23,7 @@ use pallet_tea_attestation::{HeartbeatRules, Record};
 use pallet_tea_nodes::NodeState;
 use sp_core::H256;
 use std::sync::{Arc, Mutex};
-use subxt::{dynamic, storage, utils::Static};
+use subxt::{dynamic, utils::Static};
 use tea_primitives::tpm::{challenge, Purpose};
 
 /// The TEA runtime's block number.
@@ -137,6 +137,14 @@ pub fn due(
 	}
 }
 
+/// `last` with the appeal that `error` says lapsed no longer counted (`None`: nothing to
+/// change).
+fn uncount_lapsed(last: Option<Submitted>, error: &ChainError) -> Option<Submitted> {
+	let ChainError::Lapsed { what: ATTEST, .. } = error else { return None };
+	let last = last.filter(|l| l.purpose == Purpose::Appeal && l.appeals > 0)?;
+	Some(Submitted { appeals: last.appeals - 1, ..last })
+}
+
 /// Appeals made in the quarantine that began at `since`.
 fn appeals_in(last: Option<Submitted>, since: BlockNumber) -> u32 {
 	last.filter(|l| l.purpose == Purpose::Appeal && l.since == since).map_or(0, |l| l.appeals)
@@ -167,23 +175,16 @@ async fn read(
 	let record = by_node(&at, url, "Attestation.Records", node).await?;
 	let addresses: Option<Vec<Vec<u8>>> = by_node(&at, url, "Nodes.Addresses", node).await?;
 	let review: Option<ChainReview> = by_node(&at, url, "Attestation.Reviews", node).await?;
-	let under_review = review.is_some();
+	// A review requested in this block is drawn at the start of the next one.
+	let pending: Vec<(H256, Purpose)> = value(&at, url, "Attestation.PendingReviews").await?;
+	let under_review = review.is_some() || pending.iter().any(|(n, _)| *n == node);
 	let mut reviewers = Vec::new();
 	for member in review.iter().flat_map(|r| r.members.iter()) {
 		if let Some(info) = by_node::<ChainNode>(&at, url, "Nodes.Nodes", *member).await? {
 			reviewers.push(info.peer_id.into_inner());
 		}
 	}
-	let rules =
-		storage::dynamic::<(), Static<HeartbeatRules<BlockNumber>>>("Attestation", "Heartbeats");
-	let rules = at
-		.storage()
-		.fetch(rules, ())
-		.await
-		.map_err(|e| fail("Attestation.Heartbeats")(e.into()))?
-		.decode()
-		.map_err(|e| fail("Attestation.Heartbeats value")(e.into()))?
-		.0;
+	let rules: HeartbeatRules<BlockNumber> = value(&at, url, "Attestation.Heartbeats").await?;
 	let standing = info.map(|info| Standing {
 		state: info.state,
 		since: info.since,
@@ -286,7 +287,7 @@ pub struct NodeDuty {
 	/// The node's standing as last read (for `/health`).
 	pub standing: Arc<Mutex<Option<(BlockNumber, String)>>>,
 	/// Whether it registers and attests (a dev chain's genesis node has no TPM behind its
-	/// registered keys: it only keeps the allow-list and its standing).
+	/// registered keys: it only keeps the allow-list, its standing and its addresses).
 	pub attest: bool,
 	/// The node's id.
 	pub node: H256,
@@ -380,7 +381,10 @@ impl NodeDuty {
 					self.busy = false;
 					match outcome {
 						Ok(done) => report(&done),
-						Err(e) => tracing::warn!(target: LOG_TARGET, error = %e, "submission failed; trying again"),
+						Err(e) => {
+							tracing::warn!(target: LOG_TARGET, error = %e, "submission failed; trying again");
+							self.lapsed(&e);
+						}
 					}
 					continue;
 				}
@@ -409,7 +413,7 @@ impl NodeDuty {
 					.set_members(standing.reviewers.iter().cloned());
 			}
 			tracing::debug!(target: LOG_TARGET, now, state = name, busy = self.busy, last = ?self.last, "node duty");
-			if !self.attest || self.busy {
+			if self.busy {
 				continue;
 			}
 			// A stored submission (from before a restart, or one that timed out) is followed
@@ -423,9 +427,10 @@ impl NodeDuty {
 				}
 			}
 			let Some(standing) = standing else {
-				if self
-					.registered_at
-					.is_some_and(|at| now < at.saturating_add(REGISTER_AGAIN_AFTER))
+				if !self.attest
+					|| self
+						.registered_at
+						.is_some_and(|at| now < at.saturating_add(REGISTER_AGAIN_AFTER))
 				{
 					continue;
 				}
@@ -480,6 +485,10 @@ impl NodeDuty {
 				});
 				continue;
 			}
+			// A dev chain's genesis node publishes where it listens, and attests nothing.
+			if !self.attest {
+				continue;
+			}
 			let owed = due(&standing, &rules, now, self.last);
 			tracing::debug!(target: LOG_TARGET, now, ?owed, record = ?standing.record, ?rules, "owed");
 			let Some(purpose) = owed else { continue };
@@ -517,6 +526,15 @@ impl NodeDuty {
 				let detail = codec::Encode::encode(&(purpose, now));
 				attested(purpose, signer.submit(&client, key, &call, ATTEST, detail).await)
 			});
+		}
+	}
+
+	/// An appeal that lapsed (never included) does not count against `MAX_APPEALS`.
+	fn lapsed(&mut self, error: &ChainError) {
+		let Some(last) = uncount_lapsed(self.last, error) else { return };
+		self.last = Some(last);
+		if let Err(e) = self.signer.outbox().keep(&last_record(self.node), &last) {
+			tracing::error!(target: LOG_TARGET, error = %e, "the appeal count is not recorded");
 		}
 	}
 
@@ -701,6 +719,21 @@ mod tests {
 		assert!(why.contains("another operator (0x0101"), "{why}");
 		let why = foreign_registration(&s, &[1; 32], b"other").unwrap();
 		assert!(why.contains("another libp2p peer id"), "{why}");
+	}
+
+	#[test]
+	fn a_lapsed_appeal_does_not_count_against_the_limit() {
+		let appeal = Submitted { purpose: Purpose::Appeal, anchor: 9, since: 5, appeals: 2 };
+		let lapsed = |what| ChainError::Lapsed { what, reason: String::new() };
+		assert_eq!(
+			uncount_lapsed(Some(appeal), &lapsed(ATTEST)),
+			Some(Submitted { appeals: 1, ..appeal })
+		);
+		assert_eq!(uncount_lapsed(Some(appeal), &lapsed(REGISTER)), None, "not an attestation");
+		let heartbeat = Submitted { purpose: Purpose::Heartbeat, ..appeal };
+		assert_eq!(uncount_lapsed(Some(heartbeat), &lapsed(ATTEST)), None);
+		let failed = ChainError::Request { url: String::new(), what: ATTEST, reason: "x".into() };
+		assert_eq!(uncount_lapsed(Some(appeal), &failed), None, "a failure may still land");
 	}
 
 	#[test]

@@ -13,6 +13,7 @@ pub mod committee;
 pub mod duty;
 pub mod grants;
 pub mod outbox;
+pub mod releases;
 pub mod signer;
 
 use std::{fmt, time::Duration};
@@ -215,6 +216,21 @@ pub(crate) async fn by_node<V: subxt::ext::codec::Decode>(
 	}
 }
 
+/// Reads a storage value at block `at` (its default when unset): `entry` is `"Pallet.Entry"`,
+/// `V` the runtime's value type (SCALE).
+pub(crate) async fn value<V: subxt::ext::codec::Decode>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+) -> Result<V, ChainError> {
+	use subxt::utils::Static;
+	let fail = |e: subxt::Error| request_error(url, entry, &e);
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
+	let address = subxt::storage::dynamic::<(), Static<V>>(pallet, name);
+	let value = at.storage().fetch(address, ()).await.map_err(|e| fail(e.into()))?;
+	Ok(value.decode().map_err(|e| fail(e.into()))?.0)
+}
+
 /// The libp2p peer ids of every registered node at the latest finalized block (entries that
 /// are not peer ids are skipped).
 pub async fn registered_peers(client: &ChainClient) -> Result<Vec<libp2p::PeerId>, ChainError> {
@@ -232,6 +248,40 @@ pub async fn registered_peers(client: &ChainClient) -> Result<Vec<libp2p::PeerId
 		let Static(info) = entry.value().decode().map_err(|e| fail(e.into()))?;
 		if let Ok(peer) = libp2p::PeerId::from_bytes(&info.peer_id) {
 			peers.push(peer);
+		}
+	}
+	Ok(peers)
+}
+
+/// Every registered node that published addresses: its libp2p peer id and those addresses as
+/// dialable `…/p2p/<peer id>` multiaddrs, at the latest finalized block.
+pub async fn peer_addresses(
+	client: &ChainClient,
+) -> Result<Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>, ChainError> {
+	use subxt::utils::Static;
+	let url = client.url.as_str();
+	let fail = |e: subxt::Error| request_error(url, "Nodes.Addresses", &e);
+	let at = client.api.at_current_block().await.map_err(|e| fail(e.into()))?;
+	let published = subxt::storage::dynamic::<(Static<sp_core::H256>,), Static<Vec<Vec<u8>>>>(
+		"Nodes",
+		"Addresses",
+	);
+	let mut entries = at.storage().iter(published, ()).await.map_err(|e| fail(e.into()))?;
+	let mut peers = Vec::new();
+	while let Some(entry) = entries.next().await {
+		let entry = entry.map_err(|e| fail(e.into()))?;
+		let key = entry.key().map_err(|e| fail(e.into()))?;
+		let (Static(node),) = key.decode().map_err(|e| fail(e.into()))?;
+		let Static(addresses) = entry.value().decode().map_err(|e| fail(e.into()))?;
+		let Some(info) = by_node::<committee::ChainNode>(&at, url, "Nodes.Nodes", node).await?
+		else {
+			continue;
+		};
+		if let Ok(peer) = libp2p::PeerId::from_bytes(&info.peer_id) {
+			let dialable = crate::p2p::published(peer, &addresses);
+			if !dialable.is_empty() {
+				peers.push((peer, dialable));
+			}
 		}
 	}
 	Ok(peers)

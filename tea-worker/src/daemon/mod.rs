@@ -7,7 +7,9 @@
 //!   challenges, keeps heartbeats, appeals a quarantine;
 //! - **committee duty** ([`Member`]): examines the candidates it is drawn to review and votes;
 //! - **blobs** ([`crate::p2p::blob`]): serves the blobs its content store holds to registered
-//!   peers.
+//!   peers;
+//! - **rollouts** ([`Releases`]): fetches the releases it may run (active, or rolling in its
+//!   tier) from peers into its content store, where the mini-runtime loads them by CID.
 //!
 //! Every extrinsic is stored signed in the persisted outbox (`<data_dir>/outbox.redb`) before
 //! it is sent, and followed until the chain settles it, also across restarts
@@ -21,16 +23,18 @@
 //!
 //! stdout carries one JSON object per line: `{"started": …}` once, then `{"submitted"}` when a
 //! pool took an extrinsic, and `{"registered"}`, `{"announced"}`, `{"attested"}` and
-//! `{"voted"}` as they are finalized.
+//! `{"voted"}` as they are finalized, and `{"fetched"}` per release fetched from a peer.
 
 pub mod config;
 pub mod swtpm;
 
+use crate::hex0x;
 use crate::{
 	chain::{
 		committee::Member,
 		duty::{Done, NodeDuty},
 		outbox::Outbox,
+		releases::Releases,
 		signer::Signer,
 		ChainClient,
 	},
@@ -52,10 +56,6 @@ const LOG_TARGET: &str = "tea::daemon";
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long in-flight submissions may take to finish once asked to stop.
 const STOP_GRACE: Duration = Duration::from_secs(20);
-
-fn hex0x(bytes: &[u8]) -> String {
-	format!("0x{}", hex::encode(bytes))
-}
 
 fn emit(json: serde_json::Value) {
 	use std::io::Write;
@@ -129,9 +129,11 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		.await
 		.map_err(|e| WorkerError::Config(format!("`listen`: {e}")))?;
 	// Blobs it holds (verified release code) go to registered peers that ask.
-	let store = crate::store::ContentStore::open(&config.data_dir)
-		.map_err(|e| WorkerError::Config(format!("`data_dir`: {e}")))?;
-	network.serve_blobs(Arc::new(store)).await.map_err(|e| WorkerError::Config(e.to_string()))?;
+	let store = Arc::new(
+		crate::store::ContentStore::open(&config.data_dir)
+			.map_err(|e| WorkerError::Config(format!("`data_dir`: {e}")))?,
+	);
+	network.serve_blobs(store.clone()).await.map_err(|e| WorkerError::Config(e.to_string()))?;
 	{
 		let tpm = tpm.clone();
 		tokio::spawn(async move {
@@ -217,6 +219,12 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		.iter()
 		.map(|a| a.to_vec())
 		.collect();
+	let mut releases = Releases::new(
+		node,
+		store,
+		network.clone(),
+		crate::runtime::RuntimeConfig::default().max_code_size,
+	);
 	let mut member = Member::new(node, signer.clone(), tpm.clone(), network, config.peers.clone());
 	let mut backoff = Duration::from_secs(1);
 	let mut checked = false;
@@ -290,11 +298,20 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 					"block": hex0x(&v.block.0),
 				}))
 			};
+			let mut on_fetched = |f: &crate::chain::releases::Fetched| {
+				emit(serde_json::json!({
+					"fetched": f.cid.to_text(),
+					"from": f.from.map(|p| p.to_string()),
+					"size": f.size,
+				}))
+			};
 			let node_duty = duty.follow(&client, &stop, &mut on_done);
 			let committee = member.follow(&client, config.last_try, &stop, &mut on_vote);
+			let rollouts = releases.follow(&client, &stop, &mut on_fetched);
 			tokio::select! {
 				r = node_duty => r,
 				r = committee => r,
+				r = rollouts => r,
 			}
 		};
 		connected.store(false, std::sync::atomic::Ordering::Relaxed);

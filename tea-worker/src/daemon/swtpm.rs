@@ -128,8 +128,23 @@ fn manufacture(dir: &Path, dev_ca: Option<&Path>) -> Result<(), ConfigError> {
 	Ok(())
 }
 
-/// Starts the swtpm whose state `dir` was manufactured.
+/// Starts the swtpm whose state `dir` was manufactured; tried again on other ports if it
+/// exits at once (a port taken between choosing and binding it).
 fn spawn(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
+	let mut tries = 0;
+	loop {
+		match spawn_once(dir) {
+			Ok(swtpm) => return Ok(swtpm),
+			Err(e) if tries < 2 => {
+				tries += 1;
+				tracing::warn!(target: "tea::daemon", error = %e, "swtpm did not start; trying other ports");
+			}
+			Err(e) => return Err(e),
+		}
+	}
+}
+
+fn spawn_once(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
 	let fail = |what: &str, e: &dyn std::fmt::Display| ConfigError(format!("swtpm {what}: {e}"));
 	let (port, ctrl) = free_port_pair().map_err(|e| fail("ports", &e))?;
 	let mut command = Command::new("swtpm");
@@ -188,7 +203,9 @@ fn tpm2_tool(tool: &str, args: &[&str], tcti: &str) {
 			stderr = %String::from_utf8_lossy(&out.stderr).trim(),
 			"tpm2-tools command failed"
 		),
-		Err(e) => tracing::warn!(target: "tea::daemon", tool, error = %e, "tpm2-tools not run (scripts/setup.sh installs them)"),
+		Err(e) => {
+			tracing::warn!(target: "tea::daemon", tool, error = %e, "tpm2-tools not run (scripts/setup.sh installs them)")
+		}
 	}
 }
 
