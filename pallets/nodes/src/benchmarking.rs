@@ -23,6 +23,24 @@ where
 	who
 }
 
+/// A funded operator and the candidate it registered through the call.
+fn registered<T: Config>() -> (T::AccountId, NodeId)
+where
+	T::Currency: Mutate<T::AccountId>,
+{
+	let operator = funded::<T>();
+	let ek = EkPublic::truncate_from(vec![7; 32]);
+	Pallet::<T>::register(
+		RawOrigin::Signed(operator.clone()).into(),
+		ek.clone(),
+		Default::default(),
+		fresh_key(),
+		PeerId::truncate_from(vec![1]),
+	)
+	.unwrap();
+	(operator, node_id(&ek))
+}
+
 /// Stores node `i` in `state` directly (no deposit), keyed by a distinct fake AK.
 fn stored<T: Config>(
 	i: u32,
@@ -66,35 +84,16 @@ mod benchmarks {
 
 	#[benchmark]
 	fn exit() {
-		let operator = funded::<T>();
-		let ek = EkPublic::truncate_from(vec![7; 32]);
-		Pallet::<T>::register(
-			RawOrigin::Signed(operator.clone()).into(),
-			ek.clone(),
-			Default::default(),
-			fresh_key(),
-			PeerId::truncate_from(vec![1]),
-		)
-		.unwrap();
+		let (operator, node) = registered::<T>();
 		#[extrinsic_call]
-		_(RawOrigin::Signed(operator), node_id(&ek));
-		assert!(matches!(Nodes::<T>::get(node_id(&ek)).unwrap().state, NodeState::Exiting { .. }));
+		_(RawOrigin::Signed(operator), node);
+		assert!(matches!(Nodes::<T>::get(node).unwrap().state, NodeState::Exiting { .. }));
 	}
 
 	/// The most addresses, each of the longest, replacing others.
 	#[benchmark]
 	fn set_addresses() {
-		let operator = funded::<T>();
-		let ek = EkPublic::truncate_from(vec![7; 32]);
-		Pallet::<T>::register(
-			RawOrigin::Signed(operator.clone()).into(),
-			ek.clone(),
-			Default::default(),
-			fresh_key(),
-			PeerId::truncate_from(vec![1]),
-		)
-		.unwrap();
-		let node = node_id(&ek);
+		let (operator, node) = registered::<T>();
 		let most =
 			|b: u8| NodeAddresses::truncate_from(vec![NodeAddress::truncate_from(vec![b; 64]); 4]);
 		pallet::Addresses::<T>::insert(node, most(1));

@@ -541,21 +541,18 @@ impl NodeDuty {
 	/// Resumes the registration or attestation stored in the outbox, if one is; whether it
 	/// did.
 	fn resume_stored(&mut self, client: &Arc<ChainClient>) -> Result<bool, ChainError> {
-		let register = Key::Register { node: self.node.0 };
-		if self.signer.pending(&register)?.is_some() {
-			self.spawn(client, move |signer, client| async move {
-				let done = signer.resume(&client, register, REGISTER).await?;
-				Ok(Done::Registered { events: done.events })
-			});
-			return Ok(true);
-		}
-		let addresses = Key::Addresses { node: self.node.0 };
-		if self.signer.pending(&addresses)?.is_some() {
-			self.spawn(client, move |signer, client| async move {
-				let done = signer.resume(&client, addresses, ANNOUNCE).await?;
-				Ok(Done::Announced { events: done.events })
-			});
-			return Ok(true);
+		let node = self.node.0;
+		let plain: [(Key, &'static str, fn(Vec<String>) -> Done); 2] = [
+			(Key::Register { node }, REGISTER, |events| Done::Registered { events }),
+			(Key::Addresses { node }, ANNOUNCE, |events| Done::Announced { events }),
+		];
+		for (key, what, done) in plain {
+			if self.signer.pending(&key)?.is_some() {
+				self.spawn(client, move |signer, client| async move {
+					Ok(done(signer.resume(&client, key, what).await?.events))
+				});
+				return Ok(true);
+			}
 		}
 		let attest = Key::Attest { node: self.node.0 };
 		if let Some(entry) = self.signer.pending(&attest)? {
