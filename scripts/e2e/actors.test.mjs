@@ -280,7 +280,7 @@ test('a council motion approves a validated release with a rollout plan and its 
       assert.equal(packed.stdout.trim(), cidText(code), packed.stderr);
     }
     const d = await startWorker(`genesis-${name}`, ['run', '--chain', node.ws, '--data-dir', dataDir,
-      '--genesis', name, '--tpm', 'swtpm', '--metrics', '127.0.0.1:0'], 120_000);
+      '--genesis', name, '--tpm', 'swtpm', '--metrics', '127.0.0.1:0', '--api', '127.0.0.1:0'], 120_000);
     const { started } = await d.nextLine(0, 120_000);
     genesis[name] = { ...d, dataDir, started };
   }
@@ -320,6 +320,26 @@ async function lineOf(w, pick, from = 1, ms = 150_000) {
     const line = await w.nextLine(i, ms);
     if (pick(line)) return line;
   }
+}
+
+/** POSTs `input` to daemon `d`'s local invocation API at `path`; resolves with status and JSON. */
+async function invoke(d, path, input = 'hello') {
+  const r = await fetch(`${d.started.api}${path}`, { method: 'POST', body: input });
+  return { status: r.status, body: await r.json() };
+}
+
+/** Whether node `nodeId` may run analytics v1 at block `number` by the chain's state there:
+ * it is Active, or Rolling (or in its grace period) with an open tier at or past the node's. */
+async function mayRunAt(number, rollout, nodeId) {
+  const at = await api.at(await api.rpc.chain.getBlockHash(number));
+  const release = (await at.query.actors.releases(stringToHex('analytics'), 1)).unwrap();
+  if (release.status.isActive) return true;
+  if (!release.status.isRolling) return false;
+  const state = (await at.query.upgrades.rollouts(rollout)).unwrap().state;
+  const open = state.isRunning ? state.asRunning.tier.toNumber() : state.isFrozen ? state.asFrozen.tier.toNumber()
+    : state.isGrace || state.isCompleted ? Infinity : -1;
+  const assignment = await at.query.upgrades.assignments(rollout, nodeId);
+  return assignment.isSome && assignment.unwrap().tier.toNumber() <= open;
 }
 
 /** Runs `tea-worker args` in the background; resolves with its exit code and output. */
@@ -365,6 +385,30 @@ test('tea-worker runs a release only once the chain made it active, and stops wh
   const assigned = await api.query.upgrades.assignments.entries(rollout);
   assert.equal(assigned.length, 3, 'the three dev nodes are assigned');
   const canary = assigned.find(([, a]) => a.unwrap().tier.toNumber() === 0)[0].args[1].toHex();
+  // Meanwhile every daemon's local invocation API runs analytics by name only once the chain
+  // lets its node run it, by the state of the very block it ran under: the canary's first,
+  // while it rolls out, then every node's once it is Active.
+  const ranAt = {};
+  let polling = true;
+  const pollUntil = Date.now() + 300_000;
+  const polled = (async () => {
+    while (polling && Date.now() < pollUntil) {
+      for (const [name, d] of Object.entries(genesis)) {
+        const { status, body } = await invoke(d, '/actors/analytics');
+        if (status === 200) {
+          assert.equal(body.cid, cidText(code), JSON.stringify(body));
+          assert.equal(body.version, 1);
+          assert.equal(body.output, '0x00000000000000', 'what the release returns (7 bytes)');
+          assert.ok(await mayRunAt(body.block, rollout, d.started.nodeId), `${name} ran it at #${body.block}, where its node may not`);
+          ranAt[name] ??= body.block;
+        } else {
+          // Not yet allowed for this node, or allowed and still being fetched.
+          assert.ok(status === 404 && body.error === 'unknown_actor' || status === 503 && body.error === 'not_fetched', `${name}: ${status} ${JSON.stringify(body)}`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
   const asCanary = await retry(
     () => worker(['actor', 'run', file, 'hello', '--chain', node.ws, '--node-id', canary, '--data-dir', dir]),
     (r) => r.status === 0);
@@ -386,6 +430,18 @@ test('tea-worker runs a release only once the chain made it active, and stops wh
     assert.ok(existsSync(join(d.dataDir, 'blobs', cidText(code))), `${name} stored it`);
   }
   assert.ok(!genesis.Alice.lines.some((l) => l.fetched), 'Alice had it');
+  // Each compiled it as soon as it held it and may run it: the next invocation runs it.
+  for (const d of Object.values(genesis)) {
+    const loaded = await lineOf(d, (l) => l.loaded === cidText(code), 1, 60_000);
+    assert.deepEqual([loaded.actor, loaded.version], ['analytics', 1]);
+  }
+  // Every daemon ran it for a local caller; stop polling (its checks held throughout).
+  for (let i = 0; i < 60 && Object.keys(ranAt).length < 3; i++) await new Promise((r) => setTimeout(r, 1000));
+  polling = false;
+  await polled;
+  assert.deepEqual(Object.keys(ranAt).sort(), ['Alice', 'Bob', 'Charlie'], JSON.stringify(ranAt));
+  const canaryName = Object.keys(genesis).find((n) => genesis[n].started.nodeId === canary);
+  console.log(`# first local runs by block: ${JSON.stringify(ranAt)} (canary ${canaryName})`);
   const metrics = await (await fetch(genesis.Bob.started.metrics)).text();
   assert.match(metrics, /tea_worker_release_fetches_total\{outcome="fetched"\} 1/);
   // The worker reads finalized state, a block or two behind the best block.
@@ -405,4 +461,21 @@ test('tea-worker runs a release only once the chain made it active, and stops wh
   const refused = run();
   assert.notEqual(refused.status, 0, 'refused after revocation');
   assert.match(refused.stderr, /release analytics v1 is Revoked on chain/);
+  // The daemons refuse it too, with the chain's reason, once they read a finalized block that
+  // shows the revocation.
+  for (const [name, d] of Object.entries(genesis)) {
+    let answer;
+    for (let i = 0; i < 30; i++) {
+      answer = await invoke(d, `/releases/${cidText(code)}`);
+      if (answer.status !== 200) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.equal(answer.status, 403, `${name}: ${JSON.stringify(answer.body)}`);
+    assert.equal(answer.body.error, 'not_runnable');
+    assert.match(answer.body.reason, /release analytics v1 is Revoked on chain/);
+    const byName = await invoke(d, '/actors/analytics');
+    assert.equal(byName.status, 404, `${name}: ${JSON.stringify(byName.body)}`);
+    const listed = await (await fetch(`${d.started.api}/actors`)).json();
+    assert.deepEqual(listed.releases, [], `${name}: nothing left to run`);
+  }
 });

@@ -57,7 +57,7 @@ function devCa(name) {
 /** `tea-worker run` with `args`; resolves with the daemon and its `started` line. */
 async function daemon(name, args, dataDir = tempDir(`daemon-${name}`)) {
   const w = await startWorker(name, ['run', '--chain', node.ws, '--data-dir', dataDir,
-    '--metrics', '127.0.0.1:0', ...args], 120_000);
+    '--metrics', '127.0.0.1:0', '--api', '127.0.0.1:0', ...args], 120_000);
   const { started } = await w.nextLine(0, 120_000);
   return { ...w, dataDir, started, args };
 }

@@ -34,7 +34,7 @@ test('scripts/run: three workers reach Active within 3 minutes, /metrics answers
     TEA_RPC_PORT: String(await freePort()),
     TEA_P2P_PORT: String(await freePort()),
     TEA_PROMETHEUS_PORT: String(await freePort()),
-    TEA_METRICS_PORT: String(await freeRange(6)),
+    ...await (async () => { const b = await freeRange(12); return { TEA_METRICS_PORT: String(b), TEA_API_PORT: String(b + 6) }; })(),
     TEA_WORKER_P2P_PORT: String(await freeRange(3)),
     TEA_ACTIVE_TIMEOUT: '240',
     // The same build environment as scripts/test's, so that scripts/run's build is a no-op.
@@ -62,9 +62,12 @@ test('scripts/run: three workers reach Active within 3 minutes, /metrics answers
   // The printed endpoints work: the chain agrees, every daemon's /metrics answers.
   assert.match(out, new RegExp(`ws://127.0.0.1:${env.TEA_RPC_PORT}`));
   const api = await ApiPromise.create({ provider: new WsProvider(`ws://127.0.0.1:${env.TEA_RPC_PORT}`), noInitWarn: true });
-  const workers = [...out.matchAll(/worker-(Dave|Eve|Ferdie)\s+(0x[0-9a-f]{64})\s+(http:\S+)/g)];
+  const workers = [...out.matchAll(/worker-(Dave|Eve|Ferdie)\s+(0x[0-9a-f]{64})\s+(http:\S+)\s+(http:\S+)/g)];
   assert.equal(workers.length, 3, out);
-  for (const [, name, id, metrics] of workers) {
+  for (const [, name, id, metrics, invoke] of workers) {
+    // The local invocation API answers: nothing is released on this fresh chain yet.
+    const listed = await (await fetch(`${invoke}/actors`)).json();
+    assert.deepEqual(listed, { releases: [] }, name);
     const info = (await api.query.nodes.nodes(id)).unwrap();
     assert.ok(info.state.isActive, `${name}: ${info.state}`);
     // The daemon reads finalized state once per block: allow it a few blocks.

@@ -24,6 +24,10 @@ pub struct Cli {
 	#[arg(long, global = true, env = "TEA_LOG", default_value = "warn")]
 	pub log: String,
 
+	/// Log lines as text, or as one JSON object per line (for log collectors).
+	#[arg(long, global = true, env = "TEA_LOG_FORMAT", value_enum, default_value_t)]
+	pub log_format: tea_worker::logs::Format,
+
 	#[command(subcommand)]
 	pub command: Command,
 }

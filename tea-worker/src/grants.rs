@@ -297,6 +297,11 @@ impl LocalGrants {
 			LocalState { releases, active, block };
 	}
 
+	/// The releases that may run.
+	pub fn releases(&self) -> Vec<ApprovedRelease> {
+		self.state.read().unwrap_or_else(|e| e.into_inner()).releases.values().cloned().collect()
+	}
+
 	/// Approves (and activates) the release of a verified manifest.
 	pub fn approve(&self, manifest: &ChainManifest) -> ApprovedRelease {
 		let release = ApprovedRelease {

@@ -11,17 +11,23 @@
 //! - [`committee`]: examining candidates (EK certificate, credential activation) and voting.
 //! - [`daemon`]: `tea-worker run`, one long-running process per node.
 //! - [`metrics`]: Prometheus metrics, `/metrics` and `/health`.
+//! - [`tasks`]: running what the chain lets this node run, for callers.
+//! - [`http`]: the small HTTP servers (metrics, the local invocation API).
+//! - [`logs`]: log lines as text or JSON.
 
 pub mod chain;
 pub mod committee;
 pub mod daemon;
 pub mod error;
 pub mod grants;
+pub mod http;
+pub mod logs;
 pub mod metrics;
 pub mod p2p;
 pub mod providers;
 pub mod runtime;
 pub mod store;
+pub mod tasks;
 pub mod tpm;
 
 /// `bytes` as `0x`-prefixed lowercase hex (how polkadot.js and the JSON lines print them).

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
 	let cli = Cli::parse();
-	init_tracing(&cli.log);
+	tea_worker::logs::init(&cli.log, cli.log_format);
 
 	let result = match cli.command {
 		Command::Status(args) => cli::status(args).await,
@@ -36,10 +36,4 @@ async fn main() -> ExitCode {
 			ExitCode::FAILURE
 		}
 	}
-}
-
-fn init_tracing(filter: &str) {
-	let filter = tracing_subscriber::EnvFilter::try_new(filter)
-		.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-	tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -8,8 +8,6 @@ use prometheus::{
 };
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
-const LOG_TARGET: &str = "tea::metrics";
-
 struct Metrics {
 	registry: Registry,
 	attestations: IntCounterVec,
@@ -17,6 +15,8 @@ struct Metrics {
 	submissions: IntCounterVec,
 	refusals: IntCounterVec,
 	fetches: IntCounterVec,
+	invocations: IntCounterVec,
+	loaded: IntGauge,
 	tpm: Histogram,
 	finalized: IntGauge,
 	chain_lag: IntGauge,
@@ -64,6 +64,11 @@ fn metrics() -> &'static Metrics {
 			"Releases this node may run fetched from peers, by outcome (fetched, failed).",
 			&["outcome"],
 		);
+		let invocations = counter(
+			"invocations_total",
+			"Actor invocations by local callers, by outcome (ok, or the refusal or failure kind).",
+			&["outcome"],
+		);
 		let tpm = Histogram::with_opts(
 			HistogramOpts::new("tpm_seconds", "Time of one TPM job (quote, credential, …).")
 				.buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
@@ -85,6 +90,8 @@ fn metrics() -> &'static Metrics {
 			submissions,
 			refusals,
 			fetches,
+			invocations,
+			loaded: gauge("actors_loaded", "Releases compiled and ready to run."),
 			tpm,
 			finalized: gauge("finalized_block", "The latest finalized block the worker saw."),
 			chain_lag: gauge("chain_lag_blocks", "Best minus finalized block at the last check."),
@@ -150,6 +157,16 @@ pub fn fetch(outcome: &str) {
 	metrics().fetches.with_label_values(&[outcome]).inc();
 }
 
+/// An invocation's outcome.
+pub fn invocation(outcome: &str) {
+	metrics().invocations.with_label_values(&[outcome]).inc();
+}
+
+/// Releases compiled and ready to run.
+pub fn actors_loaded(n: usize) {
+	metrics().loaded.set(n as i64);
+}
+
 /// The duration of one TPM job.
 pub fn tpm_latency(elapsed: Duration) {
 	metrics().tpm.observe(elapsed.as_secs_f64());
@@ -204,51 +221,22 @@ pub type Health = std::sync::Arc<dyn Fn() -> (bool, serde_json::Value) + Send + 
 /// Serves `GET /metrics` and `GET /health` on `addr` until the process ends; returns the bound
 /// address once listening.
 pub async fn serve(addr: SocketAddr, health: Health) -> std::io::Result<SocketAddr> {
-	use http_body_util::Full;
-	use hyper::{body::Bytes, Request, Response, StatusCode};
-	let listener = tokio::net::TcpListener::bind(addr).await?;
-	let bound = listener.local_addr()?;
-	tokio::spawn(async move {
-		loop {
-			let (stream, _) = match listener.accept().await {
-				Ok(accepted) => accepted,
-				Err(e) => {
-					tracing::warn!(target: LOG_TARGET, error = %e, "metrics endpoint accept failed");
-					tokio::time::sleep(Duration::from_millis(100)).await;
-					continue;
+	use hyper::{Method, StatusCode};
+	crate::http::serve(addr, move |request| {
+		let health = health.clone();
+		async move {
+			match (request.method(), request.uri().path()) {
+				(&Method::GET, "/metrics") => {
+					crate::http::reply(StatusCode::OK, "text/plain; version=0.0.4", render())
 				}
-			};
-			let health = health.clone();
-			let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-				let health = health.clone();
-				async move {
-					let (status, kind, body) = match (req.method(), req.uri().path()) {
-						(&hyper::Method::GET, "/metrics") => {
-							(StatusCode::OK, "text/plain; version=0.0.4", render())
-						}
-						(&hyper::Method::GET, "/health") => {
-							let (ok, json) = health();
-							let status =
-								if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-							(status, "application/json", json.to_string())
-						}
-						_ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-					};
-					Response::builder()
-						.status(status)
-						.header("content-type", kind)
-						.body(Full::new(Bytes::from(body)))
+				(&Method::GET, "/health") => {
+					let (ok, json) = health();
+					let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+					crate::http::json(status, &json)
 				}
-			});
-			tokio::spawn(async move {
-				let io = hyper_util::rt::TokioIo::new(stream);
-				let conn = hyper::server::conn::http1::Builder::new()
-					.timer(hyper_util::rt::TokioTimer::new())
-					.header_read_timeout(Duration::from_secs(5))
-					.serve_connection(io, service);
-				let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
-			});
+				_ => crate::http::reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+			}
 		}
-	});
-	Ok(bound)
+	})
+	.await
 }

@@ -74,13 +74,15 @@ fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on
 	let start = || {
 		Command::new(env!("CARGO_BIN_EXE_tea-worker"))
 			.args(["run", "--operator", "//Dave", "--tpm", "swtpm", "--metrics", "127.0.0.1:0"])
+			.args(["--api", "127.0.0.1:0"])
 			.arg("--data-dir")
 			.arg(&data)
 			.arg("--chain")
 			.arg(format!("ws://{closed}"))
+			.args(["--log-format", "json"])
 			.env("TEA_LOG", "info")
 			.stdout(Stdio::piped())
-			.stderr(Stdio::null())
+			.stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
 			.spawn()
 			.unwrap()
 	};
@@ -101,6 +103,14 @@ fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on
 	assert!(answer.contains("\"chain\":false"), "{answer}");
 	let text = http_get(addr, "/metrics");
 	assert!(text.contains("tea_worker_chain_connected 0"), "{text}");
+	// The local invocation API answers; nothing may run before the chain was read.
+	let api = started["api"].as_str().unwrap().trim_start_matches("http://");
+	let (api_addr, _) = api.split_once('/').unwrap();
+	let listed = http_get(api_addr, "/v1/actors");
+	assert!(
+		listed.starts_with("HTTP/1.1 200") && listed.ends_with("{\"releases\":[]}"),
+		"{listed}"
+	);
 
 	unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
 	let stopped = Instant::now();
@@ -109,6 +119,19 @@ fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on
 	assert!(stopped.elapsed() < Duration::from_secs(15), "{:?}", stopped.elapsed());
 	std::thread::sleep(Duration::from_millis(300));
 	assert!(!running(&swtpm_dir), "the swtpm stopped with the daemon");
+	// --log-format json: every stderr line is a JSON object; the retries are among them.
+	let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+	let lines: Vec<serde_json::Value> = log
+		.lines()
+		.map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+		.collect();
+	assert!(
+		lines.iter().any(|l| l["target"] == "tea::daemon"
+			&& l["level"] == "WARN"
+			&& l["message"] == "chain not reachable"
+			&& l["retry_in"].is_string()),
+		"{log}"
+	);
 
 	// Started again on the same data dir: the same TPM, hence the same node.
 	let mut daemon = start();

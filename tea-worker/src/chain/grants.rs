@@ -34,7 +34,8 @@ pub struct ReleaseView {
 	pub block: BlockNumber,
 	/// Releases this worker may run.
 	pub runnable: Vec<ApprovedRelease>,
-	/// The active release of each actor.
+	/// The release of each actor that runs here by name (and as a `tea:message` target): the
+	/// rolling one where its tier is open for this node, else the active one.
 	pub active: HashMap<String, ContentId>,
 	/// Why each other release may not run here.
 	pub refused: HashMap<ContentId, String>,
@@ -52,9 +53,15 @@ impl ChainGrants {
 	/// id, which decides whether rolling releases may run; without one, only active releases
 	/// run.
 	pub async fn load(client: &ChainClient, node: Option<H256>) -> Result<Arc<Self>, ChainError> {
-		let this = Arc::new(Self { node, grants: LocalGrants::new(), refused: Default::default() });
+		let this = Self::empty(node);
 		this.refresh(client).await?;
 		Ok(this)
+	}
+
+	/// Grants of `node` before anything was read: nothing may run until a view is applied
+	/// ([`ChainGrants::apply`]).
+	pub fn empty(node: Option<H256>) -> Arc<Self> {
+		Arc::new(Self { node, grants: LocalGrants::new(), refused: Default::default() })
 	}
 
 	/// Re-reads the releases at the latest finalized block.
@@ -71,7 +78,8 @@ impl ChainGrants {
 		Ok(())
 	}
 
-	fn apply(&self, view: ReleaseView) {
+	/// Takes `view` (read for this node) as the current grants.
+	pub fn apply(&self, view: ReleaseView) {
 		self.grants.replace_all(view.runnable, view.active, view.block);
 		*self.refused.write().unwrap_or_else(|e| e.into_inner()) = view.refused;
 	}
@@ -105,6 +113,11 @@ impl ChainGrants {
 				return Ok(());
 			}
 		}
+	}
+
+	/// The releases that may run here.
+	pub fn releases(&self) -> Vec<ApprovedRelease> {
+		self.grants.releases()
 	}
 
 	/// Why the release with this CID may not run here, if the chain knows it.
@@ -181,7 +194,11 @@ pub async fn read_view(
 			},
 		};
 		match refusal {
-			None => view.runnable.push(approved(name, version, &release)),
+			None => {
+				// This node's tier moved on: invocations by name run the new release.
+				view.active.insert(name.clone(), release.cid.clone());
+				view.runnable.push(approved(name, version, &release));
+			}
 			Some(reason) => {
 				view.refused.insert(release.cid.clone(), reason);
 			}

@@ -36,6 +36,9 @@ pub struct File {
 	pub announce: Option<Vec<String>>,
 	/// `HOST:PORT` of `/metrics` and `/health`; empty: none.
 	pub metrics: Option<String>,
+	/// Loopback `HOST:PORT` of the local invocation API (`POST /v1/actors/<name>`); empty:
+	/// none. Its requests are unsigned, so it never listens beyond loopback.
+	pub api: Option<String>,
 	/// On a dev chain: serve as that chain's genesis node of this name (`Alice`, `Bob`,
 	/// `Charlie`): committee duty only, the node's TPM makes credentials.
 	pub genesis: Option<String>,
@@ -83,6 +86,9 @@ pub struct Flags {
 	/// `HOST:PORT` of `/metrics` and `/health` (empty: none).
 	#[arg(long, env = "TEA_METRICS")]
 	pub metrics: Option<String>,
+	/// Loopback `HOST:PORT` of the local invocation API (empty: none).
+	#[arg(long, env = "TEA_API")]
+	pub api: Option<String>,
 	/// Serve as the dev chain's genesis node of this name.
 	#[arg(long, env = "TEA_GENESIS")]
 	pub genesis: Option<String>,
@@ -120,6 +126,8 @@ pub struct Config {
 	pub announce: Option<Vec<libp2p::Multiaddr>>,
 	/// Metrics address.
 	pub metrics: Option<std::net::SocketAddr>,
+	/// Local invocation API address (loopback).
+	pub api: Option<std::net::SocketAddr>,
 	/// Genesis node name.
 	pub genesis: Option<String>,
 	/// Last-try blocks.
@@ -159,6 +167,7 @@ impl Flags {
 		set(&mut file.dev_ca, &self.dev_ca);
 		set(&mut file.p2p_key, &self.p2p_key);
 		set(&mut file.metrics, &self.metrics);
+		set(&mut file.api, &self.api);
 		set(&mut file.genesis, &self.genesis);
 		if !self.listen.is_empty() {
 			file.listen = Some(self.listen.clone());
@@ -257,6 +266,21 @@ impl Flags {
 					.map_err(|e| bad("metrics", format!("{addr:?} is not HOST:PORT: {e}")))?,
 			),
 		};
+		let api = match file.api.as_deref().unwrap_or("127.0.0.1:9690") {
+			"" => None,
+			addr => {
+				let parsed: std::net::SocketAddr = addr
+					.parse()
+					.map_err(|e| bad("api", format!("{addr:?} is not HOST:PORT: {e}")))?;
+				if !parsed.ip().is_loopback() {
+					return Err(bad(
+						"api",
+						format!("{addr:?} is not a loopback address: the local invocation API takes unsigned requests, so it listens on 127.0.0.1 or [::1] only"),
+					));
+				}
+				Some(parsed)
+			}
+		};
 		let positive = |key: &str, v: u64| {
 			if v == 0 {
 				Err(bad(key, "must be at least 1".into()))
@@ -275,6 +299,7 @@ impl Flags {
 			peers,
 			announce,
 			metrics,
+			api,
 			genesis,
 			last_try: file.last_try.unwrap_or(3),
 			request_timeout: positive("request_timeout", file.request_timeout.unwrap_or(10))?,
@@ -314,6 +339,7 @@ impl Config {
 			peers: Some(self.peers.iter().map(ToString::to_string).collect()),
 			announce: self.announce.as_ref().map(|a| a.iter().map(ToString::to_string).collect()),
 			metrics: Some(self.metrics.map(|a| a.to_string()).unwrap_or_default()),
+			api: Some(self.api.map(|a| a.to_string()).unwrap_or_default()),
 			genesis: self.genesis.clone(),
 			last_try: Some(self.last_try),
 			request_timeout: Some(self.request_timeout),
@@ -348,6 +374,7 @@ mod tests {
 		assert_eq!(config.last_try, 5);
 		assert_eq!(config.tpm, "swtpm");
 		assert_eq!(config.metrics, Some("127.0.0.1:9616".parse().unwrap()));
+		assert_eq!(config.api, Some("127.0.0.1:9690".parse().unwrap()));
 		assert_eq!(config.p2p_key, config.data_dir.join("p2p.key").display().to_string());
 		// What `config show` prints parses back, and hides the secret.
 		let shown = config.show();
@@ -359,7 +386,7 @@ mod tests {
 
 	#[test]
 	fn every_misconfiguration_is_one_clear_line() {
-		let cases: [(&str, &str); 10] = [
+		let cases: [(&str, &str); 12] = [
 			("", "`operator`: missing"),
 			("operator = \"not a uri\"", "`operator`"),
 			("operator = \"//Dave\"\nbogus = 1", "unknown field `bogus`"),
@@ -376,6 +403,11 @@ mod tests {
 			("operator = \"//Dave\"\ngenesis = \"Mallory\"", "`genesis`"),
 			("operator = \"//Dave\"\ntpm = \"device:/dev/tpmrm0\"\ndev_ca = \"/ca\"", "`dev_ca`"),
 			("operator = \"//Dave\"\nsubmit_timeout = 0", "`submit_timeout`"),
+			(
+				"operator = \"//Dave\"\napi = \"0.0.0.0:9690\"",
+				"`api`: \"0.0.0.0:9690\" is not a loopback",
+			),
+			("operator = \"//Dave\"\napi = \"localhost\"", "`api`: \"localhost\" is not HOST:PORT"),
 		];
 		for (text, wanted) in cases {
 			let (_d, path) = file(text);

@@ -9,7 +9,10 @@
 //! - **blobs** ([`crate::p2p::blob`]): serves the blobs its content store holds to registered
 //!   peers;
 //! - **rollouts** ([`Releases`]): fetches the releases it may run (active, or rolling in its
-//!   tier) from peers into its content store, where the mini-runtime loads them by CID.
+//!   tier) from peers into its content store and compiles them, so the next invocation runs
+//!   them;
+//! - **local callers** ([`api`]): runs actors for callers on this host through the
+//!   [`Executor`], under the grants of the latest finalized block.
 //!
 //! Every extrinsic is stored signed in the persisted outbox (`<data_dir>/outbox.redb`) before
 //! it is sent, and followed until the chain settles it, also across restarts
@@ -23,8 +26,10 @@
 //!
 //! stdout carries one JSON object per line: `{"started": …}` once, then `{"submitted"}` when a
 //! pool took an extrinsic, and `{"registered"}`, `{"announced"}`, `{"attested"}` and
-//! `{"voted"}` as they are finalized, and `{"fetched"}` per release fetched from a peer.
+//! `{"voted"}` as they are finalized, `{"fetched"}` per release fetched from a peer, and
+//! `{"loaded"}` (or `{"loadFailed"}`) per release compiled.
 
+pub mod api;
 pub mod config;
 pub mod swtpm;
 
@@ -33,14 +38,18 @@ use crate::{
 	chain::{
 		committee::Member,
 		duty::{Done, NodeDuty},
+		grants::ChainGrants,
 		outbox::Outbox,
-		releases::Releases,
+		releases::{Releases, Rollout},
 		signer::Signer,
 		ChainClient,
 	},
 	committee::{answer_on, Gate},
 	error::WorkerError,
 	p2p::{self, Network},
+	providers::{Blob, KeyValue, Log, Provider, Random},
+	runtime::{MiniRuntime, RuntimeConfig},
+	tasks::Executor,
 	tpm::TpmHandle,
 };
 use config::{Config, ConfigError};
@@ -56,6 +65,10 @@ const LOG_TARGET: &str = "tea::daemon";
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long in-flight submissions may take to finish once asked to stop.
 const STOP_GRACE: Duration = Duration::from_secs(20);
+/// Largest input of one local invocation.
+const MAX_INPUT: usize = 1 << 20;
+/// Largest blob an actor reads through `tea:blob`.
+const MAX_BLOB_READ: u64 = 16 << 20;
 
 fn emit(json: serde_json::Value) {
 	use std::io::Write;
@@ -134,6 +147,29 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 			.map_err(|e| WorkerError::Config(format!("`data_dir`: {e}")))?,
 	);
 	network.serve_blobs(store.clone()).await.map_err(|e| WorkerError::Config(e.to_string()))?;
+
+	// The mini-runtime, running what the chain lets this node run.
+	let kv = KeyValue::open(&config.data_dir.join("kv.redb")).map_err(|e| {
+		WorkerError::Config(format!("`data_dir`: cannot open the key-value database: {e}"))
+	})?;
+	let providers: Vec<Arc<dyn Provider>> = vec![
+		Arc::new(kv),
+		Arc::new(Log::default()),
+		Arc::new(Random),
+		Arc::new(Blob::new(store.clone(), MAX_BLOB_READ)),
+	];
+	let grants = ChainGrants::empty(Some(node));
+	let runtime =
+		MiniRuntime::new(RuntimeConfig::default(), store.clone(), grants.clone(), providers)
+			.map_err(WorkerError::Config)?;
+	let executor = Arc::new(Executor::new(runtime, grants.clone(), store.clone(), MAX_INPUT));
+	let api =
+		match config.api {
+			Some(addr) => Some(api::serve(addr, executor.clone()).await.map_err(|e| {
+				WorkerError::Config(format!("`api`: cannot listen on {addr}: {e}"))
+			})?),
+			None => None,
+		};
 	{
 		let tpm = tpm.clone();
 		tokio::spawn(async move {
@@ -177,6 +213,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 			"listen": network.listening().iter().map(ToString::to_string).collect::<Vec<_>>(),
 			"operator": signer.account().to_string(),
 			"metrics": metrics.map(|a| format!("http://{a}/metrics")),
+			"api": api.map(|a| format!("http://{a}/v1")),
 			"genesis": config.genesis,
 			"ekCertificate": !tpm.identity().ek_certificate.is_empty(),
 		}
@@ -223,7 +260,8 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		node,
 		store,
 		network.clone(),
-		crate::runtime::RuntimeConfig::default().max_code_size,
+		RuntimeConfig::default().max_code_size,
+		executor,
 	);
 	let mut member = Member::new(node, signer.clone(), tpm.clone(), network, config.peers.clone());
 	let mut backoff = Duration::from_secs(1);
@@ -298,16 +336,27 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 					"block": hex0x(&v.block.0),
 				}))
 			};
-			let mut on_fetched = |f: &crate::chain::releases::Fetched| {
-				emit(serde_json::json!({
+			let mut on_rollout = |r: &Rollout| match r {
+				Rollout::Fetched(f) => emit(serde_json::json!({
 					"fetched": f.cid.to_text(),
 					"from": f.from.map(|p| p.to_string()),
 					"size": f.size,
-				}))
+				})),
+				Rollout::Loaded { actor, version, cid } => emit(serde_json::json!({
+					"loaded": cid.to_text(),
+					"actor": actor,
+					"version": version,
+				})),
+				Rollout::LoadFailed { actor, version, cid, reason } => emit(serde_json::json!({
+					"loadFailed": cid.to_text(),
+					"actor": actor,
+					"version": version,
+					"reason": reason,
+				})),
 			};
 			let node_duty = duty.follow(&client, &stop, &mut on_done);
 			let committee = member.follow(&client, config.last_try, &stop, &mut on_vote);
-			let rollouts = releases.follow(&client, &stop, &mut on_fetched);
+			let rollouts = releases.follow(&client, &stop, &mut on_rollout);
 			tokio::select! {
 				r = node_duty => r,
 				r = committee => r,

@@ -50,7 +50,8 @@ pub fn split_pair(request: &[u8]) -> Result<(&[u8], &[u8]), HostError> {
 }
 
 /// `tea:log`: `write(message)` logs a line tagged with the actor (tracing target `tea::actor`)
-/// and keeps the last lines for `tea-worker actor run` and tests.
+/// and keeps the last lines for `tea-worker actor run` and tests. The text is the actor's, so
+/// it is [`sanitize`]d first: it cannot forge log lines or drive the operator's terminal.
 #[derive(Default)]
 pub struct Log {
 	lines: Mutex<VecDeque<(String, String)>>,
@@ -86,7 +87,7 @@ impl Provider for Log {
 		if request.len() > MAX_LOG_LINE {
 			return Err(HostError::BadRequest);
 		}
-		let message = String::from_utf8_lossy(request).into_owned();
+		let message = sanitize(&String::from_utf8_lossy(request));
 		tracing::info!(target: "tea::actor", actor = caller.actor, "{message}");
 		let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
 		if lines.len() == LOG_LINES_KEPT {
@@ -95,6 +96,29 @@ impl Provider for Log {
 		lines.push_back((caller.actor.to_owned(), message));
 		Ok(Vec::new())
 	}
+}
+
+/// `text` with every character that could forge a log line or drive a terminal escaped as
+/// `\u{…}` (and `\` doubled): control characters (line breaks, escape sequences, backspace,
+/// …), Unicode line and paragraph separators, and bidirectional marks and overrides that
+/// reorder what a reader sees.
+pub fn sanitize(text: &str) -> String {
+	let mut out = String::with_capacity(text.len());
+	for c in text.chars() {
+		let hostile = c.is_control()
+			|| matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+			|| ('\u{202a}'..='\u{202e}').contains(&c)
+			|| ('\u{2066}'..='\u{2069}').contains(&c);
+		if hostile {
+			out.push_str(&format!("\\u{{{:x}}}", c as u32));
+		} else if c == '\\' {
+			// Doubled, so an escape above is never confused with text the actor wrote.
+			out.push_str("\\\\");
+		} else {
+			out.push(c);
+		}
+	}
+	out
 }
 
 /// `tea:random`: `bytes(u32 LE count)` returns up to 4096 bytes from the OS.
@@ -187,6 +211,18 @@ mod tests {
 		log.call(&caller, "write", "hello".as_bytes()).unwrap();
 		assert_eq!(log.lines(), vec![("tester".to_string(), "hello".to_string())]);
 		assert_eq!(log.call(&caller, "write", &vec![b'x'; 5000]), Err(HostError::BadRequest));
+		// A hostile line: a forged second log line, a terminal escape, a bidi override, and
+		// text that looks like an escape.
+		let forged =
+			"ok\n2026-12-01T00:00:00Z  INFO tea::daemon: stopped\r\u{1b}[2J\u{202e}txt.exe \\u{a}";
+		log.call(&caller, "write", forged.as_bytes()).unwrap();
+		let (_, kept) = log.lines().pop().unwrap();
+		assert_eq!(
+			kept,
+			"ok\\u{a}2026-12-01T00:00:00Z  INFO tea::daemon: stopped\\u{d}\\u{1b}[2J\\u{202e}txt.exe \\\\u{a}"
+		);
+		assert!(!kept.chars().any(char::is_control), "{kept:?}");
+		assert_eq!(sanitize("naïve café — 日本"), "naïve café — 日本");
 
 		let a = Random.call(&caller, "bytes", &32u32.to_le_bytes()).unwrap();
 		let b = Random.call(&caller, "bytes", &32u32.to_le_bytes()).unwrap();

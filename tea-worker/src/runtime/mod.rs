@@ -290,6 +290,16 @@ impl MiniRuntime {
 		self.inner.modules.lock().unwrap_or_else(|e| e.into_inner()).remove(cid);
 	}
 
+	/// The CIDs compiled and cached.
+	pub fn loaded(&self) -> Vec<ContentId> {
+		self.inner.modules.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+	}
+
+	/// The settings it runs with.
+	pub fn config(&self) -> &RuntimeConfig {
+		&self.inner.config
+	}
+
 	/// A fresh instance of the approved actor `cid` for one task.
 	pub fn session(&self, cid: &ContentId) -> Result<Session, InvokeError> {
 		Session::new(self.inner.clone(), cid, 0)

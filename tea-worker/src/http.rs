@@ -1,0 +1,85 @@
+//! The worker's small HTTP/1.1 servers (hyper): `/metrics` + `/health`, and the local
+//! invocation API of the daemon ([`crate::daemon::api`]).
+//!
+//! Every connection has a header-read timeout and a total deadline, at most
+//! [`MAX_CONNECTIONS`] are served at once (the next ones wait in the kernel's backlog), and a
+//! request body is read only up to the limit its route allows ([`body`]).
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{body::Bytes, Request, Response, StatusCode};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+const LOG_TARGET: &str = "tea::http";
+
+/// Connections served at once by one server.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may stay open.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A response with its whole body.
+pub type Reply = Response<Full<Bytes>>;
+
+/// A reply of `status` with `body` of content type `kind`.
+pub fn reply(status: StatusCode, kind: &str, body: impl Into<Bytes>) -> Reply {
+	let mut response = Response::new(Full::new(body.into()));
+	*response.status_mut() = status;
+	if let Ok(kind) = hyper::header::HeaderValue::from_str(kind) {
+		response.headers_mut().insert(hyper::header::CONTENT_TYPE, kind);
+	}
+	response
+}
+
+/// A JSON reply.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
+	reply(status, "application/json", value.to_string())
+}
+
+/// The body of `request`, or `None` when it is longer than `max` bytes (or the client went
+/// away while sending it).
+pub async fn body(request: Request<hyper::body::Incoming>, max: usize) -> Option<Bytes> {
+	let limited = Limited::new(request.into_body(), max);
+	limited.collect().await.ok().map(|collected| collected.to_bytes())
+}
+
+/// Serves `handler` on `addr` until the process ends; returns the bound address once
+/// listening.
+pub async fn serve<H, F>(addr: SocketAddr, handler: H) -> std::io::Result<SocketAddr>
+where
+	H: Fn(Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
+	F: Future<Output = Reply> + Send + 'static,
+{
+	let listener = tokio::net::TcpListener::bind(addr).await?;
+	let bound = listener.local_addr()?;
+	let handler = Arc::new(handler);
+	let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+	tokio::spawn(async move {
+		loop {
+			let Ok(slot) = slots.clone().acquire_owned().await else { return };
+			let (stream, _) = match listener.accept().await {
+				Ok(accepted) => accepted,
+				Err(e) => {
+					tracing::warn!(target: LOG_TARGET, error = %e, %bound, "accept failed");
+					tokio::time::sleep(Duration::from_millis(100)).await;
+					continue;
+				}
+			};
+			let handler = handler.clone();
+			let service = hyper::service::service_fn(move |request| {
+				let answer = handler(request);
+				async move { Ok::<_, std::convert::Infallible>(answer.await) }
+			});
+			tokio::spawn(async move {
+				let io = hyper_util::rt::TokioIo::new(stream);
+				let connection = hyper::server::conn::http1::Builder::new()
+					.timer(hyper_util::rt::TokioTimer::new())
+					.header_read_timeout(HEADER_TIMEOUT)
+					.serve_connection(io, service);
+				let _ = tokio::time::timeout(CONNECTION_DEADLINE, connection).await;
+				drop(slot);
+			});
+		}
+	});
+	Ok(bound)
+}
