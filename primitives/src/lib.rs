@@ -8,6 +8,7 @@
 //! - [`manifest`]: the developer-signed capability grants of a release.
 //! - [`abi`]: the TEA host ABI, the imports and exports of an actor module.
 //! - [`code`]: the check of a release's Wasm bytes against its CID, size and grants.
+//! - [`refusals`]: what a worker reports on chain that it refused while running a release.
 //! - [`tpm`]: TPM 2.0 quote verification (TPMS_ATTEST, PCR digest, P-256 ECDSA).
 
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -18,6 +19,7 @@ pub mod abi;
 pub mod cid;
 pub mod code;
 pub mod manifest;
+pub mod refusals;
 #[cfg(any(feature = "std", feature = "soft-tpm"))]
 pub mod soft_tpm;
 #[cfg(feature = "std")]
@@ -27,3 +29,4 @@ pub mod tpm;
 pub use cid::{CidError, ContentId};
 pub use code::{ActorInterface, CodeRejection};
 pub use manifest::{Grant, Limits, Manifest, Name};
+pub use refusals::RefusalCounts;

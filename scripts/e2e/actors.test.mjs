@@ -250,7 +250,8 @@ test('a council motion approves a validated release with a rollout plan and its 
   const keyring = new Keyring({ type: 'sr25519' });
   const charlie = keyring.addFromUri('//Charlie');
   await send(api, api.tx.actors.registerActor(stringToHex('analytics')), bob);
-  const code = actorWasm([['tea:log', 'write']], 7);
+  // Its `tea_run` writes an (empty) log line through its grant, then returns 7 zero bytes.
+  const code = actorWasm([['tea:log', 'write']], 7, { callFirst: true });
   serve(code);
   const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'analytics');
   await publish(bob, 'analytics', 1, code, [['tea:log', ['write']]]);
@@ -448,6 +449,30 @@ test('tea-worker runs a release only once the chain made it active, and stops wh
   const ok = await retry(run, (r) => r.status === 0);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stderr, /fuel used: \d+/);
+
+  // The developer revokes the release's tea:log grant: the daemons refuse the actor's log call
+  // from the next finalized block on (the actor still answers), and Alice's reports the
+  // refusals on chain against the release, where DAO members read them.
+  const reported = nextEvent(api, 'actors', 'RefusalsReported', (e) => text(e.data[1]) === 'analytics', 150_000);
+  await send(api, api.tx.actors.revokeGrant(stringToHex('analytics'), 1, stringToHex('tea:log')), bob);
+  let refusals = '';
+  for (let i = 0; i < 40 && !/tea_worker_refusals_total\{kind="host_revoked"\} [1-9]/.test(refusals); i++) {
+    const { status, body } = await invoke(genesis.Alice, '/actors/analytics');
+    assert.equal(status, 200, JSON.stringify(body));
+    await new Promise((r) => setTimeout(r, 1000));
+    refusals = await (await fetch(genesis.Alice.started.metrics)).text();
+  }
+  assert.match(refusals, /tea_worker_refusals_total\{kind="host_revoked"\} [1-9]/);
+  const report = await reported;
+  assert.equal(report.data[0].toHex(), genesis.Alice.started.nodeId, 'reported by the node that saw it');
+  assert.equal(report.data[2].toNumber(), 1);
+  const counts = report.data[3];
+  assert.ok(counts.revoked.toNumber() >= 1, counts.toString());
+  assert.equal(counts.notGranted.toNumber() + counts.tampered.toNumber() + counts.unloadable.toNumber(), 0, counts.toString());
+  const tally = (await api.query.actors.refusals(stringToHex('analytics'), 1)).unwrap();
+  assert.ok(tally.counts.revoked.toNumber() >= counts.revoked.toNumber());
+  assert.ok(tally.reports.toNumber() >= 1);
+  await lineOf(genesis.Alice, (l) => l.reported, 1, 60_000);
 
   // A worker following finalized blocks sees the developer revoke the release.
   const watch = watchUntil(['actor', 'watch', file, '--chain', node.ws, '--until', 'refused', '--timeout', '120', '--data-dir', dir]);

@@ -25,9 +25,11 @@ const func = (params, results) => [0x60, ...vec(params.map((p) => [p])), ...vec(
 /**
  * An actor module exporting `memory`, `tea_alloc` and `tea_run`, importing each
  * `[provider, operation]` of `imports` with the provider-call signature `(i32, i32) -> i64`.
- * `salt` changes the bytes (and so the CID) without changing the interface.
+ * `salt` changes the bytes (and so the CID) without changing the interface; `tea_run` returns
+ * `salt` zero bytes. With `callFirst`, `tea_run` first calls the first import with an empty
+ * request (and ignores what it answers).
  */
-export function actorWasm(imports, salt = 0) {
+export function actorWasm(imports, salt = 0, { callFirst = false } = {}) {
   const types = section(1, vec([func([I32, I32], [I64]), func([I32], [I32])]));
   const importSec = section(2, vec(imports.map(([m, f]) => [...str(m), ...str(f), 0x00, 0x00])));
   const funcs = section(3, vec([[1], [0]]));
@@ -39,7 +41,8 @@ export function actorWasm(imports, salt = 0) {
     [...str('tea_run'), 0x00, ...leb(n + 1)],
   ]));
   const alloc = [0x00, 0x41, ...leb(1024), 0x0b];
-  const run = [0x00, 0x42, salt & 0x3f, 0x0b];
+  const call = callFirst && imports.length > 0 ? [0x41, 0x00, 0x41, 0x00, 0x10, 0x00, 0x1a] : [];
+  const run = [0x00, ...call, 0x42, salt & 0x3f, 0x0b];
   const code = section(10, vec([[...leb(alloc.length), ...alloc], [...leb(run.length), ...run]]));
   return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...types, ...importSec, ...funcs, ...memory, ...exports, ...code]);

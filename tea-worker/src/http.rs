@@ -36,11 +36,14 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
 	reply(status, "application/json", value.to_string())
 }
 
-/// The body of `request`, or `None` when it is longer than `max` bytes (or the client went
-/// away while sending it).
-pub async fn body(request: Request<hyper::body::Incoming>, max: usize) -> Option<Bytes> {
+/// The body of `request`, or `Err(true)` when it is longer than `max` bytes and `Err(false)`
+/// when it did not arrive whole (the client went away, a malformed chunk).
+pub async fn body(request: Request<hyper::body::Incoming>, max: usize) -> Result<Bytes, bool> {
 	let limited = Limited::new(request.into_body(), max);
-	limited.collect().await.ok().map(|collected| collected.to_bytes())
+	match limited.collect().await {
+		Ok(collected) => Ok(collected.to_bytes()),
+		Err(e) => Err(e.downcast_ref::<http_body_util::LengthLimitError>().is_some()),
+	}
 }
 
 /// Serves `handler` on `addr` until the process ends; returns the bound address once

@@ -56,7 +56,8 @@ fn metrics() -> &'static Metrics {
 		let refusals = counter(
 			"refusals_total",
 			"Requests this worker refused, by kind (p2p_later, p2p_pending, blob_busy, blob_rate, \
-			 blob_wrong_bytes).",
+			 blob_wrong_bytes; host_not_granted, host_expired, host_revoked, \
+			 host_budget_exceeded, tampered_bytes, unloadable for actors).",
 			&["kind"],
 		);
 		let fetches = counter(

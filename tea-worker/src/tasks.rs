@@ -77,6 +77,10 @@ pub enum TaskError {
 	/// Every invocation slot is taken.
 	#[error("all {0} invocation slots are busy; try again")]
 	Busy(usize),
+	/// The grants were last read too long ago (the chain is not reachable): what may run is
+	/// not known, so nothing runs.
+	#[error("this node has not read a finalized block for {0:?}: what may run is not known")]
+	Stale(std::time::Duration),
 	/// The actor failed to load or failed on this input.
 	#[error(transparent)]
 	Invoke(#[from] InvokeError),
@@ -91,6 +95,7 @@ impl TaskError {
 			Self::NotFetched(_) => "not_fetched",
 			Self::InputTooLarge { .. } => "input_too_large",
 			Self::Busy(_) => "busy",
+			Self::Stale(_) => "stale",
 			Self::Invoke(InvokeError::Load(_)) => "load_failed",
 			Self::Invoke(InvokeError::OutOfFuel(_)) => "out_of_fuel",
 			Self::Invoke(InvokeError::Timeout(_)) => "timeout",
@@ -122,9 +127,18 @@ pub struct Executor {
 	slots: Arc<tokio::sync::Semaphore>,
 	slot_count: usize,
 	max_input: usize,
-	/// Releases that failed to load, and why (not compiled again until they change status).
+	/// Releases whose code failed to compile, and why (not compiled again while runnable).
 	failed: Mutex<HashMap<ContentId, String>>,
+	/// When the grants were last updated (none: never).
+	updated: Mutex<Option<std::time::Instant>>,
+	/// How long grants stay good without an update.
+	stale_after: std::time::Duration,
 }
+
+/// How long grants read from the chain stay good without a newer finalized block (ten blocks
+/// of the TEA runtime): past it invocations are refused as [`TaskError::Stale`], so a node cut
+/// off from the chain does not keep running releases revoked meanwhile.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Executor {
 	/// An executor of `runtime`, whose grant source is `grants`, reading code from `store`.
@@ -147,7 +161,15 @@ impl Executor {
 			slot_count,
 			max_input,
 			failed: Mutex::new(HashMap::new()),
+			updated: Mutex::new(None),
+			stale_after: STALE_AFTER,
 		}
+	}
+
+	/// With grants good for `stale_after` without an update (default [`STALE_AFTER`]).
+	pub fn with_stale_after(mut self, stale_after: std::time::Duration) -> Self {
+		self.stale_after = stale_after;
+		self
 	}
 
 	/// Invocations that may run at once.
@@ -163,6 +185,7 @@ impl Executor {
 	/// Takes what the chain says at a finalized block: from now on invocations run under it.
 	pub fn update(&self, view: ReleaseView) {
 		self.grants.apply(view);
+		*self.updated.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
 	}
 
 	/// The release `target` names, if it may run on this node, or why not.
@@ -196,9 +219,19 @@ impl Executor {
 		if input.len() > self.max_input {
 			return Err(TaskError::InputTooLarge { size: input.len(), max: self.max_input });
 		}
+		let updated = *self.updated.lock().unwrap_or_else(|e| e.into_inner());
+		if let Some(age) = updated.map(|at| at.elapsed()).filter(|age| *age > self.stale_after) {
+			return Err(TaskError::Stale(age));
+		}
 		let release = self.release(&target)?;
 		if !self.store.contains(&release.cid) {
 			return Err(TaskError::NotFetched(release.cid.to_text()));
+		}
+		// Code that did not compile is not read and compiled again on every call.
+		if let Some(reason) =
+			self.failed.lock().unwrap_or_else(|e| e.into_inner()).get(&release.cid).cloned()
+		{
+			return Err(TaskError::Invoke(InvokeError::Load(LoadError::Compile(reason))));
 		}
 		let slot =
 			self.slots.clone().try_acquire_owned().map_err(|_| TaskError::Busy(self.slot_count))?;

@@ -58,12 +58,17 @@ struct Api {
 }
 
 async fn api(config: RuntimeConfig, max_input: usize) -> Api {
+	api_stale_after(config, max_input, tea_worker::tasks::STALE_AFTER).await
+}
+
+async fn api_stale_after(config: RuntimeConfig, max_input: usize, stale: Duration) -> Api {
 	let dir = tempfile::tempdir().unwrap();
 	let store = Arc::new(ContentStore::open(dir.path()).unwrap());
 	let grants = ChainGrants::empty(None);
 	let providers: Vec<Arc<dyn Provider>> = vec![Arc::new(Log::default())];
 	let runtime = MiniRuntime::new(config, store.clone(), grants.clone(), providers).unwrap();
-	let executor = Arc::new(Executor::new(runtime, grants, store.clone(), max_input));
+	let executor =
+		Arc::new(Executor::new(runtime, grants, store.clone(), max_input).with_stale_after(stale));
 	let addr = tea_worker::daemon::api::serve("127.0.0.1:0".parse().unwrap(), executor.clone())
 		.await
 		.unwrap();
@@ -72,12 +77,24 @@ async fn api(config: RuntimeConfig, max_input: usize) -> Api {
 
 /// One HTTP/1.1 request on a fresh connection: the status and the JSON body.
 async fn call(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
-	let (method, path, body) = (method.to_owned(), path.to_owned(), body.to_vec());
+	call_with(addr, method, path, body, &format!("host: {addr}\r\n")).await
+}
+
+/// [`call`] with these header lines.
+async fn call_with(
+	addr: SocketAddr,
+	method: &str,
+	path: &str,
+	body: &[u8],
+	headers: &str,
+) -> (u16, serde_json::Value) {
+	let (method, path, body, headers) =
+		(method.to_owned(), path.to_owned(), body.to_vec(), headers.to_owned());
 	tokio::task::spawn_blocking(move || {
 		let mut stream = std::net::TcpStream::connect(addr).unwrap();
 		stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
 		let head = format!(
-			"{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+			"{method} {path} HTTP/1.1\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
 			body.len()
 		);
 		stream.write_all(head.as_bytes()).unwrap();
@@ -169,6 +186,23 @@ async fn local_callers_run_what_the_chain_allows_and_get_typed_refusals() {
 	);
 	let (status, _) = call(addr, "POST", "/v1/actors/echo", &[b'x'; 1024]).await;
 	assert_eq!(status, 200, "exactly the limit is taken");
+	let (status, _) = call(addr, "POST", "/v1/actors/", b"").await;
+	assert_eq!(status, 404);
+
+	// A web page in the operator's browser: its cross-origin request carries Origin; a DNS
+	// rebinding page reaches loopback under its own host name.
+	let (status, body) = call_with(
+		addr,
+		"POST",
+		"/v1/actors/echo",
+		b"x",
+		&format!("host: {addr}\r\norigin: https://evil.example\r\n"),
+	)
+	.await;
+	assert_eq!((status, body["error"].as_str()), (403, Some("cross_origin")), "{body}");
+	let (status, body) =
+		call_with(addr, "POST", "/v1/actors/echo", b"x", "host: evil.example:9690\r\n").await;
+	assert_eq!((status, body["error"].as_str()), (403, Some("bad_host")), "{body}");
 
 	// Revoked at the next finalized block: refused, and its compiled code is dropped.
 	executor.update(view(8, &[], &[(&echo, "release echo v1 is Revoked on chain")]));
@@ -229,7 +263,7 @@ async fn a_hostile_actor_is_contained_and_callers_past_the_slots_are_told_to_ret
 		"code that does not compile is not compiled again"
 	);
 	let (status, body) = call(api.addr, "POST", "/v1/actors/junk", b"").await;
-	assert_eq!((status, body["error"].as_str()), (422, Some("load_failed")), "{body}");
+	assert_eq!((status, body["error"].as_str()), (500, Some("load_failed")), "{body}");
 
 	let addr = api.addr;
 	let spinning = tokio::spawn(call(addr, "POST", "/v1/actors/spin", b""));
@@ -241,4 +275,20 @@ async fn a_hostile_actor_is_contained_and_callers_past_the_slots_are_told_to_ret
 	// The slot is free again and the worker serves.
 	let (status, body) = call(addr, "POST", "/v1/actors/echo", b"hi").await;
 	assert_eq!((status, body["output"].as_str()), (200, Some("0x6869")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_reading_the_chain_stops_running_releases() {
+	let api = api_stale_after(RuntimeConfig::default(), 1024, Duration::from_millis(400)).await;
+	let echo = api.store.put(&wat::parse_str(ECHO).unwrap()).unwrap();
+	api.executor.update(view(1, &[release("echo", 1, &echo)], &[]));
+	let (status, _) = call(api.addr, "POST", "/v1/actors/echo", b"hi").await;
+	assert_eq!(status, 200);
+	// No finalized block read since: the release may have been revoked meanwhile.
+	tokio::time::sleep(Duration::from_millis(600)).await;
+	let (status, body) = call(api.addr, "POST", "/v1/actors/echo", b"hi").await;
+	assert_eq!((status, body["error"].as_str()), (503, Some("stale")), "{body}");
+	api.executor.update(view(2, &[release("echo", 1, &echo)], &[]));
+	let (status, _) = call(api.addr, "POST", "/v1/actors/echo", b"hi").await;
+	assert_eq!(status, 200, "serving again once a block is read");
 }

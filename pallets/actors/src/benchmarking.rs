@@ -12,7 +12,7 @@ use frame_support::{
 use frame_system::RawOrigin;
 use sp_core::{crypto::KeyTypeId, sr25519};
 use sp_runtime::{
-	traits::{IdentifyAccount, Saturating},
+	traits::{IdentifyAccount, Saturating, Zero},
 	RuntimeAppPublic,
 };
 use tea_primitives::manifest::MAX_OPERATIONS_PER_GRANT;
@@ -287,6 +287,65 @@ mod benchmarks {
 		_(RawOrigin::Signed(account), m.actor.clone(), 1);
 
 		assert!(Releases::<T>::get(&m.actor, 1).is_none());
+	}
+
+	/// `r` rolling releases named, each with a tally to add to, by a node that reported before.
+	#[benchmark]
+	fn report_refusals(r: Linear<1, { T::MaxRefusalReports::get() }>) {
+		let (_, m) = published_release::<T>(MAX_GRANTS);
+		let release = Releases::<T>::get(&m.actor, 1).unwrap();
+		let (reporter, node) = T::Reporters::reporter_for_benchmark();
+		let counts = RefusalCounts { revoked: 1, not_granted: 1, ..Default::default() };
+		let mut reports = Vec::new();
+		for version in 1..=r {
+			let cid = ContentId::of(&(1_000 + version).to_le_bytes());
+			let copy = ReleaseOf::<T> {
+				cid: cid.clone(),
+				status: ReleaseStatus::Rolling,
+				..release.clone()
+			};
+			Releases::<T>::insert(&m.actor, version, copy);
+			ReleaseByCid::<T>::insert(&cid, (m.actor.clone(), version));
+			let tally = RefusalTally {
+				counts,
+				reports: 1,
+				reporters: BoundedVec::new(),
+				last_reported_at: Zero::zero(),
+				last_reporter: node,
+			};
+			Refusals::<T>::insert(&m.actor, version, tally);
+			reports.push((cid, counts));
+		}
+		LastRefusalReport::<T>::insert(node, BlockNumberFor::<T>::zero());
+		frame_system::Pallet::<T>::set_block_number(T::RefusalReportInterval::get());
+		let reports = BoundedVec::try_from(reports).unwrap();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(reporter), node, reports);
+
+		assert_eq!(Refusals::<T>::get(&m.actor, r).unwrap().reports, 2);
+	}
+
+	#[benchmark]
+	fn clear_refusals() -> Result<(), BenchmarkError> {
+		let (_, m) = published_release::<T>(MAX_GRANTS);
+		let (_, node) = T::Reporters::reporter_for_benchmark();
+		let tally = RefusalTally {
+			counts: RefusalCounts { revoked: 1, ..Default::default() },
+			reports: 1,
+			reporters: BoundedVec::truncate_from(alloc::vec![node]),
+			last_reported_at: Zero::zero(),
+			last_reporter: node,
+		};
+		Refusals::<T>::insert(&m.actor, 1, tally);
+		let origin =
+			T::GovernanceOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, m.actor.clone(), 1);
+
+		assert!(Refusals::<T>::get(&m.actor, 1).is_none());
+		Ok(())
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);

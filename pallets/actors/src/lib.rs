@@ -17,6 +17,13 @@
 //!   the life cycle (approve, roll out, activate) through the [`ActorReleases`] trait.
 //! - The developer or governance may revoke a single grant or a whole release; workers act on
 //!   the events.
+//! - Workers **report refusals** against releases ([`Pallet::report_refusals`]): host calls the
+//!   mini-runtime refused, bytes that did not hash to the CID, code it would not load. Only the
+//!   operator of a trusted node may report ([`RefusalReporters`]), once per
+//!   `RefusalReportInterval` per node, each count capped per report; [`Refusals`] sums them per
+//!   release with the distinct reporters so that DAO members see misbehaving actors and who
+//!   says so. A report is a claim, not a proof: nothing is slashed on one, and governance may
+//!   clear a tally.
 //!
 //! Storage is bounded: releases per actor by `MaxReleasesPerActor`, the validation queue by
 //! `MaxPendingValidations`, everything else by deposits.
@@ -74,7 +81,7 @@ pub mod pallet {
 	};
 	use frame_system::{offchain::CreateAuthorizedTransaction, pallet_prelude::*};
 	use sp_runtime::{
-		traits::{IdentifyAccount, Verify},
+		traits::{CheckedAdd, IdentifyAccount, Verify},
 		RuntimeAppPublic,
 	};
 	use tea_primitives::{abi, cid::CidError};
@@ -136,6 +143,17 @@ pub mod pallet {
 		/// Off-chain workers retry a release they could not fetch after this many blocks.
 		#[pallet::constant]
 		type FetchRetryBlocks: Get<BlockNumberFor<Self>>;
+
+		/// Which nodes may report refusals.
+		type Reporters: RefusalReporters<Self::AccountId>;
+
+		/// A node reports refusals at most once per this many blocks.
+		#[pallet::constant]
+		type RefusalReportInterval: Get<BlockNumberFor<Self>>;
+
+		/// Most releases one refusal report may name.
+		#[pallet::constant]
+		type MaxRefusalReports: Get<u32>;
 
 		/// Weights of this pallet's calls.
 		type WeightInfo: WeightInfo;
@@ -242,6 +260,22 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type RequiredApprovals<T: Config> = StorageValue<_, u32, ValueQuery, ConstU32<1>>;
 
+	/// Refusals workers reported against each release (actor, version).
+	#[pallet::storage]
+	pub type Refusals<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		Name,
+		Twox64Concat,
+		u32,
+		RefusalTally<BlockNumberFor<T>>,
+	>;
+
+	/// The block of each node's latest refusal report (bounded by the registered nodes; removed
+	/// with the node, [`Pallet::on_node_removed`]).
+	#[pallet::storage]
+	pub type LastRefusalReport<T: Config> = StorageMap<_, Identity, NodeId, BlockNumberFor<T>>;
+
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
 	pub enum Event<T: Config> {
@@ -276,6 +310,11 @@ pub mod pallet {
 		GrantLimitsSet { limits: Limits },
 		/// Governance changed the number of approvals a release needs.
 		RequiredApprovalsSet { approvals: u32 },
+		/// A node's worker reported refusals while running a release (a claim of its operator,
+		/// summed into `Refusals`).
+		RefusalsReported { node: NodeId, actor: Name, version: u32, counts: RefusalCounts },
+		/// Governance cleared a release's refusal tally.
+		RefusalsCleared { actor: Name, version: u32 },
 	}
 
 	#[pallet::error]
@@ -354,6 +393,16 @@ pub mod pallet {
 		BadApprovalCount,
 		/// The deposit cannot be held (balance too low).
 		InsufficientDeposit,
+		/// Only the operator of a trusted node (active or on probation) may report refusals.
+		NotAReporter,
+		/// This node reported refusals less than `RefusalReportInterval` blocks ago.
+		ReportTooSoon,
+		/// A refusal report names no release, or a release with nothing counted.
+		EmptyRefusalReport,
+		/// A refusal report names the same release twice.
+		DuplicateRefusalReport,
+		/// The release has no refusal tally.
+		NoRefusals,
 		/// An arithmetic overflow (never expected).
 		Overflow,
 	}
@@ -530,9 +579,99 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			Self::do_remove_release(who, actor, version)
 		}
+
+		/// Report what the worker of `node` refused while running releases: per release (by
+		/// CID), the host calls refused by reason, bytes that did not hash to the CID, and code
+		/// it would not load. Origin: the operator of `node`, which must be trusted (active or
+		/// on probation); at most once per `RefusalReportInterval` blocks per node. Each count
+		/// adds at most `MAX_REFUSALS_PER_REPORT`. A CID that is not (or no longer) a release
+		/// that workers may have run (rolling, active, deprecated or revoked) is skipped, so a
+		/// release removed meanwhile never blocks the node's later reports.
+		///
+		/// Emits `RefusalsReported` per release counted. O(releases named).
+		#[pallet::call_index(10)]
+		#[pallet::weight(<T as Config>::WeightInfo::report_refusals(reports.len() as u32))]
+		pub fn report_refusals(
+			origin: OriginFor<T>,
+			node: NodeId,
+			reports: BoundedVec<(ContentId, RefusalCounts), T::MaxRefusalReports>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			ensure!(T::Reporters::may_report(&who, &node), Error::<T>::NotAReporter);
+			let now = frame_system::Pallet::<T>::block_number();
+			if let Some(last) = LastRefusalReport::<T>::get(node) {
+				let due = last
+					.checked_add(&T::RefusalReportInterval::get())
+					.ok_or(Error::<T>::Overflow)?;
+				ensure!(now >= due, Error::<T>::ReportTooSoon);
+			}
+			ensure!(
+				!reports.is_empty() && reports.iter().all(|(_, counts)| !counts.is_empty()),
+				Error::<T>::EmptyRefusalReport
+			);
+			for (i, (cid, _)) in reports.iter().enumerate() {
+				ensure!(
+					!reports[..i].iter().any(|(other, _)| other == cid),
+					Error::<T>::DuplicateRefusalReport
+				);
+			}
+			for (cid, counts) in &reports {
+				let Some((actor, version)) = ReleaseByCid::<T>::get(cid) else { continue };
+				let ran = Releases::<T>::get(&actor, version).is_some_and(|r| {
+					matches!(
+						r.status,
+						ReleaseStatus::Rolling
+							| ReleaseStatus::Active
+							| ReleaseStatus::Deprecated
+							| ReleaseStatus::Revoked
+					)
+				});
+				if !ran {
+					continue;
+				}
+				let counts = counts.capped(MAX_REFUSALS_PER_REPORT);
+				Refusals::<T>::mutate(&actor, version, |tally| {
+					let tally = tally.get_or_insert_with(|| RefusalTally {
+						counts: RefusalCounts::default(),
+						reports: 0,
+						reporters: BoundedVec::new(),
+						last_reported_at: now,
+						last_reporter: node,
+					});
+					tally.counts.add(&counts);
+					tally.reports = tally.reports.saturating_add(1);
+					if !tally.reporters.contains(&node) {
+						// Full: the first MAX_REFUSAL_REPORTERS stay named.
+						let _ = tally.reporters.try_push(node);
+					}
+					tally.last_reported_at = now;
+					tally.last_reporter = node;
+				});
+				Self::deposit_event(Event::RefusalsReported { node, actor, version, counts });
+			}
+			LastRefusalReport::<T>::insert(node, now);
+			Ok(())
+		}
+
+		/// Clear the refusal tally of release `actor` `version` (e.g. after an investigation
+		/// found the reports unfounded). Origin: governance.
+		///
+		/// Emits `RefusalsCleared`.
+		#[pallet::call_index(11)]
+		pub fn clear_refusals(origin: OriginFor<T>, actor: Name, version: u32) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			Refusals::<T>::take(&actor, version).ok_or(Error::<T>::NoRefusals)?;
+			Self::deposit_event(Event::RefusalsCleared { actor, version });
+			Ok(())
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// Forgets `node`'s report record once the node is removed from the registry.
+		pub fn on_node_removed(node: &NodeId) {
+			LastRefusalReport::<T>::remove(node);
+		}
+
 		/// Whether `origin` is governance (`true`) or the signed `owner` (`false`).
 		fn ensure_owner_or_governance(
 			origin: OriginFor<T>,
@@ -758,6 +897,7 @@ pub mod pallet {
 			Actors::<T>::insert(&actor, info);
 			Releases::<T>::remove(&actor, version);
 			ReleaseByCid::<T>::remove(&release.cid);
+			Refusals::<T>::remove(&actor, version);
 			Self::deposit_event(Event::ReleaseRemoved { actor, version });
 			Ok(())
 		}
@@ -884,6 +1024,11 @@ pub mod pallet {
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 			use alloc::collections::btree_map::BTreeMap;
 			let mut counts: BTreeMap<Name, (u32, u32, Option<u32>)> = BTreeMap::new();
+			for (actor, version, tally) in Refusals::<T>::iter() {
+				ensure!(Releases::<T>::contains_key(&actor, version), "refusals of no release");
+				ensure!(tally.reports > 0 && !tally.counts.is_empty(), "an empty refusal tally");
+				ensure!(!tally.reporters.is_empty(), "a tally without reporters");
+			}
 			let pending = PendingValidation::<T>::get();
 			let mut proposed = 0usize;
 			for (actor, version, release) in Releases::<T>::iter() {

@@ -69,7 +69,24 @@ parameter_types! {
 	pub static MockValidators: Vec<UintAuthorityId> =
 		vec![UintAuthorityId(1), UintAuthorityId(2), UintAuthorityId(3)];
 	pub static MaxPending: u32 = 8;
+	/// The (operator, node) pairs that may report refusals; tests change it.
+	pub static MockReporters: Vec<(AccountId, NodeId)> =
+		vec![(Sr25519Keyring::Ferdie.to_account_id(), NodeId::repeat_byte(0xfe))];
 }
+
+pub struct TestReporters;
+impl RefusalReporters<AccountId> for TestReporters {
+	fn may_report(who: &AccountId, node: &NodeId) -> bool {
+		MockReporters::get().iter().any(|(w, n)| w == who && n == node)
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn reporter_for_benchmark() -> (AccountId, NodeId) {
+		MockReporters::get()[0].clone()
+	}
+}
+
+pub const REPORT_INTERVAL: u64 = 5;
 
 pub struct TestValidators;
 impl ValidatorSet<UintAuthorityId> for TestValidators {
@@ -104,6 +121,9 @@ impl Config for Test {
 	type MaxPendingValidations = MaxPending;
 	type MaxCodeSize = ConstU32<MAX_CODE_SIZE>;
 	type FetchRetryBlocks = frame_support::traits::ConstU64<RETRY_BLOCKS>;
+	type Reporters = TestReporters;
+	type RefusalReportInterval = frame_support::traits::ConstU64<REPORT_INTERVAL>;
+	type MaxRefusalReports = ConstU32<2>;
 	type WeightInfo = ();
 }
 

@@ -1056,3 +1056,181 @@ mod offchain_worker {
 		assert_eq!(pooled(&h).len(), 1);
 	}
 }
+
+mod refusals {
+	use super::*;
+	use frame_support::{dispatch::DispatchResult, BoundedVec};
+
+	fn ferdie() -> AccountId {
+		Sr25519Keyring::Ferdie.to_account_id()
+	}
+	const NODE: NodeId = NodeId::repeat_byte(0xfe);
+	const OTHER: NodeId = NodeId::repeat_byte(0xee);
+
+	fn report(
+		who: AccountId,
+		node: NodeId,
+		entries: Vec<(ContentId, RefusalCounts)>,
+	) -> DispatchResult {
+		TeaActors::report_refusals(
+			RuntimeOrigin::signed(who),
+			node,
+			BoundedVec::try_from(entries).expect("within MaxRefusalReports"),
+		)
+	}
+
+	fn revoked(n: u32) -> RefusalCounts {
+		RefusalCounts { revoked: n, ..Default::default() }
+	}
+
+	/// Alice's `counter` `version` of `code`, moved to `status` (as the upgrades pallet would).
+	fn release_in(version: u32, code: &[u8], status: ReleaseStatus) -> ContentId {
+		publish_counter(version, code);
+		Releases::<Test>::mutate(name("counter"), version, |r| r.as_mut().unwrap().status = status);
+		PendingValidation::<Test>::mutate(|q| q.retain(|(_, v)| *v != version));
+		ContentId::of(code)
+	}
+
+	#[test]
+	fn a_trusted_node_reports_refusals_that_sum_per_release_at_most_once_per_interval() {
+		build_and_execute(|| {
+			MockReporters::set(vec![(ferdie(), NODE), (ferdie(), OTHER)]);
+			System::set_block_number(10);
+			let code = wasm(KV_GET);
+			let cid = release_in(1, &code, ReleaseStatus::Active);
+			assert_ok!(report(ferdie(), NODE, vec![(cid.clone(), revoked(3))]));
+			System::assert_last_event(
+				crate::Event::RefusalsReported {
+					node: NODE,
+					actor: name("counter"),
+					version: 1,
+					counts: revoked(3),
+				}
+				.into(),
+			);
+			let tally = Refusals::<Test>::get(name("counter"), 1).unwrap();
+			assert_eq!((tally.counts, tally.reports, tally.last_reported_at), (revoked(3), 1, 10));
+			assert_eq!(tally.reporters.into_inner(), vec![NODE]);
+			assert_eq!(LastRefusalReport::<Test>::get(NODE), Some(10));
+
+			// Once per interval per node.
+			System::set_block_number(10 + REPORT_INTERVAL - 1);
+			assert_noop!(
+				report(ferdie(), NODE, vec![(cid.clone(), revoked(1))]),
+				ActorsError::ReportTooSoon
+			);
+			// Another node may; a count adds at most MAX_REFUSALS_PER_REPORT per report.
+			let huge = RefusalCounts { not_granted: 2, tampered: 1, ..revoked(u32::MAX) };
+			assert_ok!(report(ferdie(), OTHER, vec![(cid.clone(), huge)]));
+			System::set_block_number(10 + REPORT_INTERVAL);
+			assert_ok!(report(ferdie(), NODE, vec![(cid.clone(), revoked(1))]));
+			let tally = Refusals::<Test>::get(name("counter"), 1).unwrap();
+			assert_eq!(
+				tally.counts,
+				RefusalCounts {
+					revoked: 3 + MAX_REFUSALS_PER_REPORT + 1,
+					not_granted: 2,
+					tampered: 1,
+					..Default::default()
+				}
+			);
+			assert_eq!((tally.reports, tally.last_reported_at), (3, 10 + REPORT_INTERVAL));
+			assert_eq!(tally.reporters.into_inner(), vec![NODE, OTHER], "distinct reporters");
+
+			// Governance may clear a tally (nobody else).
+			assert_noop!(
+				TeaActors::clear_refusals(RuntimeOrigin::signed(alice()), name("counter"), 1),
+				DispatchError::BadOrigin
+			);
+			assert_ok!(TeaActors::clear_refusals(RuntimeOrigin::root(), name("counter"), 1));
+			System::assert_last_event(
+				crate::Event::RefusalsCleared { actor: name("counter"), version: 1 }.into(),
+			);
+			assert_noop!(
+				TeaActors::clear_refusals(RuntimeOrigin::root(), name("counter"), 1),
+				ActorsError::NoRefusals
+			);
+
+			// The node leaves the registry: its record goes; the release is removed: its tally.
+			System::set_block_number(10 + 2 * REPORT_INTERVAL);
+			assert_ok!(report(ferdie(), NODE, vec![(cid.clone(), revoked(1))]));
+			TeaActors::on_node_removed(&NODE);
+			assert_eq!(LastRefusalReport::<Test>::get(NODE), None);
+			Releases::<Test>::mutate(name("counter"), 1, |r| {
+				r.as_mut().unwrap().status = ReleaseStatus::Deprecated
+			});
+			assert_ok!(TeaActors::remove_release(
+				RuntimeOrigin::signed(alice()),
+				name("counter"),
+				1
+			));
+			assert!(Refusals::<Test>::get(name("counter"), 1).is_none());
+		});
+	}
+
+	#[test]
+	fn a_release_removed_meanwhile_or_never_run_is_skipped_and_blocks_nothing() {
+		build_and_execute(|| {
+			System::set_block_number(3);
+			let running = release_in(1, &wasm(KV_GET), ReleaseStatus::Rolling);
+			// Validated: under a DAO vote, no worker can have run it.
+			let voted = release_in(2, &wasm(""), ReleaseStatus::Validated);
+			let gone = ContentId::of(b"a release removed since");
+			assert_ok!(report(
+				ferdie(),
+				NODE,
+				vec![(gone, revoked(5)), (running.clone(), revoked(1))]
+			));
+			assert_eq!(Refusals::<Test>::get(name("counter"), 1).unwrap().counts, revoked(1));
+			System::set_block_number(3 + REPORT_INTERVAL);
+			assert_ok!(report(ferdie(), NODE, vec![(voted, revoked(5))]));
+			assert!(Refusals::<Test>::get(name("counter"), 2).is_none(), "nothing to smear");
+			assert_eq!(LastRefusalReport::<Test>::get(NODE), Some(3 + REPORT_INTERVAL));
+		});
+	}
+
+	#[test]
+	fn outsiders_duplicates_and_empty_reports_are_refused_and_nothing_is_written() {
+		build_and_execute(|| {
+			System::set_block_number(3);
+			let cid = release_in(1, &wasm(KV_GET), ReleaseStatus::Rolling);
+			// Anyone but the node's operator, or its operator for another node.
+			assert_noop!(
+				report(bob(), NODE, vec![(cid.clone(), revoked(1))]),
+				ActorsError::NotAReporter
+			);
+			assert_noop!(
+				report(ferdie(), NodeId::repeat_byte(1), vec![(cid.clone(), revoked(1))]),
+				ActorsError::NotAReporter
+			);
+			// The same release twice would count twice.
+			assert_noop!(
+				report(ferdie(), NODE, vec![(cid.clone(), revoked(1)), (cid.clone(), revoked(1))]),
+				ActorsError::DuplicateRefusalReport
+			);
+			assert_noop!(report(ferdie(), NODE, vec![]), ActorsError::EmptyRefusalReport);
+			assert_noop!(
+				report(ferdie(), NODE, vec![(cid.clone(), RefusalCounts::default())]),
+				ActorsError::EmptyRefusalReport
+			);
+			// A call naming more releases than MaxRefusalReports does not decode.
+			let call_of = |n: u32| {
+				let mut encoded = vec![10u8]; // call_index of report_refusals
+				encoded.extend(NODE.encode());
+				encoded.extend(codec::Compact(n).encode());
+				for _ in 0..n {
+					encoded.extend((cid.clone(), revoked(1)).encode());
+				}
+				encoded
+			};
+			assert!(
+				crate::Call::<Test>::decode(&mut &call_of(2)[..]).is_ok(),
+				"the encoding is right"
+			);
+			let encoded = call_of(3);
+			assert!(crate::Call::<Test>::decode(&mut &encoded[..]).is_err());
+			assert!(Refusals::<Test>::iter().next().is_none());
+			assert_eq!(LastRefusalReport::<Test>::get(NODE), None);
+		});
+	}
+}

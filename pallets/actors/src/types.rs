@@ -10,7 +10,54 @@ pub use tea_primitives::{
 	cid::ContentId,
 	code::CodeRejection,
 	manifest::{Grant, Limits, Name, MAX_GRANTS},
+	refusals::{RefusalCounts, MAX_REFUSALS_PER_REPORT},
 };
+
+/// Distinct reporting nodes a tally remembers (more are counted in `reports` only).
+pub const MAX_REFUSAL_REPORTERS: u32 = 16;
+
+/// A node's id (as the node registry keys it).
+pub type NodeId = sp_core::H256;
+
+/// Which nodes may report refusals against releases (the runtime implements it over the node
+/// registry).
+pub trait RefusalReporters<AccountId> {
+	/// Whether `who` operates `node` and the node stands to report: registered and trusted
+	/// (active or on probation), not quarantined, not exiting.
+	fn may_report(who: &AccountId, node: &NodeId) -> bool;
+	/// A reporter that `may_report`, for benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn reporter_for_benchmark() -> (AccountId, NodeId);
+}
+
+/// No reporters (runtimes and tests that take no refusal reports).
+impl<AccountId> RefusalReporters<AccountId> for () {
+	fn may_report(_: &AccountId, _: &NodeId) -> bool {
+		false
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn reporter_for_benchmark() -> (AccountId, NodeId) {
+		unimplemented!("`()` has no reporters: benchmark `report_refusals` with a real set")
+	}
+}
+
+/// What workers reported of one release's refusals, summed over every report.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct RefusalTally<BlockNumber> {
+	/// The counts, summed.
+	pub counts: RefusalCounts,
+	/// Reports summed into them.
+	pub reports: u32,
+	/// The distinct nodes that reported (the first [`MAX_REFUSAL_REPORTERS`]).
+	pub reporters: BoundedVec<NodeId, ConstU32<MAX_REFUSAL_REPORTERS>>,
+	/// Block of the latest report.
+	pub last_reported_at: BlockNumber,
+	/// Node of the latest report.
+	pub last_reporter: NodeId,
+}
 
 /// Most operations one provider may offer.
 pub const MAX_PROVIDER_OPERATIONS: u32 = 32;

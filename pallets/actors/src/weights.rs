@@ -23,6 +23,8 @@ pub trait WeightInfo {
 	fn set_grant_limits() -> Weight;
 	fn set_required_approvals() -> Weight;
 	fn remove_release() -> Weight;
+	fn report_refusals(r: u32) -> Weight;
+	fn clear_refusals() -> Weight;
 }
 
 /// Weights for `pallet_tea_actors` using the Substrate node and recommended hardware.
@@ -83,7 +85,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn remove_release() -> Weight {
 		Weight::from_parts(60_000_000, 10_000)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
-			.saturating_add(T::DbWeight::get().writes(4_u64))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+	}
+	fn report_refusals(r: u32) -> Weight {
+		Weight::from_parts(30_000_000, 10_000)
+			.saturating_add(Weight::from_parts(15_000_000, 3_000).saturating_mul(r as u64))
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(r as u64)))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(r as u64)))
+	}
+	fn clear_refusals() -> Weight {
+		Weight::from_parts(10_000_000, 3_000)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 }
 
@@ -144,6 +159,19 @@ impl WeightInfo for () {
 	fn remove_release() -> Weight {
 		Weight::from_parts(60_000_000, 10_000)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
-			.saturating_add(RocksDbWeight::get().writes(4_u64))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
+	}
+	fn report_refusals(r: u32) -> Weight {
+		Weight::from_parts(30_000_000, 10_000)
+			.saturating_add(Weight::from_parts(15_000_000, 3_000).saturating_mul(r as u64))
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(r as u64)))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(r as u64)))
+	}
+	fn clear_refusals() -> Weight {
+		Weight::from_parts(10_000_000, 3_000)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 }

@@ -118,6 +118,9 @@ impl pallet_tea_actors::Config for Test {
 	type MaxPendingValidations = ConstU32<8>;
 	type MaxCodeSize = ConstU32<65536>;
 	type FetchRetryBlocks = frame_support::traits::ConstU64<5>;
+	type Reporters = ();
+	type RefusalReportInterval = frame_support::traits::ConstU64<10>;
+	type MaxRefusalReports = ConstU32<8>;
 	type WeightInfo = ();
 }
 

@@ -26,6 +26,28 @@ impl pallet_tea_actors::ValidatorSet<AuraId> for AuraValidators {
 	}
 }
 
+/// The nodes whose operators may report refusals: registered and trusted (active or on
+/// probation).
+pub struct TrustedNodes;
+impl pallet_tea_actors::RefusalReporters<AccountId> for TrustedNodes {
+	fn may_report(who: &AccountId, node: &pallet_tea_actors::NodeId) -> bool {
+		use pallet_tea_nodes::{NodeRegistry, NodeState};
+		crate::Nodes::node(node).is_some_and(|n| {
+			n.operator == *who && matches!(n.state, NodeState::Active | NodeState::Probation { .. })
+		})
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn reporter_for_benchmark() -> (AccountId, pallet_tea_actors::NodeId) {
+		use pallet_tea_nodes::{NodeRegistry, NodeState};
+		let operator: AccountId = frame_benchmarking::account("reporter", 0, 0);
+		let key = tea_primitives::tpm::dev_attestation_key(7_777);
+		let node =
+			crate::Nodes::insert_for_benchmark(7_777, operator.clone(), key, NodeState::Active);
+		(operator, node)
+	}
+}
+
 impl pallet_tea_actors::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
@@ -44,6 +66,10 @@ impl pallet_tea_actors::Config for Runtime {
 	type MaxCodeSize = ConstU32<{ 4 * 1024 * 1024 }>;
 	/// Two minutes at six-second blocks.
 	type FetchRetryBlocks = ConstU32<20>;
+	type Reporters = TrustedNodes;
+	/// A minute at six-second blocks.
+	type RefusalReportInterval = ConstU32<10>;
+	type MaxRefusalReports = ConstU32<8>;
 	/// Generated on this machine by `scripts/benchmark.sh`.
 	type WeightInfo = crate::weights::pallet_tea_actors::WeightInfo<Runtime>;
 }

@@ -19,6 +19,16 @@ parameter_types! {
 	};
 }
 
+/// Told when a node is removed: attestation drops its records, actors its refusal-report
+/// record.
+pub struct NodeRemoved;
+impl pallet_tea_nodes::OnNodeRemoved for NodeRemoved {
+	fn on_node_removed(node: &pallet_tea_nodes::NodeId) {
+		<crate::Attestation as pallet_tea_nodes::OnNodeRemoved>::on_node_removed(node);
+		crate::Actors::on_node_removed(node);
+	}
+}
+
 impl pallet_tea_nodes::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
@@ -34,8 +44,8 @@ impl pallet_tea_nodes::Config for Runtime {
 	type MaxNodes = ConstU32<1024>;
 	type MaxReporters = ConstU32<16>;
 	type SlashDestination = SlashDestination;
-	/// Attestation drops its records of removed nodes.
-	type OnRemoved = crate::Attestation;
+	/// Attestation and actors drop their records of removed nodes.
+	type OnRemoved = NodeRemoved;
 	type WeightInfo = crate::weights::pallet_tea_nodes::WeightInfo<Runtime>;
 }
 

@@ -217,6 +217,32 @@ impl<T: frame_system::Config> pallet_tea_actors::WeightInfo for WeightInfo<T> {
 		Weight::from_parts(1_152_720_000, 0)
 			.saturating_add(Weight::from_parts(0, 23129))
 			.saturating_add(T::DbWeight::get().reads(4))
-			.saturating_add(T::DbWeight::get().writes(5))
+			// + `Actors::Refusals` (w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().writes(6))
+	}
+	/// Storage: `Nodes::Nodes` (r:1 w:0)
+	/// Storage: `Actors::LastRefusalReport` (r:1 w:1)
+	/// Storage: `Actors::ReleaseByCid` (r:`r` w:0)
+	/// Storage: `Actors::Refusals` (r:`r` w:`r`)
+	/// Not measured yet on this machine (its benchmark is `benchmarking.rs::report_refusals`):
+	/// `remove_release`'s measured time and proof per release named, which reads and writes
+	/// more records of the same sizes.
+	/// The range of component `r` is `[1, 8]`.
+	fn report_refusals(r: u32) -> Weight {
+		Weight::from_parts(1_152_720_000, 0)
+			.saturating_add(Weight::from_parts(1_152_720_000, 23129).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().reads(2))
+			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(r.into())))
+			.saturating_add(T::DbWeight::get().writes(1))
+			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(r.into())))
+	}
+	/// Storage: `Actors::Refusals` (r:1 w:1)
+	/// Not measured yet on this machine (its benchmark is `benchmarking.rs::clear_refusals`):
+	/// `remove_release`'s measured time, an upper bound (it reads and writes more).
+	fn clear_refusals() -> Weight {
+		Weight::from_parts(1_152_720_000, 0)
+			.saturating_add(Weight::from_parts(0, 3_000))
+			.saturating_add(T::DbWeight::get().reads(1))
+			.saturating_add(T::DbWeight::get().writes(1))
 	}
 }

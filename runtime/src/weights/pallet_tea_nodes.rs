@@ -131,8 +131,9 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(5))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
-			// A removed node's addresses (`Nodes::Addresses`, added after this was measured).
-			.saturating_add(T::DbWeight::get().writes(n.into()))
+			// A removed node's addresses (`Nodes::Addresses`) and refusal-report record
+			// (`Actors::LastRefusalReport`), added after this was measured.
+			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7397).saturating_mul(n.into()))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:0)

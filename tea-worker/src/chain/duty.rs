@@ -14,6 +14,7 @@ use super::{
 	signer::{Finalized, Signer},
 	value, ChainClient, ChainError, LOG_TARGET,
 };
+use crate::runtime::SecurityLog;
 use crate::{
 	committee::Gate,
 	p2p::Network,
@@ -24,7 +25,10 @@ use pallet_tea_nodes::NodeState;
 use sp_core::H256;
 use std::sync::{Arc, Mutex};
 use subxt::{dynamic, utils::Static};
-use tea_primitives::tpm::{challenge, Purpose};
+use tea_primitives::{
+	tpm::{challenge, Purpose},
+	ContentId, RefusalCounts,
+};
 
 /// The TEA runtime's block number.
 pub type BlockNumber = u32;
@@ -68,6 +72,17 @@ pub struct Standing {
 	pub peer_id: Vec<u8>,
 	/// The addresses it published (binary multiaddrs).
 	pub addresses: Vec<Vec<u8>>,
+	/// Block of its latest refusal report on chain.
+	pub last_refusal_report: Option<BlockNumber>,
+}
+
+/// How the runtime takes refusal reports (its `Actors` constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportRules {
+	/// Blocks between two reports of one node (`RefusalReportInterval`).
+	pub interval: BlockNumber,
+	/// Most releases one report names (`MaxRefusalReports`).
+	pub max: u32,
 }
 
 /// Why this worker must not act for the registration it found under its node id: an EK is
@@ -164,10 +179,14 @@ pub struct Attested {
 
 /// Reads the node's standing and the heartbeat rules at the latest finalized block (no
 /// standing: not registered).
+#[allow(clippy::type_complexity)]
 async fn read(
 	client: &ChainClient,
 	node: H256,
-) -> Result<(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>), ChainError> {
+) -> Result<
+	(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>, ReportRules),
+	ChainError,
+> {
 	let url = client.url.as_str();
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
@@ -185,6 +204,16 @@ async fn read(
 		}
 	}
 	let rules: HeartbeatRules<BlockNumber> = value(&at, url, "Attestation.Heartbeats").await?;
+	let last_refusal_report = by_node(&at, url, "Actors.LastRefusalReport", node).await?;
+	let constant = |name: &'static str| {
+		at.constants()
+			.entry(subxt::constants::dynamic::<u32>("Actors", name))
+			.map_err(|e| request_error(url, name, &subxt::Error::from(e)))
+	};
+	let reports = ReportRules {
+		interval: constant("RefusalReportInterval")?,
+		max: constant("MaxRefusalReports")?,
+	};
 	let standing = info.map(|info| Standing {
 		state: info.state,
 		since: info.since,
@@ -194,8 +223,9 @@ async fn read(
 		operator: info.operator.into(),
 		peer_id: info.peer_id.into_inner(),
 		addresses: addresses.unwrap_or_default(),
+		last_refusal_report,
 	});
-	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules))
+	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules, reports))
 }
 
 /// The name of a node state, as metrics and logs show it.
@@ -212,6 +242,7 @@ pub fn state_name(state: Option<&NodeState<BlockNumber>>) -> &'static str {
 
 const REGISTER: &str = "nodes.register";
 const ANNOUNCE: &str = "nodes.setAddresses";
+const REPORT: &str = "actors.reportRefusals";
 
 /// Whether the addresses on chain are not the ones to publish (in any order); nothing to
 /// publish is never stale.
@@ -259,6 +290,27 @@ fn attested(purpose: Purpose, result: Result<Finalized, ChainError>) -> Result<D
 	Ok(Done::Attested(Attested { purpose, anchor, events: done.events }))
 }
 
+/// The outcome of a refusal report: when the chain settled it without including it (a
+/// pallet error, a lapse), or it never was stored, its counts go back into `log`; while it
+/// stays stored (a timeout, a lost connection) it is resumed, counts and all.
+fn reported(
+	signer: &Signer,
+	key: &Key,
+	log: &SecurityLog,
+	taken: &[(ContentId, RefusalCounts)],
+	result: Result<Finalized, ChainError>,
+) -> Result<Done, ChainError> {
+	match result {
+		Ok(done) => Ok(Done::Reported { events: done.events }),
+		Err(e) => {
+			if matches!(signer.pending(key), Ok(None)) {
+				log.restore(taken);
+			}
+			Err(e)
+		}
+	}
+}
+
 /// Blocks between two registration attempts.
 const REGISTER_AGAIN_AFTER: BlockNumber = 10;
 
@@ -291,6 +343,9 @@ pub struct NodeDuty {
 	pub attest: bool,
 	/// The node's id.
 	pub node: H256,
+	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
+	/// reports).
+	pub refusals: Option<SecurityLog>,
 	/// Whether a submission is in flight.
 	busy: bool,
 	/// Outcomes of submissions (they outlive a lost connection).
@@ -312,6 +367,11 @@ pub enum Done {
 	Attested(Attested),
 	/// It published the node's addresses.
 	Announced {
+		/// The events.
+		events: Vec<String>,
+	},
+	/// It reported refusals against releases.
+	Reported {
 		/// The events.
 		events: Vec<String>,
 	},
@@ -350,6 +410,7 @@ impl NodeDuty {
 			standing,
 			attest,
 			node,
+			refusals: None,
 			busy: false,
 			done: tokio::sync::mpsc::unbounded_channel(),
 		}
@@ -393,7 +454,7 @@ impl NodeDuty {
 			if let Err(e) = self.allow_registered(client).await {
 				tracing::warn!(target: LOG_TARGET, error = %e, "registered peers not read; trying again next block");
 			}
-			let (now, hash, standing, rules) = match read(client, node).await {
+			let (now, hash, standing, rules, reports) = match read(client, node).await {
 				Ok(read) => read,
 				Err(e) => {
 					tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
@@ -487,11 +548,16 @@ impl NodeDuty {
 			}
 			// A dev chain's genesis node publishes where it listens, and attests nothing.
 			if !self.attest {
+				self.report_refusals(client, &standing, reports, now);
 				continue;
 			}
 			let owed = due(&standing, &rules, now, self.last);
 			tracing::debug!(target: LOG_TARGET, now, ?owed, record = ?standing.record, ?rules, "owed");
-			let Some(purpose) = owed else { continue };
+			// Refusals are reported when nothing about the node itself is owed.
+			let Some(purpose) = owed else {
+				self.report_refusals(client, &standing, reports, now);
+				continue;
+			};
 			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
 			let quote = match self.tpm.quote(nonce).await {
 				Ok(quote) => quote,
@@ -529,6 +595,45 @@ impl NodeDuty {
 		}
 	}
 
+	/// Reports what the mini-runtime refused since the last report (the most refused
+	/// releases first, at most the runtime's `MaxRefusalReports`), once the runtime's interval
+	/// has passed since the last report on chain (read at a finalized block, so inclusion comes
+	/// later still), and only while the node is trusted (the chain takes reports from trusted
+	/// nodes only). The counts travel in the outbox entry: whenever the chain settles it
+	/// without including it, they are put back for the next report.
+	fn report_refusals(
+		&mut self,
+		client: &Arc<ChainClient>,
+		standing: &Standing,
+		rules: ReportRules,
+		now: BlockNumber,
+	) {
+		let Some(log) = self.refusals.clone() else { return };
+		let due = standing
+			.last_refusal_report
+			.is_none_or(|last| now >= last.saturating_add(rules.interval));
+		if !matches!(standing.state, NodeState::Active | NodeState::Probation { .. }) || !due {
+			return;
+		}
+		let taken = log.take_counts(rules.max as usize);
+		if taken.is_empty() {
+			return;
+		}
+		tracing::info!(target: LOG_TARGET, releases = taken.len(), "reporting refusals");
+		let node = self.node;
+		let call = dynamic::transaction(
+			"Actors",
+			"report_refusals",
+			(Static(node), Static(taken.clone())),
+		);
+		let key = Key::Refusals { node: node.0 };
+		let detail = codec::Encode::encode(&taken);
+		self.spawn(client, move |signer, client| async move {
+			let result = signer.submit(&client, key.clone(), &call, REPORT, detail).await;
+			reported(&signer, &key, &log, &taken, result)
+		});
+	}
+
 	/// An appeal that lapsed (never included) does not count against `MAX_APPEALS`.
 	fn lapsed(&mut self, error: &ChainError) {
 		let Some(last) = uncount_lapsed(self.last, error) else { return };
@@ -553,6 +658,17 @@ impl NodeDuty {
 				});
 				return Ok(true);
 			}
+		}
+		let report = Key::Refusals { node };
+		if let Some(entry) = self.signer.pending(&report)? {
+			let taken: Vec<(ContentId, RefusalCounts)> =
+				codec::Decode::decode(&mut &entry.detail[..]).unwrap_or_default();
+			let log = self.refusals.clone().unwrap_or_default();
+			self.spawn(client, move |signer, client| async move {
+				let result = signer.resume(&client, report.clone(), REPORT).await;
+				reported(&signer, &report, &log, &taken, result)
+			});
+			return Ok(true);
 		}
 		let attest = Key::Attest { node: self.node.0 };
 		if let Some(entry) = self.signer.pending(&attest)? {
@@ -633,6 +749,7 @@ mod tests {
 			operator: [1; 32],
 			peer_id: b"peer".to_vec(),
 			addresses: vec![],
+			last_refusal_report: None,
 		}
 	}
 

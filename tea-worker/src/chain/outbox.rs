@@ -51,6 +51,11 @@ pub enum Key {
 		/// The node id.
 		node: [u8; 32],
 	},
+	/// `actors.reportRefusals` of a node.
+	Refusals {
+		/// The node id.
+		node: [u8; 32],
+	},
 }
 
 /// A signed extrinsic that may still be included.

@@ -26,8 +26,8 @@
 //!
 //! stdout carries one JSON object per line: `{"started": …}` once, then `{"submitted"}` when a
 //! pool took an extrinsic, and `{"registered"}`, `{"announced"}`, `{"attested"}` and
-//! `{"voted"}` as they are finalized, `{"fetched"}` per release fetched from a peer, and
-//! `{"loaded"}` (or `{"loadFailed"}`) per release compiled.
+//! `{"voted"}` and `{"reported"}` (refusals) as they are finalized, `{"fetched"}` per release
+//! fetched from a peer, and `{"loaded"}` (or `{"loadFailed"}`) per release compiled.
 
 pub mod api;
 pub mod config;
@@ -162,6 +162,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	let runtime =
 		MiniRuntime::new(RuntimeConfig::default(), store.clone(), grants.clone(), providers)
 			.map_err(WorkerError::Config)?;
+	let security = runtime.security_log().clone();
 	let executor = Arc::new(Executor::new(runtime, grants.clone(), store.clone(), MAX_INPUT));
 	let api =
 		match config.api {
@@ -249,6 +250,8 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		extra_peers,
 		standing,
 	);
+	// What the mini-runtime refuses is reported on chain against the release.
+	duty.refusals = Some(security);
 	duty.announce = config
 		.announce
 		.clone()
@@ -322,6 +325,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 			let mut on_done = |done: &Done| match done {
 				Done::Registered { events } => emit(serde_json::json!({ "registered": events })),
 				Done::Announced { events } => emit(serde_json::json!({ "announced": events })),
+				Done::Reported { events } => emit(serde_json::json!({ "reported": events })),
 				Done::Attested(a) => emit(serde_json::json!({
 					"attested": format!("{:?}", a.purpose),
 					"anchor": a.anchor,

@@ -193,19 +193,55 @@ fn spawn_once(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
 }
 
 /// Runs a tpm2-tools command against `tcti`; a failure is logged, never fatal.
+/// How long one tpm2-tools command may take: the swtpm serves one connection at a time, so a
+/// command waits for as long as another client (e.g. a TPM handle not yet closed) holds it.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn tpm2_tool(tool: &str, args: &[&str], tcti: &str) {
-	let out = Command::new(tool).args(args).arg("--tcti").arg(tcti).output();
-	match out {
-		Ok(out) if out.status.success() => {}
-		Ok(out) => tracing::warn!(
+	let spawned = Command::new(tool)
+		.args(args)
+		.arg("--tcti")
+		.arg(tcti)
+		.stdout(std::process::Stdio::null())
+		.stderr(std::process::Stdio::piped())
+		.spawn();
+	let mut child = match spawned {
+		Ok(child) => child,
+		Err(e) => {
+			tracing::warn!(target: "tea::daemon", tool, error = %e, "tpm2-tools not run (scripts/setup.sh installs them)");
+			return;
+		}
+	};
+	let started = Instant::now();
+	let status = loop {
+		match child.try_wait() {
+			Ok(Some(status)) => break Some(status),
+			Ok(None) if started.elapsed() < TOOL_TIMEOUT => {
+				std::thread::sleep(Duration::from_millis(20))
+			}
+			_ => {
+				let _ = child.kill();
+				let _ = child.wait();
+				break None;
+			}
+		}
+	};
+	match status {
+		Some(status) if status.success() => {}
+		Some(_) => {
+			let mut stderr = String::new();
+			if let Some(mut pipe) = child.stderr.take() {
+				use std::io::Read;
+				let _ = pipe.read_to_string(&mut stderr);
+			}
+			tracing::warn!(target: "tea::daemon", tool, stderr = %stderr.trim(), "tpm2-tools command failed")
+		}
+		None => tracing::warn!(
 			target: "tea::daemon",
 			tool,
-			stderr = %String::from_utf8_lossy(&out.stderr).trim(),
-			"tpm2-tools command failed"
+			timeout = ?TOOL_TIMEOUT,
+			"tpm2-tools command did not finish (another client holds the swtpm?); stopped it"
 		),
-		Err(e) => {
-			tracing::warn!(target: "tea::daemon", tool, error = %e, "tpm2-tools not run (scripts/setup.sh installs them)")
-		}
 	}
 }
 
