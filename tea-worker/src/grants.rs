@@ -297,6 +297,23 @@ impl LocalGrants {
 			LocalState { releases, active, block };
 	}
 
+	/// The release `cid` names, or with `actor` the release that actor runs here (and its
+	/// CID), together with the current block: one read, so the block is the one the release
+	/// was resolved at.
+	pub fn resolve(
+		&self,
+		actor: Option<&str>,
+		cid: Option<&ContentId>,
+	) -> (Option<ContentId>, Option<ApprovedRelease>, u32) {
+		let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+		let cid = match actor {
+			Some(actor) => state.active.get(actor).cloned(),
+			None => cid.cloned(),
+		};
+		let release = cid.as_ref().and_then(|cid| state.releases.get(cid).cloned());
+		(cid, release, state.block)
+	}
+
 	/// The releases that may run.
 	pub fn releases(&self) -> Vec<ApprovedRelease> {
 		self.state.read().unwrap_or_else(|e| e.into_inner()).releases.values().cloned().collect()

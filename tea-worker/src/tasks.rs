@@ -16,7 +16,7 @@
 
 use crate::{
 	chain::grants::{ChainGrants, ReleaseView},
-	grants::{ApprovedRelease, GrantSource},
+	grants::ApprovedRelease,
 	runtime::{InvokeError, LoadError, MiniRuntime},
 	store::ContentStore,
 };
@@ -190,19 +190,28 @@ impl Executor {
 
 	/// The release `target` names, if it may run on this node, or why not.
 	pub fn release(&self, target: &Target) -> Result<ApprovedRelease, TaskError> {
-		let cid = match target {
-			Target::Actor(name) => {
-				self.grants.active(name).ok_or_else(|| TaskError::UnknownActor(name.clone()))?
-			}
-			Target::Release(cid) => cid.clone(),
+		self.resolve(target).map(|(release, _)| release)
+	}
+
+	/// [`Executor::release`] and the block whose grants allowed it, read together.
+	fn resolve(&self, target: &Target) -> Result<(ApprovedRelease, u32), TaskError> {
+		let (cid, release, block) = match target {
+			Target::Actor(name) => self.grants.resolve(Some(name), None),
+			Target::Release(cid) => self.grants.resolve(None, Some(cid)),
 		};
-		self.grants.release(&cid).ok_or_else(|| {
-			TaskError::NotRunnable(
-				self.grants.reason(&cid).unwrap_or_else(|| {
-					format!("no release on chain has the CID {}", cid.to_text())
-				}),
-			)
-		})
+		let cid = cid.ok_or_else(|| match target {
+			Target::Actor(name) => TaskError::UnknownActor(name.clone()),
+			Target::Release(cid) => self.not_runnable(cid),
+		})?;
+		release.map(|release| (release, block)).ok_or_else(|| self.not_runnable(&cid))
+	}
+
+	fn not_runnable(&self, cid: &ContentId) -> TaskError {
+		TaskError::NotRunnable(
+			self.grants
+				.reason(cid)
+				.unwrap_or_else(|| format!("no release on chain has the CID {}", cid.to_text())),
+		)
 	}
 
 	/// Runs `target` once on `input` in a fresh instance, on a blocking thread.
@@ -223,7 +232,7 @@ impl Executor {
 		if let Some(age) = updated.map(|at| at.elapsed()).filter(|age| *age > self.stale_after) {
 			return Err(TaskError::Stale(age));
 		}
-		let release = self.release(&target)?;
+		let (release, block) = self.resolve(&target)?;
 		if !self.store.contains(&release.cid) {
 			return Err(TaskError::NotFetched(release.cid.to_text()));
 		}
@@ -235,7 +244,6 @@ impl Executor {
 		}
 		let slot =
 			self.slots.clone().try_acquire_owned().map_err(|_| TaskError::Busy(self.slot_count))?;
-		let block = self.grants.current_block();
 		let runtime = self.runtime.clone();
 		let cid = release.cid.clone();
 		let invocation = tokio::task::spawn_blocking(move || {
@@ -243,7 +251,12 @@ impl Executor {
 			runtime.invoke(&cid, &input)
 		})
 		.await
-		.map_err(|e| TaskError::Invoke(InvokeError::Trap(format!("invocation task: {e}"))))??;
+		.map_err(|e| TaskError::Invoke(InvokeError::Trap(format!("invocation task: {e}"))))?
+		.map_err(|e| match e {
+			// Revoked between the check above and the instance: the refusal, not a failure.
+			InvokeError::Load(LoadError::NotApproved(_)) => self.not_runnable(&release.cid),
+			e => TaskError::Invoke(e),
+		})?;
 		Ok(Outcome {
 			actor: release.actor,
 			version: release.version,

@@ -120,6 +120,15 @@ impl ChainGrants {
 		self.grants.releases()
 	}
 
+	/// [`LocalGrants::resolve`] of the current grants.
+	pub fn resolve(
+		&self,
+		actor: Option<&str>,
+		cid: Option<&ContentId>,
+	) -> (Option<ContentId>, Option<ApprovedRelease>, BlockNumber) {
+		self.grants.resolve(actor, cid)
+	}
+
 	/// Why the release with this CID may not run here, if the chain knows it.
 	pub fn reason(&self, cid: &ContentId) -> Option<String> {
 		self.refused.read().unwrap_or_else(|e| e.into_inner()).get(cid).cloned()
