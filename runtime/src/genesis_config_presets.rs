@@ -59,6 +59,7 @@ fn testnet_genesis(
 	required_approvals: u32,
 	rollout_timings: Option<RolloutTimings<BlockNumber>>,
 	birth_control: Option<pallet_tea_nodes::BirthControl<BlockNumber>>,
+	slot_duration: Option<u64>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -71,6 +72,7 @@ fn testnet_genesis(
 			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: root },
+		block_time: crate::block_time::GenesisConfig { slot_duration },
 		elections: ElectionsConfig { members: committee() },
 		actors: ActorsConfig {
 			providers: builtin_providers(),
@@ -130,10 +132,10 @@ fn well_known_accounts() -> Vec<AccountId> {
 pub const DEV_ROLLOUT_TIMINGS: RolloutTimings<BlockNumber> =
 	RolloutTimings { min_tier_blocks: 2, grace_period: 2 };
 
-/// Birth control on the dev chain: 2-block (12-second) epochs and one clean epoch of
-/// probation, so that a new worker is active within about two minutes of registering (the
-/// one-minute admission review, then a few epoch boundaries while birth control lets the
-/// probationary nodes in one by one); ten minutes to appeal, room for an appeal committee.
+/// Birth control on the dev chain: 2-block (4-second) epochs and one clean epoch of
+/// probation, so that a new worker is active within a minute of registering (the 10-block
+/// admission review, then a few epoch boundaries while birth control lets the probationary
+/// nodes in one by one); 100 blocks to appeal, room for an appeal committee.
 pub const DEV_BIRTH_CONTROL: pallet_tea_nodes::BirthControl<BlockNumber> =
 	pallet_tea_nodes::BirthControl {
 		epoch_length: 2,
@@ -143,8 +145,12 @@ pub const DEV_BIRTH_CONTROL: pallet_tea_nodes::BirthControl<BlockNumber> =
 		reporter_share: sp_runtime::Perbill::from_percent(10),
 	};
 
-/// The development genesis: Alice alone validates and holds the sudo key; rollouts and birth
-/// control are fast.
+/// Milliseconds per block on the dev chain: a third of the default, so that every timing
+/// counted in blocks passes three times faster.
+pub const DEV_SLOT_DURATION: u64 = 2_000;
+
+/// The development genesis: Alice alone validates and holds the sudo key; blocks every 2 s,
+/// rollouts and birth control are fast.
 pub fn development_config_genesis() -> Value {
 	testnet_genesis(
 		vec![authority(Sr25519Keyring::Alice)],
@@ -153,6 +159,7 @@ pub fn development_config_genesis() -> Value {
 		1,
 		Some(DEV_ROLLOUT_TIMINGS),
 		Some(DEV_BIRTH_CONTROL),
+		Some(DEV_SLOT_DURATION),
 	)
 }
 
@@ -167,6 +174,7 @@ pub fn local_config_genesis() -> Value {
 		well_known_accounts(),
 		None,
 		2,
+		None,
 		None,
 		None,
 	)

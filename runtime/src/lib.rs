@@ -16,6 +16,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 pub mod apis;
+pub mod block_time;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarks;
 pub mod configs;
@@ -92,9 +93,12 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 
 /// Block time constants.
 mod block_times {
-	/// Target block time. Blocks are produced at most once per slot of `SLOT_DURATION`.
+	/// Target block time of production chains. Blocks are produced at most once per slot;
+	/// a genesis may choose another slot duration (`blockTime.slotDuration`, see
+	/// [`crate::block_time`]), the dev chain 2 s. The block counts below assume this one.
 	pub const MILLI_SECS_PER_BLOCK: u64 = 6000;
-	/// Aura slot duration. It cannot change after genesis without bricking block production.
+	/// Default Aura slot duration. It cannot change after genesis without bricking block
+	/// production.
 	pub const SLOT_DURATION: u64 = MILLI_SECS_PER_BLOCK;
 }
 pub use block_times::*;
@@ -231,6 +235,10 @@ mod runtime {
 	// preset (and any production chain spec) leaves the key empty, which disables it.
 	#[runtime::pallet_index(7)]
 	pub type Sudo = pallet_sudo;
+
+	// The block time the genesis chose (2 s on the dev chain, 6 s elsewhere).
+	#[runtime::pallet_index(8)]
+	pub type BlockTime = block_time;
 
 	// The DAO: an elected committee that proposes and votes motions.
 	#[runtime::pallet_index(10)]

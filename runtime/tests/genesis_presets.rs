@@ -1,6 +1,7 @@
 //! The genesis presets, built the way the node builds them: by calling the runtime's
 //! `GenesisBuilder` API inside the compiled Wasm, then reading the resulting state natively.
 
+use frame_support::traits::Get as _;
 use sc_chain_spec::GenesisConfigBuilderRuntimeCaller;
 use sp_keyring::Sr25519Keyring;
 use tea_runtime::{
@@ -46,6 +47,10 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 			tea_runtime::genesis_config_presets::DEV_ROLLOUT_TIMINGS,
 			"rollouts are fast on the dev chain"
 		);
+		// Blocks every 2 s: Aura's slot and the timestamp's minimum period follow the genesis.
+		assert_eq!(tea_runtime::BlockTime::slot_duration(), 2_000);
+		assert_eq!(pallet_aura::Pallet::<Runtime>::slot_duration(), 2_000);
+		assert_eq!(<Runtime as pallet_timestamp::Config>::MinimumPeriod::get(), 1_000);
 	});
 }
 
@@ -64,7 +69,37 @@ fn local_preset_has_three_validators_and_no_sudo() {
 		assert_eq!(Balances::free_balance(Sr25519Keyring::Charlie.to_account_id()), ENDOWMENT);
 		let timings = pallet_tea_upgrades::Timings::<Runtime>::get();
 		assert_eq!((timings.min_tier_blocks, timings.grace_period), (MINUTES, 10 * MINUTES));
+		// The default block time, unset in storage.
+		assert_eq!(tea_runtime::block_time::SlotDuration::<Runtime>::get(), None);
+		assert_eq!(pallet_aura::Pallet::<Runtime>::slot_duration(), tea_runtime::SLOT_DURATION);
+		assert_eq!(tea_runtime::SLOT_DURATION, 6_000);
 	});
+}
+
+#[test]
+fn a_genesis_with_an_unusable_block_time_does_not_build() {
+	// An odd or too short slot would produce no block: the genesis is refused, not the chain
+	// halted later.
+	for ms in [0, 999, 1_001, 2_001] {
+		let config = tea_runtime::RuntimeGenesisConfig {
+			block_time: tea_runtime::block_time::GenesisConfig {
+				slot_duration: Some(ms),
+				..Default::default()
+			},
+			..Default::default()
+		};
+		let built = std::panic::catch_unwind(|| config.build_storage());
+		assert!(built.is_err(), "{ms} ms must be refused");
+	}
+	let config = tea_runtime::RuntimeGenesisConfig {
+		block_time: tea_runtime::block_time::GenesisConfig {
+			slot_duration: Some(1_000),
+			..Default::default()
+		},
+		..Default::default()
+	};
+	let mut state = sp_io::TestExternalities::new(config.build_storage().unwrap());
+	state.execute_with(|| assert_eq!(pallet_aura::Pallet::<Runtime>::slot_duration(), 1_000));
 }
 
 #[test]

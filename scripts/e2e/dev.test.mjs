@@ -26,6 +26,14 @@ test('blocks are produced and finalized', async () => {
   assert.ok(finalized >= 2);
   const best = (await api.rpc.chain.getHeader()).number.toNumber();
   assert.ok(best >= finalized, `best #${best} behind finalized #${finalized}`);
+  // The dev genesis chose 2-second blocks: polkadot.js reads it from the runtime's constants,
+  // and consecutive blocks fall in later 2-second slots.
+  assert.equal(api.consts.aura.slotDuration.toNumber(), 2000);
+  assert.equal(api.consts.timestamp.minimumPeriod.toNumber(), 1000);
+  assert.equal((await api.query.blockTime.slotDuration()).unwrap().toNumber(), 2000);
+  const at = async (n) => (await api.query.timestamp.now.at(await api.rpc.chain.getBlockHash(n))).toNumber();
+  const [t1, t2] = [await at(finalized - 1), await at(finalized)];
+  assert.ok(Math.floor(t2 / 2000) > Math.floor(t1 / 2000) && t2 - t1 >= 1000, `blocks ${t2 - t1} ms apart`);
 });
 
 test('metadata describes the TEA runtime', async () => {

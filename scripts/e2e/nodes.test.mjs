@@ -3,7 +3,7 @@
 // Charlie`) serve on committees; workers with a managed swtpm whose EK a development CA
 // certified (`--tpm swtpm --dev-ca DIR`) register themselves, submit their admission quote,
 // answer their reviewers' credential challenges and, once the committee admitted them, go
-// through probation to Active on the dev chain's 12-second epochs. A worker certified by an
+// through probation to Active on the dev chain's 4-second epochs (2-second blocks). A worker certified by an
 // unknown CA is rejected; a node quarantined for a tampered quote is cleared on the appeal its
 // daemon makes by itself. The daemons' /metrics and /health answer, a restarted daemon does
 // not register twice, and SIGINT stops a daemon and its swtpm.
@@ -234,7 +234,7 @@ const finalizedNumber = async () => (await api.rpc.chain.getHeader(await api.rpc
 
 test('a worker killed with SIGKILL right after a submission, or crashed right after storing one, resumes it from its outbox: every heartbeat lands once and none is missing; tea-node restarted on its base path: the daemons reconnect by themselves and heartbeats go on', async () => {
   assert.ok(net, 'the first test left the network running');
-  // Heartbeats every 8 blocks: one is owed 4 blocks (24 s) after the last. The genesis nodes
+  // Heartbeats every 8 blocks: one is owed 4 blocks (8 s) after the last. The genesis nodes
   // send none (their registrations have no TPM behind them); 100 missed periods are far away.
   const period = 8;
   await send(api, api.tx.sudo.sudo(api.tx.attestation.setHeartbeatRules({ period, maxMissed: 100 })), keys.Alice);
