@@ -9,7 +9,10 @@
 //! - [`abi`]: the TEA host ABI, the imports and exports of an actor module.
 //! - [`code`]: the check of a release's Wasm bytes against its CID, size and grants.
 //! - [`refusals`]: what a worker reports on chain that it refused while running a release.
-//! - [`tpm`]: TPM 2.0 quote verification (TPMS_ATTEST, PCR digest, P-256 ECDSA).
+//! - [`tpm`]: TPM 2.0 quote verification (TPMS_ATTEST, PCR digest, P-256 ECDSA), TPM clock
+//!   freshness.
+//! - [`evidence`]: the event log of what a worker extended into its log PCR, the PCR policy, and
+//!   the replay that checks quoted PCR values against both.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -18,6 +21,7 @@ extern crate alloc;
 pub mod abi;
 pub mod cid;
 pub mod code;
+pub mod evidence;
 pub mod manifest;
 pub mod refusals;
 #[cfg(any(feature = "std", feature = "soft-tpm"))]

@@ -58,6 +58,15 @@ pub enum QuoteError {
 	BadAttestationKey,
 	/// The signature does not verify with the attestation key.
 	BadSignature,
+	/// The TPM's reset count is lower than in the node's last accepted quote: its state was
+	/// rolled back, or another TPM holds a copy of it.
+	ResetCountWentBack,
+	/// Same reset count, lower restart count than in the node's last accepted quote.
+	RestartCountWentBack,
+	/// The TPM's clock is not later than in the node's last accepted quote although no TPM
+	/// reset since then can explain it (same reset count, or the TPM vouches with its `safe`
+	/// flag that it never reported a later clock).
+	ClockWentBack,
 }
 
 /// Why a node attests. The purpose is part of the challenge, so a quote made for one purpose
@@ -111,13 +120,63 @@ pub fn pcr_digest(pcrs: &[(u8, [u8; 32])]) -> [u8; 32] {
 	hasher.finalize().into()
 }
 
+/// A TPM's clock and boot counters as a quote reports them (`TPMS_CLOCK_INFO`): the chain
+/// keeps those of each node's last accepted quote, and the next quote must not go back from
+/// them ([`check_freshness`]).
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub struct TpmClock {
+	/// Milliseconds the TPM has been powered since it was last cleared.
+	pub clock: u64,
+	/// TPM Resets (power cycles) since it was last cleared.
+	pub reset_count: u32,
+	/// TPM Restarts and Resumes since its last Reset.
+	pub restart_count: u32,
+}
+
+/// Checks that a TPM moved forward since the node's last accepted quote (`last`), the way
+/// Keylime's verifier checks quote timing: the reset count never goes down; within one reset
+/// cycle the restart count never goes down and the clock moves forward. Across a reset the
+/// clock is compared only when the TPM reports `safe` (it never reported a later clock): after
+/// a power loss a TPM restarts from the clock it last saved, which may be earlier than one it
+/// quoted, and says so by clearing `safe` (for up to ~70 minutes, until it saves its clock
+/// again), so an honest node that lost power is not evidence against itself.
+///
+/// A quote already proves its freshness to the chain by the challenge; these counters catch
+/// what the challenge cannot: TPM state restored from a backup, or copied to a second TPM
+/// (software TPMs), answering for the same attestation key.
+pub fn check_freshness(last: &TpmClock, now: &TpmClock, safe: bool) -> Result<(), QuoteError> {
+	if now.reset_count < last.reset_count {
+		return Err(QuoteError::ResetCountWentBack);
+	}
+	let same_cycle = now.reset_count == last.reset_count;
+	if same_cycle && now.restart_count < last.restart_count {
+		return Err(QuoteError::RestartCountWentBack);
+	}
+	if now.clock <= last.clock && (same_cycle || safe) {
+		return Err(QuoteError::ClockWentBack);
+	}
+	Ok(())
+}
+
 /// What a verified quote says.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct QuoteInfo {
-	/// TPM clock (milliseconds since the TPM was last cleared).
-	pub clock: u64,
-	/// TPM reset count.
-	pub reset_count: u32,
+	/// The TPM's clock and counters.
+	pub clock: TpmClock,
+	/// `safe`: the TPM never reported a clock later than this one.
+	pub safe: bool,
 	/// TPM firmware version.
 	pub firmware_version: u64,
 	/// The PCR digest (SHA-256 of the selected PCR values in index order).
@@ -228,10 +287,8 @@ pub fn verify_quote(
 	if r.sized()? != nonce {
 		return Err(QuoteError::NonceMismatch);
 	}
-	let clock = r.u64()?;
-	let reset_count = r.u32()?;
-	let _restart_count = r.u32()?;
-	let _safe = r.u8()?;
+	let clock = TpmClock { clock: r.u64()?, reset_count: r.u32()?, restart_count: r.u32()? };
+	let safe = r.u8()? != 0;
 	let firmware_version = r.u64()?;
 	// TPMS_QUOTE_INFO: TPML_PCR_SELECTION, then TPM2B_DIGEST.
 	let banks = r.u32()?;
@@ -259,7 +316,7 @@ pub fn verify_quote(
 	let key = VerifyingKey::from_sec1_bytes(ak_sec1).map_err(|_| QuoteError::BadAttestationKey)?;
 	let signature = parse_signature(signature)?;
 	key.verify(attest, &signature).map_err(|_| QuoteError::BadSignature)?;
-	Ok(QuoteInfo { clock, reset_count, firmware_version, pcr_digest })
+	Ok(QuoteInfo { clock, safe, firmware_version, pcr_digest })
 }
 
 /// Parses an ECDSA/SHA-256 `TPMT_SIGNATURE`: alg, hash, then `r` and `s` as `TPM2B`s.
@@ -337,7 +394,8 @@ mod tests {
 			assert_eq!(v.pcrs.iter().map(|p| p.0).collect::<Vec<_>>(), [16]);
 			assert_ne!(v.pcrs[0].1, [0u8; 32], "the worker measured itself into PCR 16");
 			assert_eq!(info.pcr_digest, pcr_digest(&v.pcrs));
-			assert!(info.clock > 0);
+			assert!(info.clock.clock > 0);
+			assert!(info.safe, "a fresh swtpm vouches for its clock");
 		}
 	}
 
@@ -397,6 +455,53 @@ mod tests {
 			verify_quote(&v.ak, &attest, &signature, &v.nonce, &v.pcrs),
 			Err(QuoteError::BadSignature)
 		);
+	}
+
+	#[test]
+	fn a_tpm_must_move_forward_from_its_last_accepted_quote() {
+		let last = TpmClock { clock: 5_000, reset_count: 3, restart_count: 2 };
+		let at = |clock, reset_count, restart_count| TpmClock { clock, reset_count, restart_count };
+		for safe in [true, false] {
+			// Later in the same cycle, after a restart, after a reset.
+			assert_eq!(check_freshness(&last, &at(5_001, 3, 2), safe), Ok(()));
+			assert_eq!(check_freshness(&last, &at(9_000, 3, 3), safe), Ok(()));
+			assert_eq!(check_freshness(&last, &at(9_000, 4, 0), safe), Ok(()));
+			// Rolled back: the reset count, the restart count, the clock within a cycle.
+			assert_eq!(
+				check_freshness(&last, &at(9_000, 2, 9), safe),
+				Err(QuoteError::ResetCountWentBack)
+			);
+			assert_eq!(
+				check_freshness(&last, &at(9_000, 3, 1), safe),
+				Err(QuoteError::RestartCountWentBack)
+			);
+			assert_eq!(
+				check_freshness(&last, &at(5_000, 3, 2), safe),
+				Err(QuoteError::ClockWentBack)
+			);
+			assert_eq!(
+				check_freshness(&last, &at(4_000, 3, 3), safe),
+				Err(QuoteError::ClockWentBack)
+			);
+		}
+		// After a reset the clock may restart earlier only if the TPM says it is not safe
+		// (it lost power before saving the clock it had quoted).
+		assert_eq!(check_freshness(&last, &at(4_000, 4, 0), false), Ok(()));
+		assert_eq!(
+			check_freshness(&last, &at(4_000, 4, 0), true),
+			Err(QuoteError::ClockWentBack)
+		);
+	}
+
+	#[test]
+	fn quotes_report_the_tpm_clock_and_counters() {
+		let v = vector("a");
+		let tpm = crate::testing::SoftTpm::new(5);
+		tpm.set_clock(TpmClock { clock: 77_000, reset_count: 9, restart_count: 4 }, false);
+		let (attest, signature) = tpm.quote(&v.nonce, &v.pcrs);
+		let info = verify_quote(&tpm.ak(), &attest, &signature, &v.nonce, &v.pcrs).unwrap();
+		assert_eq!(info.clock, TpmClock { clock: 77_001, reset_count: 9, restart_count: 4 });
+		assert!(!info.safe);
 	}
 
 	#[test]

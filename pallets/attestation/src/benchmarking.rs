@@ -147,6 +147,8 @@ mod benchmarks {
 		let operator: T::AccountId = whitelisted_caller();
 		let tpm = SoftTpm::new(2);
 		let node = T::Nodes::insert_for_benchmark(2, operator.clone(), tpm.ak(), NodeState::Active);
+		// Its last accepted quote's clock, which this one must pass.
+		Clocks::<T>::insert(node, tpm::TpmClock { clock: 1, reset_count: 1, restart_count: 0 });
 		let (anchor, attest, signature, pcrs) = quoted::<T>(&tpm, node, Purpose::Heartbeat, |_| {});
 
 		#[extrinsic_call]
@@ -171,6 +173,7 @@ mod benchmarks {
 		let operator: T::AccountId = whitelisted_caller();
 		let tpm = SoftTpm::new(3);
 		let node = T::Nodes::insert_for_benchmark(3, operator.clone(), tpm.ak(), NodeState::Active);
+		Clocks::<T>::insert(node, tpm::TpmClock { clock: 1, reset_count: 1, restart_count: 0 });
 		let (anchor, attest, signature, pcrs) =
 			quoted::<T>(&tpm, node, Purpose::Heartbeat, |sig| sig[10] ^= 1);
 

@@ -10,7 +10,9 @@
 //! - **Verification.** [`Pallet::submit_attestation`], signed by the node's operator, runs
 //!   `tea_primitives::tpm::verify_quote` (the same code the worker runs): `TPMS_ATTEST` structure,
 //!   nonce, PCR digest of the submitted values, ECDSA P-256 signature by the node's registered
-//!   attestation key. The measurement (the PCR digest) must be allowed by governance
+//!   attestation key. The TPM's reset and restart counts and its clock must not go back from
+//!   the node's last accepted quote ([`Clocks`]: a TPM state restored or copied). The
+//!   measurement (the PCR digest) must be allowed by governance
 //!   ([`pallet_tea_upgrades::Allowlists`]). A quote that fails any check is **evidence**: the
 //!   call succeeds, records it and quarantines the node. Mistakes that are not the TPM's (wrong
 //!   signer, stale anchor, wrong purpose) are refused without a trace.
@@ -208,6 +210,11 @@ pub mod pallet {
 		BoundedVec<NodeId, T::MaxReviewsPerBlock>,
 		ValueQuery,
 	>;
+
+	/// The TPM clock and counters of each node's last accepted quote: its next quote must not
+	/// go back from them (`tea_primitives::tpm::check_freshness`).
+	#[pallet::storage]
+	pub type Clocks<T: Config> = StorageMap<_, Identity, NodeId, tpm::TpmClock>;
 
 	/// Committee duties missed per member: no vote, or a vote against the final majority.
 	#[pallet::storage]
@@ -418,16 +425,21 @@ pub mod pallet {
 
 			let verdict =
 				tpm::verify_quote(&view.attestation_key, &attest, &signature, &nonce, &pcrs)
+					.and_then(|info| match Clocks::<T>::get(node) {
+						Some(last) => tpm::check_freshness(&last, &info.clock, info.safe)
+							.map(|()| info),
+						None => Ok(info),
+					})
 					.map_err(Offence::FailedQuote)
 					.and_then(|info| {
 						let measurement = H256(info.pcr_digest);
 						if T::Upgrades::measurement_allowed(&node, &measurement) {
-							Ok(measurement)
+							Ok((measurement, info.clock))
 						} else {
 							Err(Offence::MeasurementNotAllowed)
 						}
 					});
-			let measurement = match verdict {
+			let (measurement, clock) = match verdict {
 				// Not proof of anything: a reorganised anchor, or an old quote replayed.
 				Err(Offence::FailedQuote(tpm::QuoteError::NonceMismatch)) => {
 					return Err(Error::<T>::StaleChallenge.into())
@@ -447,6 +459,7 @@ pub mod pallet {
 			record.measurement = Some(measurement);
 			record.missed = 0;
 			Records::<T>::insert(node, record);
+			Clocks::<T>::insert(node, clock);
 			Self::deposit_event(Event::Attested { node, purpose, measurement });
 			match (purpose, review) {
 				(_, true) => {
@@ -715,6 +728,7 @@ pub mod pallet {
 	impl<T: Config> OnNodeRemoved for Pallet<T> {
 		fn on_node_removed(node: &NodeId) {
 			Records::<T>::remove(node);
+			Clocks::<T>::remove(node);
 			CommitteeMisses::<T>::remove(node);
 			Reviews::<T>::remove(node);
 		}

@@ -487,6 +487,69 @@ fn every_failed_check_is_evidence_with_its_reason() {
 	}
 }
 
+/// Review finding: the TPM's reset and restart counts and its clock were parsed and ignored, so a
+/// TPM whose state was rolled back (restored from a backup, or a software TPM's state copied to
+/// a second machine) kept attesting for the same key. Each rollback is now evidence.
+#[test]
+fn a_tpm_whose_counters_or_clock_go_back_is_evidence() {
+	use tea_primitives::tpm::TpmClock;
+	let at = |clock, reset_count, restart_count| TpmClock { clock, reset_count, restart_count };
+	let cases = [
+		(at(9_000, 4, 0), true, QuoteError::ResetCountWentBack),
+		(at(9_000, 5, 1), true, QuoteError::RestartCountWentBack),
+		(at(4_999, 5, 2), true, QuoteError::ClockWentBack),
+		(at(4_000, 6, 0), true, QuoteError::ClockWentBack),
+	];
+	for (i, (clock, safe, reason)) in cases.into_iter().enumerate() {
+		build_and_execute(3, || {
+			let node = trusted(0);
+			let signer = tpm(1000);
+			run_to(4);
+			signer.set_clock(at(5_000, 5, 2), true);
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+			assert_eq!(Clocks::<Test>::get(node), Some(at(5_001, 5, 2)), "case {i}");
+			run_to(5);
+			signer.set_clock(clock, safe);
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+			let offence = Offence::FailedQuote(reason);
+			assert!(
+				matches!(state(node), Some(NodeState::Quarantined { offence: got, .. }) if got == offence),
+				"case {i}: {:?}",
+				state(node)
+			);
+			assert!(events().contains(&Event::QuoteRejected { node, purpose: Purpose::Heartbeat, offence }));
+			// The rejected quote's clock is not kept.
+			assert_eq!(Clocks::<Test>::get(node), Some(at(5_001, 5, 2)), "case {i}");
+		});
+	}
+}
+
+#[test]
+fn a_tpm_that_moves_forward_keeps_attesting_also_after_a_power_loss() {
+	use tea_primitives::tpm::TpmClock;
+	let at = |clock, reset_count, restart_count| TpmClock { clock, reset_count, restart_count };
+	build_and_execute(3, || {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		// Later in the cycle, after a restart, after a reset; after a power loss the clock
+		// restarts earlier, and the TPM says so (not safe).
+		let steps = [
+			(at(5_000, 5, 2), true),
+			(at(6_000, 5, 2), true),
+			(at(7_000, 5, 3), true),
+			(at(8_000, 6, 0), true),
+			(at(1_000, 7, 0), false),
+		];
+		for (i, (clock, safe)) in steps.into_iter().enumerate() {
+			run_to(4 + i as u64);
+			signer.set_clock(clock, safe);
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+			assert_eq!(state(node), Some(NodeState::Active), "step {i}");
+			assert_eq!(Clocks::<Test>::get(node).unwrap().clock, clock.clock + 1);
+		}
+	});
+}
+
 #[test]
 fn a_quarantined_node_clears_itself_with_a_fresh_valid_quote() {
 	build_and_execute(3, || {

@@ -31,17 +31,17 @@ pub trait WeightInfo {
 impl WeightInfo for () {
 	fn submit_admission() -> Weight {
 		Weight::from_parts(2_000_000_000, 10_000)
-			.saturating_add(RocksDbWeight::get().reads(4_u64))
-			.saturating_add(RocksDbWeight::get().writes(2_u64))
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	fn submit_heartbeat() -> Weight {
 		Weight::from_parts(2_000_000_000, 10_000)
-			.saturating_add(RocksDbWeight::get().reads(4_u64))
-			.saturating_add(RocksDbWeight::get().writes(1_u64))
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn submit_rejected() -> Weight {
 		Weight::from_parts(2_000_000_000, 10_000)
-			.saturating_add(RocksDbWeight::get().reads(8_u64))
+			.saturating_add(RocksDbWeight::get().reads(9_u64))
 			.saturating_add(RocksDbWeight::get().writes(8_u64))
 	}
 	fn draw_committee(n: u32) -> Weight {

@@ -90,8 +90,9 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Minimum execution time: 2_025_508_000 picoseconds.
 		Weight::from_parts(2_821_192_000, 0)
 			.saturating_add(Weight::from_parts(0, 8387))
-			.saturating_add(T::DbWeight::get().reads(6))
-			.saturating_add(T::DbWeight::get().writes(2))
+			// + `Attestation::Clocks` (r:1 w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().reads(7))
+			.saturating_add(T::DbWeight::get().writes(3))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:0)
 	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
@@ -114,8 +115,9 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Minimum execution time: 2_049_403_000 picoseconds.
 		Weight::from_parts(3_198_867_000, 0)
 			.saturating_add(Weight::from_parts(0, 8387))
-			.saturating_add(T::DbWeight::get().reads(7))
-			.saturating_add(T::DbWeight::get().writes(1))
+			// + `Attestation::Clocks` (r:1 w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().reads(8))
+			.saturating_add(T::DbWeight::get().writes(2))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:1)
 	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4922), added: 7397, mode: `MaxEncodedLen`)
@@ -146,7 +148,8 @@ impl<T: frame_system::Config> pallet_tea_attestation::WeightInfo for WeightInfo<
 		// Minimum execution time: 2_109_695_000 picoseconds.
 		Weight::from_parts(3_503_044_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
-			.saturating_add(T::DbWeight::get().reads(11))
+			// + `Attestation::Clocks` (r:1), not measured yet.
+			.saturating_add(T::DbWeight::get().reads(12))
 			.saturating_add(T::DbWeight::get().writes(4))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:0)
