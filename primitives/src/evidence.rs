@@ -51,7 +51,8 @@ pub enum EventKind {
 	Config,
 	/// An actor release, extended before its module was compiled; data: the release's CID.
 	Actor,
-	/// A provider, extended before it was loaded; data: its CID.
+	/// A built-in provider the worker enabled (its code is part of the runtime binary); data:
+	/// its registered name.
 	Provider,
 }
 
@@ -116,7 +117,7 @@ pub enum PcrRule {
 	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub struct PcrPolicy {
-	/// `(PCR, rule)`, strictly ascending PCRs, all at most [`MAX_POLICY_PCR`], at least one
+	/// `(PCR, rule)`, strictly ascending PCRs, all at most [`MAX_POLICY_PCR`], exactly one
 	/// of them [`PcrRule::Log`].
 	pub pcrs: BoundedVec<(u8, PcrRule), ConstU32<MAX_POLICY_PCRS>>,
 }
@@ -141,6 +142,9 @@ pub enum PolicyError {
 	ResettablePcr(u8),
 	/// No PCR holds the event log.
 	NoLogPcr,
+	/// More than one PCR holds the event log: the order of entries across PCRs is not bound,
+	/// so the log could claim another order (another runtime "last launched").
+	SeveralLogPcrs,
 }
 
 impl PcrPolicy {
@@ -152,8 +156,10 @@ impl PcrPolicy {
 		if !self.pcrs.windows(2).all(|w| w[0].0 < w[1].0) {
 			return Err(PolicyError::NotAscending);
 		}
-		if !self.pcrs.iter().any(|(_, rule)| *rule == PcrRule::Log) {
-			return Err(PolicyError::NoLogPcr);
+		match self.pcrs.iter().filter(|(_, rule)| *rule == PcrRule::Log).count() {
+			0 => return Err(PolicyError::NoLogPcr),
+			1 => {},
+			_ => return Err(PolicyError::SeveralLogPcrs),
 		}
 		Ok(())
 	}
@@ -355,6 +361,10 @@ mod tests {
 		let no_log =
 			PcrPolicy { pcrs: alloc::vec![(0, PcrRule::Unchecked)].try_into().unwrap() };
 		assert_eq!(no_log.validate(), Err(PolicyError::NoLogPcr));
+		let two_logs = PcrPolicy {
+			pcrs: alloc::vec![(10, PcrRule::Log), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
+		};
+		assert_eq!(two_logs.validate(), Err(PolicyError::SeveralLogPcrs));
 	}
 
 	#[test]

@@ -8,15 +8,21 @@
 //! times faster on a developer's machine and in the end-to-end tests.
 //!
 //! [`MinimumPeriod`] is `pallet_timestamp`'s minimum period (half a slot), from which Aura's
-//! slot duration (`MinimumPeriodTimesTwo`) and the node's slot worker follow.
+//! slot duration (`MinimumPeriodTimesTwo`) and the node's slot worker follow. The node reads
+//! the slot duration once at start: root writing this storage item (`system.setStorage`) or a
+//! runtime upgrade renaming the pallet would stop block production, like any change of Aura's
+//! slot on a running chain.
 
 pub use pallet::*;
 
 use crate::SLOT_DURATION;
 
-/// The shortest block time a genesis may choose (milliseconds): below it a block cannot be
-/// gossiped and finalized by GRANDPA before the next is due.
-pub const MIN_SLOT_DURATION: u64 = 1_000;
+/// The shortest block time a genesis may choose (milliseconds): the runtime's maximum block
+/// weight is 2 s of compute, so a shorter slot could not import a full block before the next
+/// is due.
+pub const MIN_SLOT_DURATION: u64 = 2_000;
+/// The longest block time a genesis may choose (milliseconds).
+pub const MAX_SLOT_DURATION: u64 = 60_000;
 
 #[frame_support::pallet]
 pub mod pallet {
@@ -34,8 +40,8 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type SlotDuration<T> = StorageValue<_, u64, OptionQuery>;
 
-	/// The block time of this chain: `slot_duration` milliseconds per block (at least 1 000,
-	/// even), or the default of 6 000 when unset.
+	/// The block time of this chain: `slot_duration` milliseconds per block (even, 2 000 to
+	/// 60 000), or the default of 6 000 when unset.
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
@@ -51,9 +57,11 @@ pub mod pallet {
 			if let Some(ms) = self.slot_duration {
 				// A genesis that breaks these would produce no block at all: refuse to build it.
 				assert!(
-					ms >= super::MIN_SLOT_DURATION && ms % 2 == 0,
-					"blockTime.slotDuration must be even and at least {} ms",
-					super::MIN_SLOT_DURATION
+					(super::MIN_SLOT_DURATION..=super::MAX_SLOT_DURATION).contains(&ms) &&
+						ms % 2 == 0,
+					"blockTime.slotDuration must be even, {} to {} ms",
+					super::MIN_SLOT_DURATION,
+					super::MAX_SLOT_DURATION
 				);
 				SlotDuration::<T>::put(ms);
 			}
@@ -86,4 +94,6 @@ impl frame_support::traits::Get<u64> for MinimumPeriod {
 }
 
 // The default must satisfy what a genesis is held to.
-const _: () = assert!(SLOT_DURATION >= MIN_SLOT_DURATION && SLOT_DURATION % 2 == 0);
+const _: () = assert!(
+	SLOT_DURATION >= MIN_SLOT_DURATION && SLOT_DURATION <= MAX_SLOT_DURATION && SLOT_DURATION % 2 == 0
+);

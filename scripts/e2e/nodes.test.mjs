@@ -102,7 +102,7 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const t = tpm(['quote', '--tpm', badTcti, '--nonce', nonce.toHex()]);
   t.pcrs[0][1] = `0x${'ab'.repeat(32)}`;
   const rejected = await send(api, api.tx.attestation.submitAttestation(badId.nodeId, 'Admission',
-    anchor, t.attest, t.signature, t.pcrs), keys.Eve);
+    anchor, t.attest, t.signature, t.pcrs, []), keys.Eve);
   const why = rejected.find((e) => e.section === 'attestation' && e.method === 'QuoteRejected');
   assert.deepEqual(why.data.offence.toJSON(), { failedQuote: 'PcrDigestMismatch' });
   assert.deepEqual((await state(badId.nodeId)).quarantined.offence, { failedQuote: 'PcrDigestMismatch' });

@@ -616,19 +616,7 @@ pub mod pallet {
 				);
 			}
 			for (cid, counts) in &reports {
-				let Some((actor, version)) = ReleaseByCid::<T>::get(cid) else { continue };
-				let ran = Releases::<T>::get(&actor, version).is_some_and(|r| {
-					matches!(
-						r.status,
-						ReleaseStatus::Rolling
-							| ReleaseStatus::Active
-							| ReleaseStatus::Deprecated
-							| ReleaseStatus::Revoked
-					)
-				});
-				if !ran {
-					continue;
-				}
+				let Some((actor, version)) = Self::may_have_run(cid) else { continue };
 				let counts = counts.capped(MAX_REFUSALS_PER_REPORT);
 				Refusals::<T>::mutate(&actor, version, |tally| {
 					let tally = tally.get_or_insert_with(|| RefusalTally {
@@ -667,6 +655,22 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// The release with this CID if workers may have run it: one that was approved to run
+		/// (rolling, active, deprecated or revoked since). Refusal reports and event logs that
+		/// name any other CID name nothing a worker was allowed to run.
+		pub fn may_have_run(cid: &ContentId) -> Option<(Name, u32)> {
+			let (actor, version) = ReleaseByCid::<T>::get(cid)?;
+			let status = Releases::<T>::get(&actor, version)?.status;
+			matches!(
+				status,
+				ReleaseStatus::Rolling
+					| ReleaseStatus::Active
+					| ReleaseStatus::Deprecated
+					| ReleaseStatus::Revoked
+			)
+			.then_some((actor, version))
+		}
+
 		/// Forgets `node`'s report record once the node is removed from the registry.
 		pub fn on_node_removed(node: &NodeId) {
 			LastRefusalReport::<T>::remove(node);

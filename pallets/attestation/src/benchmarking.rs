@@ -135,6 +135,7 @@ mod benchmarks {
 			attest,
 			signature,
 			pcrs,
+			BoundedVec::new(),
 		);
 
 		assert_eq!(PendingReviews::<T>::get().len(), 1);
@@ -160,6 +161,7 @@ mod benchmarks {
 			attest,
 			signature,
 			pcrs,
+			BoundedVec::new(),
 		);
 
 		assert_eq!(Records::<T>::get(node).and_then(|r| r.last_valid), Some(10u32.into()));
@@ -186,6 +188,7 @@ mod benchmarks {
 			attest,
 			signature,
 			pcrs,
+			BoundedVec::new(),
 		);
 
 		assert!(matches!(
@@ -273,6 +276,49 @@ mod benchmarks {
 				Some(NodeState::Quarantined { .. })
 			));
 		}
+	}
+
+	/// Replaying and judging a log of `n` runtime entries (each one an allowlist read and two
+	/// SHA-256), continuing from the node's last accepted values: first tried and failed (the
+	/// log starts from the reset), then replayed from zero, the worst case.
+	#[benchmark]
+	fn log_entries(n: Linear<1, { T::MaxLogEntries::get() }>) {
+		use tea_primitives::evidence::{extend, EventKind, LogEvent, PcrPolicy, PcrRule};
+		setup::<T>();
+		let runtime = [0x5a; 32];
+		T::Upgrades::allow_for_benchmark(H256(runtime));
+		let policy = PcrPolicy {
+			pcrs: vec![(0, PcrRule::Fixed([1; 32])), (14, PcrRule::Log)].try_into().expect("2 PCRs"),
+		};
+		let entry = LogEvent {
+			pcr: 14,
+			kind: EventKind::Runtime,
+			data: runtime.to_vec().try_into().expect("32 bytes"),
+		};
+		let log = vec![entry; n as usize];
+		let end = log.iter().fold([0u8; 32], |acc, e| extend(&acc, &e.digest()));
+		let pcrs = vec![(0u8, [1u8; 32]), (14u8, end)];
+		let node = NodeId::repeat_byte(4);
+		Evidence::<T>::insert(
+			node,
+			EvidenceState {
+				reset_count: 1,
+				pcrs: vec![(14, [9; 32])].try_into().expect("1 PCR"),
+				runtime: H256(runtime),
+			},
+		);
+		let info = tpm::QuoteInfo {
+			clock: tpm::TpmClock { clock: 5, reset_count: 1, restart_count: 0 },
+			safe: true,
+			firmware_version: 0,
+			pcr_digest: [0; 32],
+		};
+		let judged;
+		#[block]
+		{
+			judged = Pallet::<T>::judge(&node, &policy, &info, &pcrs, &log);
+		}
+		assert!(judged.is_ok());
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(0), crate::mock::Test);

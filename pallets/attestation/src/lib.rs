@@ -13,7 +13,12 @@
 //!   attestation key. The TPM's reset and restart counts and its clock must not go back from
 //!   the node's last accepted quote ([`Clocks`]: a TPM state restored or copied). The
 //!   measurement (the PCR digest) must be allowed by governance
-//!   ([`pallet_tea_upgrades::Allowlists`]). A quote that fails any check is **evidence**: the
+//!   ([`pallet_tea_upgrades::Allowlists`]) — unless governance set an attestation [`Policy`]:
+//!   then the quote must cover the policy's PCRs (0–15 only), its event log must replay the
+//!   log PCRs from the node's last accepted values ([`Evidence`]) or from the TPM's reset to
+//!   exactly the quoted ones, every runtime it launched must be allowlisted and every release
+//!   and provider it loaded known, and the measurement is the runtime running (see
+//!   `tea_primitives::evidence`). A quote that fails any check is **evidence**: the
 //!   call succeeds, records it and quarantines the node. Mistakes that are not the TPM's (wrong
 //!   signer, stale anchor, wrong purpose) are refused without a trace.
 //! - **Heartbeats.** Every active or probationary node owes a valid heartbeat quote at least
@@ -62,6 +67,10 @@ use frame_support::{pallet_prelude::ConstU32, BoundedVec};
 use pallet_tea_nodes::NodeId;
 use scale_info::TypeInfo;
 use sp_core::H256;
+use tea_primitives::{
+	evidence::{self, EventKind, LogEvent, PcrPolicy},
+	ContentId, Name,
+};
 pub use tea_primitives::tpm::Purpose;
 
 /// A `TPMS_ATTEST` (a quote is about 145 bytes).
@@ -70,6 +79,42 @@ pub type AttestBytes = BoundedVec<u8, ConstU32<512>>;
 pub type SignatureBytes = BoundedVec<u8, ConstU32<128>>;
 /// The quoted PCRs: `(index, SHA-256 bank value)`, ascending.
 pub type PcrValues = BoundedVec<(u8, [u8; 32]), ConstU32<24>>;
+
+/// A quote's event log (`tea_primitives::evidence`), at most `MaxLogEntries` entries.
+pub type EventLog<T> = BoundedVec<LogEvent, <T as pallet::Config>::MaxLogEntries>;
+
+/// What a node's last accepted quote under the policy left: the TPM reset cycle, the log PCRs'
+/// values (the next log continues from them in the same cycle) and the worker runtime its log
+/// showed.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct EvidenceState {
+	/// The TPM reset count of that quote.
+	pub reset_count: u32,
+	/// The log PCRs' values in it.
+	pub pcrs: BoundedVec<(u8, [u8; 32]), ConstU32<{ evidence::MAX_POLICY_PCRS }>>,
+	/// The worker runtime (the SHA-256 of its binary) the log showed launched in that cycle.
+	pub runtime: H256,
+}
+
+/// What the chain knows about the actor releases and providers an event log names
+/// (implemented by the runtime with `pallet-tea-actors`).
+pub trait LoggedReleases {
+	/// The release (actor, version) with this CID, if workers may have run it.
+	fn release(cid: &ContentId) -> Option<(Name, u32)>;
+	/// Whether `name` is a registered provider.
+	fn provider(name: &[u8]) -> bool;
+}
+
+impl LoggedReleases for () {
+	fn release(_: &ContentId) -> Option<(Name, u32)> {
+		None
+	}
+	fn provider(_: &[u8]) -> bool {
+		false
+	}
+}
 
 /// A node's attestation record.
 #[derive(
@@ -180,6 +225,12 @@ pub mod pallet {
 		/// and the heartbeat check.
 		#[pallet::constant]
 		type MaxNodes: Get<u32>;
+		/// The actor releases and providers event logs name.
+		type Releases: LoggedReleases;
+		/// Most entries in one quote's event log: a longer log is refused (an error, not
+		/// evidence); a worker that loaded more since its last accepted quote quotes again.
+		#[pallet::constant]
+		type MaxLogEntries: Get<u32>;
 		/// Most weight one rollout signal (`note_upgraded` or `note_failure`) of `Upgrades`
 		/// costs.
 		type SignalsWeight: Get<Weight>;
@@ -210,6 +261,25 @@ pub mod pallet {
 		BoundedVec<NodeId, T::MaxReviewsPerBlock>,
 		ValueQuery,
 	>;
+
+	/// The attestation policy: which PCRs a quote covers and what each holds (fixed boot
+	/// values, unchecked, or the event log). Unset: the legacy rule, under which the PCR
+	/// digest itself is the measurement the allowlist checks and quotes carry no log; that rule
+	/// proves nothing about what runs (PCRs 16 and 23 can be reset by software) and goes when
+	/// workers keep event logs.
+	#[pallet::storage]
+	pub type Policy<T: Config> = StorageValue<_, PcrPolicy, OptionQuery>;
+
+	/// The policy before the last change (none: the legacy rule) and the block of the change:
+	/// quotes anchored before that block are judged under it, so no quote in flight when
+	/// governance changes the policy becomes evidence.
+	#[pallet::storage]
+	pub type PolicyChange<T: Config> =
+		StorageValue<_, (Option<PcrPolicy>, BlockNumberFor<T>), OptionQuery>;
+
+	/// Per node, what its last quote accepted under the policy left (the base of its next log).
+	#[pallet::storage]
+	pub type Evidence<T: Config> = StorageMap<_, Identity, NodeId, EvidenceState>;
 
 	/// The TPM clock and counters of each node's last accepted quote: its next quote must not
 	/// go back from them (`tea_primitives::tpm::check_freshness`).
@@ -277,6 +347,8 @@ pub mod pallet {
 		HeartbeatMissed { node: NodeId, missed: u32 },
 		/// Governance changed the heartbeat rules.
 		HeartbeatRulesSet { rules: HeartbeatRules<BlockNumberFor<T>> },
+		/// Governance set the attestation policy (none: back to the legacy rule).
+		PolicySet { policy: Option<PcrPolicy> },
 	}
 
 	#[pallet::error]
@@ -320,6 +392,15 @@ pub mod pallet {
 		MemberNotActive,
 		/// The anchor block's hash is unknown to the chain.
 		UnknownAnchor,
+		/// The policy breaks a rule: PCRs 0-15 only, ascending, at least one holding the log.
+		BadPolicy,
+		/// An event log without an attestation policy: nothing to replay it against.
+		LogWithoutPolicy,
+		/// The quote does not cover exactly the policy's PCRs: quote them.
+		NotPolicySelection,
+		/// The policy changed less than a challenge window ago: quotes judged under the one
+		/// before may still arrive.
+		PolicyChangedRecently,
 	}
 
 	/// Blocks after a review's deadline in which it may be scheduled to close.
@@ -366,10 +447,15 @@ pub mod pallet {
 	impl<T: Config> Pallet<T> {
 		/// Submit a TPM quote for `node` (its operator signs). `anchor` is the block whose hash
 		/// the challenge uses; `attest` and `signature` are the TPM's `TPMS_ATTEST` and
-		/// `TPMT_SIGNATURE`; `pcrs` the quoted PCR values. A quote that fails verification is
-		/// recorded as evidence and the call succeeds.
+		/// `TPMT_SIGNATURE`; `pcrs` the quoted PCR values; `log` the event log entries the TPM
+		/// owner extended into the policy's log PCRs since the node's last accepted quote in
+		/// this TPM reset cycle, or since the reset (empty without a policy). A quote that fails
+		/// verification is recorded as evidence and the call succeeds.
 		#[pallet::call_index(0)]
-		#[pallet::weight(Pallet::<T>::submit_weight())]
+		#[pallet::weight(Pallet::<T>::submit_weight(
+			log.len() as u32,
+			log.iter().filter(|e| e.kind == EventKind::Actor).count() as u32,
+		))]
 		pub fn submit_attestation(
 			origin: OriginFor<T>,
 			node: NodeId,
@@ -378,6 +464,7 @@ pub mod pallet {
 			attest: AttestBytes,
 			signature: SignatureBytes,
 			pcrs: PcrValues,
+			log: EventLog<T>,
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let view = T::Nodes::node(&node).ok_or(Error::<T>::UnknownNode)?;
@@ -422,6 +509,17 @@ pub mod pallet {
 			let anchor_hash = frame_system::Pallet::<T>::block_hash(anchor);
 			ensure!(anchor_hash != Default::default(), Error::<T>::UnknownAnchor);
 			let nonce = Self::challenge_at(&anchor_hash, &node, purpose);
+			let policy = match PolicyChange::<T>::get() {
+				Some((previous, changed_at)) if anchor < changed_at => previous,
+				_ => Policy::<T>::get(),
+			};
+			ensure!(policy.is_some() || log.is_empty(), Error::<T>::LogWithoutPolicy);
+			// Which PCRs to quote is the node's choice, not the TPM's: a wrong selection proves
+			// nothing, the node quotes again (and misses its heartbeat if it never does).
+			ensure!(
+				policy.as_ref().is_none_or(|p| p.selection().eq(pcrs.iter().map(|(i, _)| *i))),
+				Error::<T>::NotPolicySelection
+			);
 
 			let verdict =
 				tpm::verify_quote(&view.attestation_key, &attest, &signature, &nonce, &pcrs)
@@ -431,15 +529,18 @@ pub mod pallet {
 						None => Ok(info),
 					})
 					.map_err(Offence::FailedQuote)
-					.and_then(|info| {
-						let measurement = H256(info.pcr_digest);
-						if T::Upgrades::measurement_allowed(&node, &measurement) {
-							Ok((measurement, info.clock))
-						} else {
-							Err(Offence::MeasurementNotAllowed)
-						}
+					.and_then(|info| match &policy {
+						Some(policy) => Self::judge(&node, policy, &info, &pcrs, &log),
+						None => {
+							let measurement = H256(info.pcr_digest);
+							if T::Upgrades::measurement_allowed(&node, &measurement) {
+								Ok((measurement, info.clock, None, Vec::new()))
+							} else {
+								Err(Offence::MeasurementNotAllowed)
+							}
+						},
 					});
-			let (measurement, clock) = match verdict {
+			let (measurement, clock, state, releases) = match verdict {
 				// Not proof of anything: a reorganised anchor, or an old quote replayed.
 				Err(Offence::FailedQuote(tpm::QuoteError::NonceMismatch)) => {
 					return Err(Error::<T>::StaleChallenge.into())
@@ -460,6 +561,9 @@ pub mod pallet {
 			record.missed = 0;
 			Records::<T>::insert(node, record);
 			Clocks::<T>::insert(node, clock);
+			if let Some(state) = state {
+				Evidence::<T>::insert(node, state);
+			}
 			Self::deposit_event(Event::Attested { node, purpose, measurement });
 			match (purpose, review) {
 				(_, true) => {
@@ -468,10 +572,16 @@ pub mod pallet {
 					Self::deposit_event(Event::ReviewRequested { node, purpose });
 				}
 				(Purpose::Appeal, false) => T::Nodes::cleared(&node),
-				_ => T::Upgrades::note_upgraded(
-					&node,
-					&RolloutTarget::Measurement { new: measurement, replaces: None },
-				),
+				_ => {
+					T::Upgrades::note_upgraded(
+						&node,
+						&RolloutTarget::Measurement { new: measurement, replaces: None },
+					);
+					// A release in the log is proven loaded: its rollout counts the node.
+					for (actor, version) in releases {
+						T::Upgrades::note_upgraded(&node, &RolloutTarget::Release { actor, version });
+					}
+				},
 			}
 			Ok(().into())
 		}
@@ -531,17 +641,121 @@ pub mod pallet {
 			Self::deposit_event(Event::HeartbeatRulesSet { rules });
 			Ok(())
 		}
+
+		/// Set the attestation policy (governance): the PCRs every quote must cover, each with
+		/// its rule (a fixed value, unchecked, or the event log), PCRs 0-15 only (16-23 can be
+		/// reset by software or a dynamic launch), exactly one holding the event log. `None`
+		/// returns to the legacy rule. Quotes anchored before the change are judged under the
+		/// policy before it (so at most one change per challenge window); nodes' logs continue
+		/// from their last accepted values, and a log from the TPM's last reset is always
+		/// accepted too.
+		#[pallet::call_index(3)]
+		#[pallet::weight(
+			T::WeightInfo::set_heartbeat_rules()
+				.saturating_add(T::DbWeight::get().reads_writes(2, 1))
+		)]
+		pub fn set_policy(origin: OriginFor<T>, policy: Option<PcrPolicy>) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			if let Some(policy) = &policy {
+				policy.validate().map_err(|_| Error::<T>::BadPolicy)?;
+			}
+			let now = frame_system::Pallet::<T>::block_number();
+			if let Some((_, changed_at)) = PolicyChange::<T>::get() {
+				ensure!(
+					now > changed_at.saturating_add(T::ChallengeWindow::get()),
+					Error::<T>::PolicyChangedRecently
+				);
+			}
+			PolicyChange::<T>::put((Policy::<T>::get(), now));
+			match &policy {
+				Some(policy) => Policy::<T>::put(policy),
+				None => Policy::<T>::kill(),
+			}
+			Self::deposit_event(Event::PolicySet { policy });
+			Ok(())
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
 		/// The weight of `submit_attestation`: the heaviest of a heartbeat, an admission and a
 		/// rejected quote (which quarantines), plus one rollout signal. An admission or appeal only queues its
 		/// committee draw, which the next block's `on_initialize` pays for.
-		pub fn submit_weight() -> Weight {
+		///
+		/// Each of the `entries` of its log adds its replay and judgement
+		/// (`WeightInfo::log_entries`), each of its `releases` (actor entries) a rollout signal.
+		pub fn submit_weight(entries: u32, releases: u32) -> Weight {
 			T::WeightInfo::submit_heartbeat()
 				.max(T::WeightInfo::submit_rejected())
 				.max(T::WeightInfo::submit_admission())
 				.saturating_add(T::SignalsWeight::get())
+				.saturating_add(T::WeightInfo::log_entries(entries))
+				.saturating_add(T::SignalsWeight::get().saturating_mul(releases.into()))
+		}
+
+		/// Judges a verified quote under `policy`: its PCR values replayed from its log (from
+		/// the node's last accepted values in this TPM reset cycle, or from the reset), each
+		/// entry allowed (every runtime launched allowlisted for this node, every release one
+		/// workers may run, every provider registered), and the runtime running allowed now.
+		/// Returns the measurement (the runtime), the clock, what the next log continues from,
+		/// and the releases proven loaded.
+		#[allow(clippy::type_complexity)]
+		pub(crate) fn judge(
+			node: &NodeId,
+			policy: &PcrPolicy,
+			info: &tpm::QuoteInfo,
+			pcrs: &[(u8, [u8; 32])],
+			log: &[LogEvent],
+		) -> Result<(H256, tpm::TpmClock, Option<EvidenceState>, Vec<(Name, u32)>), Offence> {
+			let last = Evidence::<T>::get(node)
+				.filter(|state| state.reset_count == info.clock.reset_count);
+			// From the last accepted values, else from the reset (a log since boot is always
+			// proof, whatever the chain kept).
+			let continued = last
+				.as_ref()
+				.is_some_and(|state| evidence::replay(policy, &state.pcrs, log, pcrs).is_ok());
+			if !continued {
+				evidence::replay(policy, &[], log, pcrs).map_err(Offence::BadEvidence)?;
+			}
+			let mut runtime = last.filter(|_| continued).map(|state| state.runtime);
+			let mut releases = Vec::new();
+			for entry in log {
+				match entry.kind {
+					EventKind::Runtime => {
+						let digest: [u8; 32] =
+							entry.data[..].try_into().map_err(|_| Offence::UnknownRuntime)?;
+						if !T::Upgrades::measurement_allowed(node, &H256(digest)) {
+							return Err(Offence::UnknownRuntime);
+						}
+						runtime = Some(H256(digest));
+					},
+					// Bound into the PCR; governance does not list configurations (yet).
+					EventKind::Config => {},
+					EventKind::Actor => {
+						let release = ContentId::from_bytes(&entry.data)
+							.ok()
+							.and_then(|cid| T::Releases::release(&cid))
+							.ok_or(Offence::UnapprovedActorLoaded)?;
+						releases.push(release);
+					},
+					EventKind::Provider => {
+						if !T::Releases::provider(&entry.data) {
+							return Err(Offence::UnapprovedActorLoaded);
+						}
+					},
+				}
+			}
+			let runtime = runtime.ok_or(Offence::UnknownRuntime)?;
+			if !T::Upgrades::measurement_allowed(node, &runtime) {
+				return Err(Offence::UnknownRuntime);
+			}
+			let state = EvidenceState {
+				reset_count: info.clock.reset_count,
+				pcrs: evidence::log_values(policy, pcrs)
+					.try_into()
+					.map_err(|_| Offence::BadEvidence(evidence::EvidenceError::NotPolicySelection))?,
+				runtime,
+			};
+			Ok((runtime, info.clock, Some(state), releases))
 		}
 
 		/// The challenge `node` must quote for `purpose` anchored at block `anchor` (calls refuse
@@ -729,6 +943,7 @@ pub mod pallet {
 		fn on_node_removed(node: &NodeId) {
 			Records::<T>::remove(node);
 			Clocks::<T>::remove(node);
+			Evidence::<T>::remove(node);
 			CommitteeMisses::<T>::remove(node);
 			Reviews::<T>::remove(node);
 		}

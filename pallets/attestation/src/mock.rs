@@ -69,6 +69,28 @@ parameter_types! {
 	pub static Failures: Vec<NodeId> = vec![];
 }
 
+parameter_types! {
+	/// Releases workers may run: (CID bytes, actor, version).
+	pub static Runnable: Vec<(Vec<u8>, Vec<u8>, u32)> = vec![];
+	/// `note_upgraded` calls for releases: (node, actor, version).
+	pub static ReleasesUpgraded: Vec<(NodeId, Vec<u8>, u32)> = vec![];
+}
+
+/// The releases and providers event logs name.
+pub struct TestReleases;
+
+impl LoggedReleases for TestReleases {
+	fn release(cid: &tea_primitives::ContentId) -> Option<(tea_primitives::Name, u32)> {
+		Runnable::get()
+			.into_iter()
+			.find(|(c, _, _)| c == cid.as_bytes())
+			.map(|(_, actor, version)| (actor.try_into().unwrap(), version))
+	}
+	fn provider(name: &[u8]) -> bool {
+		name == b"tea:log"
+	}
+}
+
 /// The allowlist and the rollout signals.
 pub struct TestUpgrades;
 
@@ -87,8 +109,11 @@ impl Allowlists<NodeId> for TestUpgrades {
 
 impl RolloutSignals<NodeId> for TestUpgrades {
 	fn note_upgraded(node: &NodeId, target: &RolloutTarget) {
-		if let RolloutTarget::Measurement { new, .. } = target {
-			Upgraded::mutate(|u| u.push((*node, *new)));
+		match target {
+			RolloutTarget::Measurement { new, .. } => Upgraded::mutate(|u| u.push((*node, *new))),
+			RolloutTarget::Release { actor, version } => {
+				ReleasesUpgraded::mutate(|u| u.push((*node, actor.to_vec(), *version)))
+			},
 		}
 	}
 	fn note_failure(node: &NodeId) {
@@ -105,6 +130,8 @@ impl Config for Test {
 	type ReviewPeriod = ConstU64<REVIEW>;
 	type MaxReviewsPerBlock = ConstU32<2>;
 	type MaxNodes = ConstU32<64>;
+	type Releases = TestReleases;
+	type MaxLogEntries = ConstU32<16>;
 	type SignalsWeight = ();
 	type WeightInfo = ();
 }

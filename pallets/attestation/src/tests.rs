@@ -6,7 +6,11 @@ use crate::{mock::*, *};
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
 use pallet_tea_nodes::{NodeEvidence, NodeState, Offence};
 use sp_runtime::{DispatchError, DispatchResult};
-use tea_primitives::{testing::SoftTpm, tpm::QuoteError};
+use tea_primitives::{
+	evidence::{extend, EventKind, EvidenceError, LogEvent, PcrPolicy, PcrRule},
+	testing::SoftTpm,
+	tpm::QuoteError,
+};
 
 type AttestationError = Error<Test>;
 
@@ -16,13 +20,14 @@ struct Quote {
 	attest: Vec<u8>,
 	signature: Vec<u8>,
 	pcrs: Vec<(u8, [u8; 32])>,
+	log: Vec<LogEvent>,
 }
 
 fn quote(tpm: &SoftTpm, node: NodeId, purpose: Purpose) -> Quote {
 	let anchor = System::block_number() - 1;
 	let nonce = TeaAttestation::challenge(&node, purpose, anchor);
 	let (attest, signature) = tpm.quote(&nonce, &good_pcrs());
-	Quote { anchor, attest, signature, pcrs: good_pcrs() }
+	Quote { anchor, attest, signature, pcrs: good_pcrs(), log: vec![] }
 }
 
 fn submit(operator: AccountId, node: NodeId, purpose: Purpose, q: &Quote) -> DispatchResult {
@@ -34,6 +39,7 @@ fn submit(operator: AccountId, node: NodeId, purpose: Purpose, q: &Quote) -> Dis
 		q.attest.clone().try_into().unwrap(),
 		q.signature.clone().try_into().unwrap(),
 		q.pcrs.clone().try_into().unwrap(),
+		q.log.clone().try_into().unwrap(),
 	)
 	.map(|_| ())
 	.map_err(|e| e.error)
@@ -358,7 +364,7 @@ fn replayed_stale_and_future_anchors_are_refused_without_a_trace() {
 		// The window's oldest block is fine.
 		let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, 12);
 		let (attest, signature) = tpm(1000).quote(&nonce, &good_pcrs());
-		let edge = Quote { anchor: 12, attest, signature, pcrs: good_pcrs() };
+		let edge = Quote { anchor: 12, attest, signature, pcrs: good_pcrs(), log: vec![] };
 		assert_eq!(System::block_number() - 12, WINDOW);
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &edge));
 	});
@@ -411,6 +417,7 @@ fn envelope_errors_change_nothing() {
 				node,
 				Purpose::Heartbeat,
 				4,
+				Default::default(),
 				Default::default(),
 				Default::default(),
 				Default::default()
@@ -765,5 +772,342 @@ fn heartbeat_rules_are_governance_and_checked() {
 		}
 		assert_ok!(TeaAttestation::set_heartbeat_rules(RuntimeOrigin::root(), rules));
 		assert_eq!(Heartbeats::<Test>::get(), rules);
+	});
+}
+
+// The attestation policy and event logs (issue 14).
+
+const LOG_PCR: u8 = 14;
+/// The worker runtime binary's SHA-256 that governance allows.
+const RUNTIME: [u8; 32] = [0x5a; 32];
+/// A release CID workers may run (sha2-256 raw CIDv1 bytes).
+fn actor_cid() -> Vec<u8> {
+	let mut cid = vec![0x01, 0x55, 0x12, 0x20];
+	cid.extend([0xac; 32]);
+	cid
+}
+
+fn policy() -> PcrPolicy {
+	PcrPolicy {
+		pcrs: vec![(0, PcrRule::Fixed([0xb0; 32])), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
+	}
+}
+
+fn entry(kind: EventKind, data: &[u8]) -> LogEvent {
+	LogEvent { pcr: LOG_PCR, kind, data: data.to_vec().try_into().unwrap() }
+}
+
+/// A TPM under `policy()` whose log PCR held `base` and then had `log` extended.
+fn pcrs_after(base: [u8; 32], log: &[LogEvent]) -> Vec<(u8, [u8; 32])> {
+	let end = log.iter().fold(base, |acc, e| extend(&acc, &e.digest()));
+	vec![(0, [0xb0; 32]), (LOG_PCR, end)]
+}
+
+/// A quote by `signer` over `pcrs` with `log`, for node `trusted(0)`'s heartbeat.
+fn logged(signer: &SoftTpm, pcrs: Vec<(u8, [u8; 32])>, log: Vec<LogEvent>) -> Quote {
+	let node = trusted(0);
+	let anchor = System::block_number() - 1;
+	let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, anchor);
+	let (attest, signature) = signer.quote(&nonce, &pcrs);
+	Quote { anchor, attest, signature, pcrs, log }
+}
+
+fn with_policy(test: impl FnOnce()) {
+	build_and_execute(3, || {
+		Allowed::mutate(|a| a.push(H256(RUNTIME)));
+		Runnable::mutate(|r| r.push((actor_cid(), b"analytics".to_vec(), 2)));
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), Some(policy())));
+		run_to(4);
+		test()
+	})
+}
+
+fn launch() -> Vec<LogEvent> {
+	vec![entry(EventKind::Runtime, &RUNTIME), entry(EventKind::Config, &[0xc0; 32])]
+}
+
+#[test]
+fn a_policy_is_governance_and_never_selects_a_resettable_pcr() {
+	build_and_execute(3, || {
+		assert_noop!(
+			TeaAttestation::set_policy(RuntimeOrigin::signed(1000), Some(policy())),
+			DispatchError::BadOrigin
+		);
+		for pcr in [16u8, 23] {
+			let mut bad = policy();
+			bad.pcrs.try_push((pcr, PcrRule::Log)).unwrap();
+			assert_noop!(
+				TeaAttestation::set_policy(RuntimeOrigin::root(), Some(bad)),
+				AttestationError::BadPolicy
+			);
+		}
+		let no_log = PcrPolicy { pcrs: vec![(0, PcrRule::Unchecked)].try_into().unwrap() };
+		assert_noop!(
+			TeaAttestation::set_policy(RuntimeOrigin::root(), Some(no_log)),
+			AttestationError::BadPolicy
+		);
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), Some(policy())));
+		assert_eq!(Policy::<Test>::get(), Some(policy()));
+		assert!(events().contains(&Event::PolicySet { policy: Some(policy()) }));
+		assert_eq!(PolicyChange::<Test>::get(), Some((None, 1)));
+		run_to(2 + WINDOW);
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), None));
+		assert_eq!(Policy::<Test>::get(), None);
+		assert_eq!(PolicyChange::<Test>::get(), Some((Some(policy()), 2 + WINDOW)));
+	});
+}
+
+#[test]
+fn without_a_policy_a_log_is_refused_as_an_error() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		run_to(4);
+		let mut q = quote(&tpm(1000), node, Purpose::Heartbeat);
+		q.log = launch();
+		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::LogWithoutPolicy);
+	});
+}
+
+/// Review finding: the measurement was the digest of whatever PCRs the quote selected, so a
+/// quote over the resettable PCR 16, reset and extended with the genuine binary's hash, passed
+/// for any binary. Under a policy a quote must cover the policy's PCRs (never 16–23), and what
+/// runs is the runtime its event log shows, replayed to the quoted value.
+#[test]
+fn under_a_policy_the_legacy_quote_over_pcr_16_no_longer_passes() {
+	with_policy(|| {
+		let node = trusted(0);
+		// The legacy quote: PCRs 16 and 23 whose digest is an allowed measurement.
+		Allowed::mutate(|a| a.push(good_measurement()));
+		let q = quote(&tpm(1000), node, Purpose::Heartbeat);
+		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::NotPolicySelection);
+		// Nor does the genuine runtime's digest extended by hand without its launch order:
+		// a log must reproduce the value, and the runtime in it must be allowed.
+		let log = vec![entry(EventKind::Runtime, &[0x66; 32])];
+		let q = logged(&tpm(1000), pcrs_after([0; 32], &log), log);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &q));
+		assert!(matches!(
+			state(node),
+			Some(NodeState::Quarantined { offence: Offence::UnknownRuntime, .. })
+		));
+	});
+}
+
+#[test]
+fn quotes_in_flight_across_a_policy_change_are_judged_under_the_policy_they_were_made_for() {
+	build_and_execute(3, || {
+		let node = trusted(0);
+		Allowed::mutate(|a| a.extend([good_measurement(), H256(RUNTIME)]));
+		run_to(4);
+		// A legacy heartbeat anchored at block 3, submitted after the policy was set at 4.
+		let in_flight = quote(&tpm(1000), node, Purpose::Heartbeat);
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), Some(policy())));
+		run_to(5);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &in_flight));
+		assert_eq!(state(node), Some(NodeState::Active));
+		// Anchored after the change: the policy applies.
+		let legacy = quote(&tpm(1000), node, Purpose::Heartbeat);
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &legacy),
+			AttestationError::NotPolicySelection
+		);
+		// One change per challenge window.
+		assert_noop!(
+			TeaAttestation::set_policy(RuntimeOrigin::root(), None),
+			AttestationError::PolicyChangedRecently
+		);
+		run_to(4 + WINDOW + 1);
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), None));
+	});
+}
+
+#[test]
+fn a_log_from_launch_proves_the_runtime_and_the_next_continues_from_it() {
+	with_policy(|| {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		let log = launch();
+		let first = pcrs_after([0; 32], &log);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first.clone(), log)));
+		assert_eq!(state(node), Some(NodeState::Active));
+		assert!(events().contains(&Event::Attested {
+			node,
+			purpose: Purpose::Heartbeat,
+			measurement: H256(RUNTIME)
+		}));
+		assert_eq!(Upgraded::get(), vec![(node, H256(RUNTIME))]);
+		let kept = Evidence::<Test>::get(node).unwrap();
+		assert_eq!((kept.runtime, kept.pcrs.to_vec()), (H256(RUNTIME), vec![first[1]]));
+		// Then the worker loads a release: the next log holds only that entry; the release's
+		// rollout counts the node as upgraded.
+		run_to(5);
+		let more = vec![entry(EventKind::Actor, &actor_cid())];
+		let second = pcrs_after(first[1].1, &more);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second.clone(), more)));
+		assert_eq!(state(node), Some(NodeState::Active));
+		assert_eq!(ReleasesUpgraded::get(), vec![(node, b"analytics".to_vec(), 2)]);
+		// Nothing loaded since: an empty log; and the whole log from the reset also passes.
+		run_to(6);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second.clone(), vec![])));
+		run_to(7);
+		let all = [launch(), vec![entry(EventKind::Actor, &actor_cid())]].concat();
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second, all)));
+		assert_eq!(state(node), Some(NodeState::Active));
+		assert_eq!(Evidence::<Test>::get(node).unwrap().runtime, H256(RUNTIME));
+	});
+}
+
+#[test]
+fn every_bad_log_is_evidence_with_its_reason() {
+	use tea_primitives::tpm::TpmClock;
+	let base = || pcrs_after([0; 32], &launch());
+	let cases: Vec<(Box<dyn Fn() -> (Vec<(u8, [u8; 32])>, Vec<LogEvent>)>, Offence)> = vec![
+		// An entry changed, removed, added after the fact.
+		(
+			Box::new(|| (base(), vec![entry(EventKind::Runtime, &[0x5b; 32]), launch()[1].clone()])),
+			Offence::BadEvidence(EvidenceError::EventLogMismatch),
+		),
+		(Box::new(|| (base(), vec![launch()[0].clone()])), Offence::BadEvidence(EvidenceError::EventLogMismatch)),
+		(
+			Box::new(|| {
+				let mut log = launch();
+				log.push(entry(EventKind::Actor, &actor_cid()));
+				(base(), log)
+			}),
+			Offence::BadEvidence(EvidenceError::EventLogMismatch),
+		),
+		// A boot PCR with another value.
+		(
+			Box::new(|| {
+				let mut pcrs = base();
+				pcrs[0].1 = [0xb1; 32];
+				(pcrs, launch())
+			}),
+			Offence::BadEvidence(EvidenceError::PcrValueNotAllowed(0)),
+		),
+		// A runtime the allowlist does not hold, launched and logged honestly.
+		(
+			Box::new(|| {
+				let log = vec![entry(EventKind::Runtime, &[0x66; 32])];
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnknownRuntime,
+		),
+		// An unallowed runtime launched first, the allowed one after it: it ran.
+		(
+			Box::new(|| {
+				let log = [vec![entry(EventKind::Runtime, &[0x66; 32])], launch()].concat();
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnknownRuntime,
+		),
+		// A runtime entry that is no SHA-256.
+		(
+			Box::new(|| {
+				let log = vec![entry(EventKind::Runtime, &RUNTIME[..31])];
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnknownRuntime,
+		),
+		// An entry in a PCR that holds no log.
+		(
+			Box::new(|| {
+				let mut log = launch();
+				log[1].pcr = 0;
+				(base(), log)
+			}),
+			Offence::BadEvidence(EvidenceError::EntryOutsidePolicy),
+		),
+		// No runtime measured since the reset.
+		(
+			Box::new(|| {
+				let log = vec![entry(EventKind::Config, &[0xc0; 32])];
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnknownRuntime,
+		),
+		// A release nobody approved, and a provider that is not registered.
+		(
+			Box::new(|| {
+				let mut cid = actor_cid();
+				cid[10] ^= 1;
+				let log = [launch(), vec![entry(EventKind::Actor, &cid)]].concat();
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnapprovedActorLoaded,
+		),
+		(
+			Box::new(|| {
+				let log = [launch(), vec![entry(EventKind::Provider, b"tea:evil")]].concat();
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnapprovedActorLoaded,
+		),
+	];
+	for (i, (make, offence)) in cases.into_iter().enumerate() {
+		with_policy(|| {
+			let node = trusted(0);
+			let signer = tpm(1000);
+			// An accepted quote in an earlier TPM reset cycle first: what it left is kept.
+			signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, base(), launch())));
+			let (kept, clock) = (Evidence::<Test>::get(node), Clocks::<Test>::get(node));
+			assert!(kept.is_some());
+			run_to(5);
+			signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
+			let (pcrs, log) = make();
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, pcrs, log)));
+			assert!(
+				matches!(state(node), Some(NodeState::Quarantined { offence: got, .. }) if got == offence),
+				"case {i}: {:?}",
+				state(node)
+			);
+			assert_eq!((Evidence::<Test>::get(node), Clocks::<Test>::get(node)), (kept, clock), "case {i}");
+		});
+	}
+}
+
+#[test]
+fn a_tpm_reset_starts_the_log_again_from_boot() {
+	use tea_primitives::tpm::TpmClock;
+	with_policy(|| {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
+		let first = pcrs_after([0; 32], &launch());
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first, launch())));
+		// After a reset the log starts from zero again: a quote that claims the old cycle's
+		// value with an empty log is not carried over (a real TPM cannot keep a PCR across a
+		// reset), nor is the old runtime for a PCR that was reset.
+		run_to(5);
+		signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
+		let old = pcrs_after([0; 32], &launch());
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, old, vec![])));
+		assert!(
+			matches!(
+				state(node),
+				Some(NodeState::Quarantined {
+					offence: Offence::BadEvidence(EvidenceError::EventLogMismatch),
+					..
+				})
+			),
+			"{:?}",
+			state(node)
+		);
+	});
+	with_policy(|| {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
+		let first = pcrs_after([0; 32], &launch());
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first, launch())));
+		run_to(5);
+		signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
+		let reset_pcrs = vec![(0, [0xb0; 32]), (LOG_PCR, [0; 32])];
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, reset_pcrs, vec![])));
+		assert!(
+			matches!(state(node), Some(NodeState::Quarantined { offence: Offence::UnknownRuntime, .. })),
+			"{:?}",
+			state(node)
+		);
 	});
 }

@@ -25,6 +25,8 @@ pub trait WeightInfo {
 	fn close_review() -> Weight;
 	/// The heartbeat check over `n` attesting nodes.
 	fn check_heartbeats(n: u32) -> Weight;
+	/// Replaying and judging an event log of `n` entries (on top of a submission without one).
+	fn log_entries(n: u32) -> Weight;
 }
 
 // For tests.
@@ -64,6 +66,12 @@ impl WeightInfo for () {
 		Weight::from_parts(200_000_000, 10_000)
 			.saturating_add(RocksDbWeight::get().reads(16_u64))
 			.saturating_add(RocksDbWeight::get().writes(16_u64))
+	}
+	fn log_entries(n: u32) -> Weight {
+		Weight::from_parts(10_000_000, 1_000)
+			.saturating_add(Weight::from_parts(10_000_000, 3_000).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(n.into())))
 	}
 	fn check_heartbeats(n: u32) -> Weight {
 		Weight::from_parts(20_000_000, 1_000)

@@ -176,6 +176,15 @@ pub enum Offence {
 	MissedHeartbeats,
 	/// The majority of its admission committee voted against it.
 	CommitteeRejected,
+	/// Its quote's PCR values are not what the attestation policy and its event log say (the
+	/// reason says which check failed).
+	BadEvidence(tea_primitives::evidence::EvidenceError),
+	/// Its event log shows a worker runtime the allowlist does not allow, or none since the
+	/// TPM's last reset.
+	UnknownRuntime,
+	/// Its event log shows an actor release loaded that was never approved to run, or a
+	/// provider that is not registered.
+	UnapprovedActorLoaded,
 }
 
 /// What attestation tells the node registry (implemented by this pallet).

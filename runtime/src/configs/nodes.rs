@@ -61,6 +61,23 @@ impl pallet_tea_attestation::Config for Runtime {
 	type ReviewPeriod = ConstU32<{ MINUTES }>;
 	type MaxReviewsPerBlock = ConstU32<8>;
 	type MaxNodes = ConstU32<1024>;
+	/// Releases and providers as `pallet-tea-actors` knows them.
+	type Releases = LoggedReleases;
+	/// A quote's log holds at most 64 entries (a worker quotes again before it loads more).
+	type MaxLogEntries = ConstU32<64>;
 	type SignalsWeight = SignalsWeight;
 	type WeightInfo = crate::weights::pallet_tea_attestation::WeightInfo<Runtime>;
+}
+
+/// What an event log's releases and providers are: `pallet-tea-actors`' releases that workers
+/// may have run (the rule its refusal reports use) and its registered providers.
+pub struct LoggedReleases;
+impl pallet_tea_attestation::LoggedReleases for LoggedReleases {
+	fn release(cid: &tea_primitives::ContentId) -> Option<(tea_primitives::Name, u32)> {
+		crate::Actors::may_have_run(cid)
+	}
+	fn provider(name: &[u8]) -> bool {
+		tea_primitives::Name::try_from(name.to_vec())
+			.is_ok_and(|name| pallet_tea_actors::Providers::<Runtime>::contains_key(name))
+	}
 }

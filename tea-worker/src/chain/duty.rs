@@ -584,6 +584,8 @@ impl NodeDuty {
 					Static(quote.attest),
 					Static(quote.signature),
 					Static(quote.pcrs),
+					// No event log yet: the chain's policy is unset until workers keep one.
+					Static(Vec::<tea_primitives::evidence::LogEvent>::new()),
 				),
 			);
 			let key = Key::Attest { node: node.0 };
