@@ -237,6 +237,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ReleaseByCid<T: Config> = StorageMap<_, Blake2_128Concat, ContentId, (Name, u32)>;
 
+	/// Every release that was ever rolling or active (approved to run), by CID, kept after it
+	/// is rolled back or removed: a node's event log that shows one loaded is no evidence
+	/// against the node. Grows only by governance decisions.
+	#[pallet::storage]
+	pub type EverRan<T: Config> = StorageMap<_, Blake2_128Concat, ContentId, (Name, u32)>;
+
 	/// Releases waiting for validators' verdicts, oldest first.
 	#[pallet::storage]
 	pub type PendingValidation<T: Config> =
@@ -655,6 +661,12 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// The release with this CID if it was ever approved to run (rolling or active at some
+		/// point), even if it was rolled back or removed since.
+		pub fn ever_ran(cid: &ContentId) -> Option<(Name, u32)> {
+			EverRan::<T>::get(cid)
+		}
+
 		/// The release with this CID if workers may have run it: one that was approved to run
 		/// (rolling, active, deprecated or revoked since). Refusal reports and event logs that
 		/// name any other CID name nothing a worker was allowed to run.
@@ -1003,12 +1015,15 @@ pub mod pallet {
 			from: &[ReleaseStatus],
 			to: ReleaseStatus,
 		) -> DispatchResult {
-			Releases::<T>::try_mutate(actor, version, |release| {
+			let cid = Releases::<T>::try_mutate(actor, version, |release| {
 				let release = release.as_mut().ok_or(Error::<T>::UnknownRelease)?;
 				ensure!(from.contains(&release.status), Error::<T>::InvalidTransition);
 				release.status = to.clone();
-				Ok::<_, DispatchError>(())
+				Ok::<_, DispatchError>(release.cid.clone())
 			})?;
+			if matches!(to, ReleaseStatus::Rolling | ReleaseStatus::Active) {
+				EverRan::<T>::insert(cid, (actor.clone(), version));
+			}
 			Self::deposit_event(Event::ReleaseStatusChanged {
 				actor: actor.clone(),
 				version,

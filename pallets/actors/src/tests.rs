@@ -826,9 +826,14 @@ mod governance {
 				err(ActorsError::InvalidTransition)
 			);
 			assert_ok!(<TeaActors as ActorReleases>::approve(&actor, 1));
+			assert_eq!(TeaActors::ever_ran(&ContentId::of(&v1)), None, "approved is not run");
 			assert_ok!(<TeaActors as ActorReleases>::start_rollout(&actor, 1));
 			assert_ok!(<TeaActors as ActorReleases>::roll_back(&actor, 1));
 			assert_eq!(TeaActors::status(&actor, 1), Some(ReleaseStatus::Approved));
+			// Rolled back, it is no release workers may run now, but it was one: an event log
+			// that shows it loaded accuses no node.
+			assert_eq!(TeaActors::may_have_run(&ContentId::of(&v1)), None);
+			assert_eq!(TeaActors::ever_ran(&ContentId::of(&v1)), Some((actor.clone(), 1)));
 			assert_ok!(<TeaActors as ActorReleases>::start_rollout(&actor, 1));
 			assert_ok!(<TeaActors as ActorReleases>::activate(&actor, 1));
 			assert_eq!(crate::Actors::<Test>::get(&actor).unwrap().active_version, Some(1));
@@ -851,6 +856,10 @@ mod governance {
 			assert_ok!(TeaActors::revoke_release(RuntimeOrigin::root(), actor.clone(), 2));
 			assert_eq!(crate::Actors::<Test>::get(&actor).unwrap().active_version, None);
 			assert_ok!(TeaActors::remove_release(RuntimeOrigin::signed(alice()), actor.clone(), 1));
+			// Removed, it is still known to have run.
+			assert_eq!(TeaActors::may_have_run(&ContentId::of(&v1)), None);
+			assert_eq!(TeaActors::ever_ran(&ContentId::of(&v1)), Some((actor.clone(), 1)));
+			assert_eq!(TeaActors::ever_ran(&ContentId::of(&v2)), Some((actor.clone(), 2)));
 		});
 	}
 }

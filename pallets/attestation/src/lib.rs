@@ -98,6 +98,15 @@ pub struct EvidenceState {
 	pub runtime: H256,
 }
 
+/// How a quote fails its judgement: evidence against the node, or a refusal that proves
+/// nothing (the node attests again).
+pub enum Judged<T: pallet::Config> {
+	/// Evidence: the node is quarantined.
+	Offence(pallet_tea_nodes::Offence),
+	/// An error: nothing changes.
+	Refused(pallet::Error<T>),
+}
+
 /// What the chain knows about the actor releases and providers an event log names
 /// (implemented by the runtime with `pallet-tea-actors`).
 pub trait LoggedReleases {
@@ -401,6 +410,10 @@ pub mod pallet {
 		/// The policy changed less than a challenge window ago: quotes judged under the one
 		/// before may still arrive.
 		PolicyChangedRecently,
+		/// The runtime the node's log shows running was allowed once but is not allowed for
+		/// this node now (withdrawn, or its rollout tier does not include the node): launch
+		/// an allowed one.
+		RuntimeNotAllowedNow,
 	}
 
 	/// Blocks after a review's deadline in which it may be scheduled to close.
@@ -528,7 +541,7 @@ pub mod pallet {
 							.map(|()| info),
 						None => Ok(info),
 					})
-					.map_err(Offence::FailedQuote)
+					.map_err(|e| Judged::Offence(Offence::FailedQuote(e)))
 					.and_then(|info| match &policy {
 						Some(policy) => Self::judge(&node, policy, &info, &pcrs, &log),
 						None => {
@@ -536,10 +549,15 @@ pub mod pallet {
 							if T::Upgrades::measurement_allowed(&node, &measurement) {
 								Ok((measurement, info.clock, None, Vec::new()))
 							} else {
-								Err(Offence::MeasurementNotAllowed)
+								Err(Judged::Offence(Offence::MeasurementNotAllowed))
 							}
 						},
 					});
+			let verdict = match verdict {
+				Err(Judged::Refused(error)) => return Err(error.into()),
+				Err(Judged::Offence(offence)) => Err(offence),
+				Ok(judged) => Ok(judged),
+			};
 			let (measurement, clock, state, releases) = match verdict {
 				// Not proof of anything: a reorganised anchor, or an old quote replayed.
 				Err(Offence::FailedQuote(tpm::QuoteError::NonceMismatch)) => {
@@ -705,7 +723,7 @@ pub mod pallet {
 			info: &tpm::QuoteInfo,
 			pcrs: &[(u8, [u8; 32])],
 			log: &[LogEvent],
-		) -> Result<(H256, tpm::TpmClock, Option<EvidenceState>, Vec<(Name, u32)>), Offence> {
+		) -> Result<(H256, tpm::TpmClock, Option<EvidenceState>, Vec<(Name, u32)>), Judged<T>> {
 			let last = Evidence::<T>::get(node)
 				.filter(|state| state.reset_count == info.clock.reset_count);
 			// From the last accepted values, else from the reset (a log since boot is always
@@ -714,17 +732,21 @@ pub mod pallet {
 				.as_ref()
 				.is_some_and(|state| evidence::replay(policy, &state.pcrs, log, pcrs).is_ok());
 			if !continued {
-				evidence::replay(policy, &[], log, pcrs).map_err(Offence::BadEvidence)?;
+				evidence::replay(policy, &[], log, pcrs)
+					.map_err(|e| Judged::Offence(Offence::BadEvidence(e)))?;
 			}
 			let mut runtime = last.filter(|_| continued).map(|state| state.runtime);
 			let mut releases = Vec::new();
 			for entry in log {
 				match entry.kind {
 					EventKind::Runtime => {
-						let digest: [u8; 32] =
-							entry.data[..].try_into().map_err(|_| Offence::UnknownRuntime)?;
-						if !T::Upgrades::measurement_allowed(node, &H256(digest)) {
-							return Err(Offence::UnknownRuntime);
+						let digest: [u8; 32] = entry.data[..]
+							.try_into()
+							.map_err(|_| Judged::Offence(Offence::UnknownRuntime))?;
+						// Launched earlier in the cycle: allowed then is enough (it may have
+						// been withdrawn since); never allowed is evidence.
+						if !T::Upgrades::measurement_ever_allowed(&H256(digest)) {
+							return Err(Judged::Offence(Offence::UnknownRuntime));
 						}
 						runtime = Some(H256(digest));
 					},
@@ -734,25 +756,28 @@ pub mod pallet {
 						let release = ContentId::from_bytes(&entry.data)
 							.ok()
 							.and_then(|cid| T::Releases::release(&cid))
-							.ok_or(Offence::UnapprovedActorLoaded)?;
+							.ok_or(Judged::Offence(Offence::UnapprovedActorLoaded))?;
 						releases.push(release);
 					},
 					EventKind::Provider => {
 						if !T::Releases::provider(&entry.data) {
-							return Err(Offence::UnapprovedActorLoaded);
+							return Err(Judged::Offence(Offence::UnapprovedActorLoaded));
 						}
 					},
 				}
 			}
-			let runtime = runtime.ok_or(Offence::UnknownRuntime)?;
+			let runtime = runtime.ok_or(Judged::Offence(Offence::UnknownRuntime))?;
+			// The runtime running must be allowed for this node now. One governance withdrew
+			// (or whose rollout tier does not include the node) proves nothing bad about the
+			// node: it must launch an allowed one, or miss its heartbeats.
 			if !T::Upgrades::measurement_allowed(node, &runtime) {
-				return Err(Offence::UnknownRuntime);
+				return Err(Judged::Refused(Error::<T>::RuntimeNotAllowedNow));
 			}
 			let state = EvidenceState {
 				reset_count: info.clock.reset_count,
-				pcrs: evidence::log_values(policy, pcrs)
-					.try_into()
-					.map_err(|_| Offence::BadEvidence(evidence::EvidenceError::NotPolicySelection))?,
+				pcrs: evidence::log_values(policy, pcrs).try_into().map_err(|_| {
+					Judged::Offence(Offence::BadEvidence(evidence::EvidenceError::NotPolicySelection))
+				})?,
 				runtime,
 			};
 			Ok((runtime, info.clock, Some(state), releases))

@@ -67,6 +67,8 @@ parameter_types! {
 	pub static Upgraded: Vec<(NodeId, Measurement)> = vec![];
 	/// `note_failure` calls.
 	pub static Failures: Vec<NodeId> = vec![];
+	/// Measurements allowed once and withdrawn since.
+	pub static Withdrawn: Vec<Measurement> = vec![];
 }
 
 parameter_types! {
@@ -97,6 +99,9 @@ pub struct TestUpgrades;
 impl Allowlists<NodeId> for TestUpgrades {
 	fn measurement_allowed(_node: &NodeId, measurement: &Measurement) -> bool {
 		Allowed::get().contains(measurement)
+	}
+	fn measurement_ever_allowed(measurement: &Measurement) -> bool {
+		Allowed::get().contains(measurement) || Withdrawn::get().contains(measurement)
 	}
 	fn ca_key_allowed(_key: &[u8]) -> bool {
 		false

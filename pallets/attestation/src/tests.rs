@@ -1111,3 +1111,26 @@ fn a_tpm_reset_starts_the_log_again_from_boot() {
 		);
 	});
 }
+
+#[test]
+fn a_runtime_withdrawn_since_its_launch_is_no_evidence_but_must_not_keep_running() {
+	with_policy(|| {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		// v1 was allowed and launched, then withdrawn; v2 (allowed) launched after it in the
+		// same TPM reset cycle (a hardware TPM, no reboot in between).
+		let v1 = [0x51; 32];
+		Withdrawn::mutate(|w| w.push(H256(v1)));
+		let log = vec![entry(EventKind::Runtime, &v1), entry(EventKind::Runtime, &RUNTIME)];
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, pcrs_after([0; 32], &log), log)));
+		assert_eq!(state(node), Some(NodeState::Active));
+		assert_eq!(Evidence::<Test>::get(node).unwrap().runtime, H256(RUNTIME));
+		// Still running the withdrawn one: refused, not evidence (it must launch an allowed
+		// one, or miss its heartbeats).
+		run_to(5);
+		let log = vec![entry(EventKind::Runtime, &v1)];
+		let q = logged(&signer, pcrs_after([0; 32], &log), log);
+		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::RuntimeNotAllowedNow);
+		assert_eq!(state(node), Some(NodeState::Active));
+	});
+}

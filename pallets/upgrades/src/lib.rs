@@ -147,7 +147,7 @@ pub mod pallet {
 		fn build(&self) {
 			assert!(self.measurements.len() as u32 <= T::MaxMeasurements::get());
 			for m in &self.measurements {
-				Measurements::<T>::insert(m, MeasurementStatus::Allowed);
+				Pallet::<T>::allow(*m, MeasurementStatus::Allowed);
 			}
 			assert!(self.ca_keys.len() as u32 <= T::MaxCaKeys::get());
 			for key in &self.ca_keys {
@@ -203,6 +203,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Measurements<T: Config> =
 		CountedStorageMap<_, Blake2_128Concat, Measurement, MeasurementStatus>;
+
+	/// Every measurement governance ever allowed or rolled out, kept after it is removed: a
+	/// node's event log that shows one launched earlier is no evidence against the node (it
+	/// was allowed then). Grows only by governance decisions.
+	#[pallet::storage]
+	pub type EverAllowed<T: Config> = StorageMap<_, Blake2_128Concat, Measurement, ()>;
 
 	/// The TPM vendor CA keys endorsement-key certificates must chain to, by `blake2_256` of
 	/// the key.
@@ -403,7 +409,7 @@ pub mod pallet {
 			);
 			let target = RolloutTarget::Measurement { new, replaces };
 			let (id, nodes) = Self::prepare(&target, &plan)?;
-			Measurements::<T>::insert(new, MeasurementStatus::Rolling(id));
+			Self::allow(new, MeasurementStatus::Rolling(id));
 			let count = nodes.len() as u32;
 			Self::start(id, target, plan, nodes);
 			Ok(Some(T::WeightInfo::roll_out_measurement(count)).into())
@@ -489,7 +495,7 @@ pub mod pallet {
 				Measurements::<T>::count() < T::MaxMeasurements::get(),
 				Error::<T>::TooManyMeasurements
 			);
-			Measurements::<T>::insert(measurement, MeasurementStatus::Allowed);
+			Self::allow(measurement, MeasurementStatus::Allowed);
 			Self::deposit_event(Event::MeasurementAllowed { measurement });
 			Ok(())
 		}
@@ -749,7 +755,7 @@ pub mod pallet {
 					}
 				}
 				RolloutTarget::Measurement { new, replaces } => {
-					Measurements::<T>::insert(new, MeasurementStatus::Allowed);
+					Self::allow(*new, MeasurementStatus::Allowed);
 					// Only if still allowed: the committee may have removed it, and another
 					// rollout may be rolling it out again.
 					if let Some(old) = replaces {
@@ -903,7 +909,19 @@ pub mod pallet {
 		}
 	}
 
+	impl<T: Config> Pallet<T> {
+		/// Puts `measurement` on the allowlist with `status`, and on [`EverAllowed`].
+		fn allow(measurement: Measurement, status: MeasurementStatus) {
+			Measurements::<T>::insert(measurement, status);
+			EverAllowed::<T>::insert(measurement, ());
+		}
+	}
+
 	impl<T: Config> Allowlists<T::NodeId> for Pallet<T> {
+		fn measurement_ever_allowed(measurement: &Measurement) -> bool {
+			EverAllowed::<T>::contains_key(measurement)
+		}
+
 		fn measurement_allowed(node: &T::NodeId, measurement: &Measurement) -> bool {
 			match Measurements::<T>::get(measurement) {
 				Some(MeasurementStatus::Allowed) => true,
@@ -922,7 +940,7 @@ pub mod pallet {
 
 		#[cfg(feature = "runtime-benchmarks")]
 		fn allow_for_benchmark(measurement: Measurement) {
-			Measurements::<T>::insert(measurement, MeasurementStatus::Allowed);
+			Self::allow(measurement, MeasurementStatus::Allowed);
 		}
 	}
 }

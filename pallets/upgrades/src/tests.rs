@@ -622,6 +622,10 @@ mod measurements {
 			);
 			assert_ok!(Upgrades::remove_measurement(committee(), m));
 			assert_eq!(Measurements::<Test>::get(m), None);
+			// Removed, it was allowed once: an event log showing it launched earlier is no
+			// evidence. One never allowed is not known.
+			assert!(<Upgrades as Allowlists<u64>>::measurement_ever_allowed(&m));
+			assert!(!<Upgrades as Allowlists<u64>>::measurement_ever_allowed(&measurement(200)));
 		});
 	}
 }

@@ -376,6 +376,8 @@ pub trait RolloutSignals<NodeId> {
 pub trait Allowlists<NodeId> {
 	/// Whether a quote over `measurement` from `node` is acceptable now.
 	fn measurement_allowed(node: &NodeId, measurement: &Measurement) -> bool;
+	/// Whether governance ever allowed or rolled out `measurement` (it may be removed since).
+	fn measurement_ever_allowed(measurement: &Measurement) -> bool;
 	/// Whether `key` is an allowed TPM vendor CA key.
 	fn ca_key_allowed(key: &[u8]) -> bool;
 	/// Allows `measurement` everywhere, for other pallets' benchmarks.

@@ -69,12 +69,13 @@ impl pallet_tea_attestation::Config for Runtime {
 	type WeightInfo = crate::weights::pallet_tea_attestation::WeightInfo<Runtime>;
 }
 
-/// What an event log's releases and providers are: `pallet-tea-actors`' releases that workers
-/// may have run (the rule its refusal reports use) and its registered providers.
+/// What an event log's releases and providers are: `pallet-tea-actors`' releases that were
+/// ever approved to run (kept after a roll-back or removal, so a node that loaded one in time
+/// is no offender) and its registered providers.
 pub struct LoggedReleases;
 impl pallet_tea_attestation::LoggedReleases for LoggedReleases {
 	fn release(cid: &tea_primitives::ContentId) -> Option<(tea_primitives::Name, u32)> {
-		crate::Actors::may_have_run(cid)
+		crate::Actors::ever_ran(cid)
 	}
 	fn provider(name: &[u8]) -> bool {
 		tea_primitives::Name::try_from(name.to_vec())

@@ -71,7 +71,8 @@ impl<T: frame_system::Config> pallet_tea_upgrades::WeightInfo for WeightInfo<T> 
 			// Standard Error: 522_479
 			.saturating_add(Weight::from_parts(25_954_312, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(7))
-			.saturating_add(T::DbWeight::get().writes(5))
+			// + `Actors::EverRan` (w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().writes(6))
 			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 32).saturating_mul(n.into()))
 	}
@@ -106,7 +107,8 @@ impl<T: frame_system::Config> pallet_tea_upgrades::WeightInfo for WeightInfo<T> 
 			// Standard Error: 747_866
 			.saturating_add(Weight::from_parts(27_692_024, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(9))
-			.saturating_add(T::DbWeight::get().writes(6))
+			// + `Upgrades::EverAllowed` (w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().writes(7))
 			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 32).saturating_mul(n.into()))
 	}
@@ -172,7 +174,8 @@ impl<T: frame_system::Config> pallet_tea_upgrades::WeightInfo for WeightInfo<T> 
 		Weight::from_parts(169_716_000, 0)
 			.saturating_add(Weight::from_parts(0, 3518))
 			.saturating_add(T::DbWeight::get().reads(2))
-			.saturating_add(T::DbWeight::get().writes(2))
+			// + `Upgrades::EverAllowed` (w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().writes(3))
 	}
 	/// Storage: `Upgrades::Measurements` (r:1 w:1)
 	/// Proof: `Upgrades::Measurements` (`max_values`: None, `max_size`: Some(53), added: 2528, mode: `MaxEncodedLen`)
@@ -273,7 +276,8 @@ impl<T: frame_system::Config> pallet_tea_upgrades::WeightInfo for WeightInfo<T> 
 			.saturating_add(Weight::from_parts(6_242_897, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(4))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(6))
+			// + `Actors::EverRan` or `Upgrades::EverAllowed` (w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().writes(7))
 			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 2540).saturating_mul(n.into()))
 	}
