@@ -358,6 +358,9 @@ pub mod pallet {
 		HeartbeatRulesSet { rules: HeartbeatRules<BlockNumberFor<T>> },
 		/// Governance set the attestation policy (none: back to the legacy rule).
 		PolicySet { policy: Option<PcrPolicy> },
+		/// Governance forgot what a node's last accepted quote left (its TPM clock and event
+		/// log state): its next quote is judged as its first.
+		TpmStateForgotten { node: NodeId },
 	}
 
 	#[pallet::error]
@@ -690,6 +693,28 @@ pub mod pallet {
 				None => Policy::<T>::kill(),
 			}
 			Self::deposit_event(Event::PolicySet { policy });
+			Ok(())
+		}
+
+		/// Forget what `node`'s last accepted quote left: its TPM clock and counters and its
+		/// event log state (governance). For an operator who restored the node's TPM state
+		/// from a backup or snapshot on purpose: otherwise its quotes stay evidence
+		/// (`ResetCountWentBack`, …) until its reset count passes the one the chain kept. The
+		/// node still needs a valid quote (an appeal, if quarantined) to be trusted again.
+		#[pallet::call_index(4)]
+		#[pallet::weight(
+			T::WeightInfo::set_heartbeat_rules()
+				.saturating_add(T::DbWeight::get().writes(1))
+		)]
+		pub fn forget_tpm_state(origin: OriginFor<T>, node: NodeId) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			ensure!(
+				Clocks::<T>::contains_key(node) || Evidence::<T>::contains_key(node),
+				Error::<T>::UnknownNode
+			);
+			Clocks::<T>::remove(node);
+			Evidence::<T>::remove(node);
+			Self::deposit_event(Event::TpmStateForgotten { node });
 			Ok(())
 		}
 	}

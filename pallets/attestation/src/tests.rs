@@ -1134,3 +1134,38 @@ fn a_runtime_withdrawn_since_its_launch_is_no_evidence_but_must_not_keep_running
 		assert_eq!(state(node), Some(NodeState::Active));
 	});
 }
+
+#[test]
+fn governance_can_forget_a_restored_tpm_state_and_the_node_appeals() {
+	use tea_primitives::tpm::TpmClock;
+	build_and_execute(3, || {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		run_to(4);
+		signer.set_clock(TpmClock { clock: 5_000, reset_count: 9, restart_count: 0 }, true);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+		// The operator restores an older TPM state: its quote is evidence.
+		run_to(5);
+		signer.set_clock(TpmClock { clock: 9_000, reset_count: 7, restart_count: 0 }, true);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
+		// Only governance may forget the old state, and only a node's that has one...
+		assert_noop!(
+			TeaAttestation::forget_tpm_state(RuntimeOrigin::signed(1000), node),
+			DispatchError::BadOrigin
+		);
+		assert_noop!(
+			TeaAttestation::forget_tpm_state(RuntimeOrigin::root(), H256::repeat_byte(7)),
+			AttestationError::UnknownNode
+		);
+		// ...until governance forgets the old state; then a valid appeal clears the node.
+		assert_ok!(TeaAttestation::forget_tpm_state(RuntimeOrigin::root(), node));
+		assert_eq!(Clocks::<Test>::get(node), None);
+		assert!(events().contains(&Event::TpmStateForgotten { node }));
+		run_to(6);
+		assert_ok!(submit(1000, node, Purpose::Appeal, &quote(&signer, node, Purpose::Appeal)));
+		// Cleared: back in the admission queue, already vetted.
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
+		assert_eq!(Clocks::<Test>::get(node).unwrap().reset_count, 7);
+	});
+}
