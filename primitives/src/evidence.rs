@@ -158,7 +158,7 @@ impl PcrPolicy {
 		}
 		match self.pcrs.iter().filter(|(_, rule)| *rule == PcrRule::Log).count() {
 			0 => return Err(PolicyError::NoLogPcr),
-			1 => {},
+			1 => {}
 			_ => return Err(PolicyError::SeveralLogPcrs),
 		}
 		Ok(())
@@ -218,8 +218,8 @@ pub fn replay(
 	log: &[LogEvent],
 	quoted: &[(u8, [u8; 32])],
 ) -> Result<(), EvidenceError> {
-	if quoted.len() != policy.pcrs.len() ||
-		quoted.iter().zip(policy.pcrs.iter()).any(|((q, _), (p, _))| q != p)
+	if quoted.len() != policy.pcrs.len()
+		|| quoted.iter().zip(policy.pcrs.iter()).any(|((q, _), (p, _))| q != p)
 	{
 		return Err(EvidenceError::NotPolicySelection);
 	}
@@ -230,7 +230,7 @@ pub fn replay(
 		match rule {
 			PcrRule::Fixed(expected) if value != expected => {
 				return Err(EvidenceError::PcrValueNotAllowed(*pcr))
-			},
+			}
 			PcrRule::Log => {
 				let start = base.iter().find(|(p, _)| p == pcr).map_or([0u8; 32], |(_, v)| *v);
 				let end = log
@@ -240,8 +240,8 @@ pub fn replay(
 				if end != *value {
 					return Err(EvidenceError::EventLogMismatch);
 				}
-			},
-			_ => {},
+			}
+			_ => {}
 		}
 	}
 	Ok(())
@@ -261,9 +261,13 @@ mod tests {
 
 	fn policy() -> PcrPolicy {
 		PcrPolicy {
-			pcrs: alloc::vec![(0, PcrRule::Fixed([7; 32])), (1, PcrRule::Unchecked), (LOG_PCR, PcrRule::Log)]
-				.try_into()
-				.unwrap(),
+			pcrs: alloc::vec![
+				(0, PcrRule::Fixed([7; 32])),
+				(1, PcrRule::Unchecked),
+				(LOG_PCR, PcrRule::Log)
+			]
+			.try_into()
+			.unwrap(),
 		}
 	}
 
@@ -331,12 +335,14 @@ mod tests {
 		assert_eq!(with_quote(&|q| q[0].1[0] ^= 1), Err(EvidenceError::PcrValueNotAllowed(0)));
 		assert_eq!(with_quote(&|q| q[1].1[0] ^= 1), Ok(()), "an unchecked PCR");
 		assert_eq!(with_quote(&|q| q[2].1[0] ^= 1), mismatch);
-		assert_eq!(with_quote(&|q| { q.remove(1); }), Err(EvidenceError::NotPolicySelection));
-		assert_eq!(with_quote(&|q| q[2].0 = 16), Err(EvidenceError::NotPolicySelection));
 		assert_eq!(
-			with_quote(&|q| q.push((15, [0; 32]))),
+			with_quote(&|q| {
+				q.remove(1);
+			}),
 			Err(EvidenceError::NotPolicySelection)
 		);
+		assert_eq!(with_quote(&|q| q[2].0 = 16), Err(EvidenceError::NotPolicySelection));
+		assert_eq!(with_quote(&|q| q.push((15, [0; 32]))), Err(EvidenceError::NotPolicySelection));
 		// The log from the wrong starting point: as if the TPM had not been reset.
 		let base = [(LOG_PCR, [1; 32])];
 		assert_eq!(replay(&policy(), &base, &log, &good), mismatch);
@@ -358,8 +364,7 @@ mod tests {
 			pcrs: alloc::vec![(LOG_PCR, PcrRule::Log), (0, PcrRule::Unchecked)].try_into().unwrap(),
 		};
 		assert_eq!(unordered.validate(), Err(PolicyError::NotAscending));
-		let no_log =
-			PcrPolicy { pcrs: alloc::vec![(0, PcrRule::Unchecked)].try_into().unwrap() };
+		let no_log = PcrPolicy { pcrs: alloc::vec![(0, PcrRule::Unchecked)].try_into().unwrap() };
 		assert_eq!(no_log.validate(), Err(PolicyError::NoLogPcr));
 		let two_logs = PcrPolicy {
 			pcrs: alloc::vec![(10, PcrRule::Log), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
@@ -373,7 +378,10 @@ mod tests {
 		assert_ne!(a.digest(), event(EventKind::Provider, &[3; 36]).digest());
 		assert_ne!(a.digest(), event(EventKind::Actor, &[3; 35]).digest());
 		// The length is bound: data `[1]` of one kind is not data `[]` with another prefix.
-		assert_ne!(event(EventKind::Runtime, &[]).digest(), event(EventKind::Runtime, &[0]).digest());
+		assert_ne!(
+			event(EventKind::Runtime, &[]).digest(),
+			event(EventKind::Runtime, &[0]).digest()
+		);
 		// The PCR an entry is extended into is not part of its digest, but of the replay.
 		let mut other = a.clone();
 		other.pcr = 0;
@@ -402,7 +410,8 @@ mod tests {
 				})
 				.collect();
 			let base_value = if round % 2 == 0 { [0; 32] } else { [round as u8; 32] };
-			let base = if round % 2 == 0 { alloc::vec![] } else { alloc::vec![(LOG_PCR, base_value)] };
+			let base =
+				if round % 2 == 0 { alloc::vec![] } else { alloc::vec![(LOG_PCR, base_value)] };
 			let good = quoted(base_value, &log);
 			assert_eq!(replay(&policy(), &base, &log, &good), Ok(()), "round {round}");
 			let mut bad = log.clone();
@@ -416,14 +425,14 @@ mod tests {
 						let i = rng.below(len as u32) as usize;
 						bad[at].data[i] ^= 1 + (rng.next() as u8 % 255);
 					}
-				},
+				}
 				1 => drop(bad.remove(at)),
 				2 => bad.insert(at, event(EventKind::Actor, &[round as u8; 36])),
 				3 => bad[at].kind = kinds[(bad[at].kind as usize + 1) % 4],
 				_ => {
 					let other = (at + 1 + rng.below(n as u32) as usize) % n;
 					bad.swap(at, other);
-				},
+				}
 			}
 			let digests = |l: &[LogEvent]| l.iter().map(|e| e.digest()).collect::<Vec<_>>();
 			let expected = if digests(&bad) == digests(&log) {

@@ -53,7 +53,7 @@ impl SoftTpm {
 				clock.clock += 1;
 				self.clock.set(Some(clock));
 				clock
-			},
+			}
 			None => crate::tpm::TpmClock {
 				clock: 1000 + u64::from(QUOTES.fetch_add(1, Ordering::Relaxed)),
 				reset_count: 1,

@@ -487,10 +487,7 @@ mod tests {
 		// After a reset the clock may restart earlier only if the TPM says it is not safe
 		// (it lost power before saving the clock it had quoted).
 		assert_eq!(check_freshness(&last, &at(4_000, 4, 0), false), Ok(()));
-		assert_eq!(
-			check_freshness(&last, &at(4_000, 4, 0), true),
-			Err(QuoteError::ClockWentBack)
-		);
+		assert_eq!(check_freshness(&last, &at(4_000, 4, 0), true), Err(QuoteError::ClockWentBack));
 	}
 
 	#[test]

@@ -57,8 +57,8 @@ pub mod pallet {
 			if let Some(ms) = self.slot_duration {
 				// A genesis that breaks these would produce no block at all: refuse to build it.
 				assert!(
-					(super::MIN_SLOT_DURATION..=super::MAX_SLOT_DURATION).contains(&ms) &&
-						ms % 2 == 0,
+					(super::MIN_SLOT_DURATION..=super::MAX_SLOT_DURATION).contains(&ms)
+						&& ms % 2 == 0,
 					"blockTime.slotDuration must be even, {} to {} ms",
 					super::MIN_SLOT_DURATION,
 					super::MAX_SLOT_DURATION
@@ -95,5 +95,7 @@ impl frame_support::traits::Get<u64> for MinimumPeriod {
 
 // The default must satisfy what a genesis is held to.
 const _: () = assert!(
-	SLOT_DURATION >= MIN_SLOT_DURATION && SLOT_DURATION <= MAX_SLOT_DURATION && SLOT_DURATION % 2 == 0
+	SLOT_DURATION >= MIN_SLOT_DURATION
+		&& SLOT_DURATION <= MAX_SLOT_DURATION
+		&& SLOT_DURATION % 2 == 0
 );

@@ -16,9 +16,9 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 pub mod apis;
-pub mod block_time;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarks;
+pub mod block_time;
 pub mod configs;
 pub mod genesis_config_presets;
 pub mod weights;

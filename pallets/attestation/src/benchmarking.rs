@@ -288,7 +288,9 @@ mod benchmarks {
 		let runtime = [0x5a; 32];
 		T::Upgrades::allow_for_benchmark(H256(runtime));
 		let policy = PcrPolicy {
-			pcrs: vec![(0, PcrRule::Fixed([1; 32])), (14, PcrRule::Log)].try_into().expect("2 PCRs"),
+			pcrs: vec![(0, PcrRule::Fixed([1; 32])), (14, PcrRule::Log)]
+				.try_into()
+				.expect("2 PCRs"),
 		};
 		let entry = LogEvent {
 			pcr: 14,

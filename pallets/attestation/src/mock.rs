@@ -118,7 +118,7 @@ impl RolloutSignals<NodeId> for TestUpgrades {
 			RolloutTarget::Measurement { new, .. } => Upgraded::mutate(|u| u.push((*node, *new))),
 			RolloutTarget::Release { actor, version } => {
 				ReleasesUpgraded::mutate(|u| u.push((*node, actor.to_vec(), *version)))
-			},
+			}
 		}
 	}
 	fn note_failure(node: &NodeId) {
