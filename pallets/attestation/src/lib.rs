@@ -67,11 +67,11 @@ use frame_support::{pallet_prelude::ConstU32, BoundedVec};
 use pallet_tea_nodes::NodeId;
 use scale_info::TypeInfo;
 use sp_core::H256;
+pub use tea_primitives::tpm::Purpose;
 use tea_primitives::{
 	evidence::{self, EventKind, LogEvent, PcrPolicy},
 	ContentId, Name,
 };
-pub use tea_primitives::tpm::Purpose;
 
 /// A `TPMS_ATTEST` (a quote is about 145 bytes).
 pub type AttestBytes = BoundedVec<u8, ConstU32<512>>;
@@ -540,8 +540,9 @@ pub mod pallet {
 			let verdict =
 				tpm::verify_quote(&view.attestation_key, &attest, &signature, &nonce, &pcrs)
 					.and_then(|info| match Clocks::<T>::get(node) {
-						Some(last) => tpm::check_freshness(&last, &info.clock, info.safe)
-							.map(|()| info),
+						Some(last) => {
+							tpm::check_freshness(&last, &info.clock, info.safe).map(|()| info)
+						}
 						None => Ok(info),
 					})
 					.map_err(|e| Judged::Offence(Offence::FailedQuote(e)))
@@ -554,19 +555,15 @@ pub mod pallet {
 							} else {
 								Err(Judged::Offence(Offence::MeasurementNotAllowed))
 							}
-						},
+						}
 					});
-			let verdict = match verdict {
-				Err(Judged::Refused(error)) => return Err(error.into()),
-				Err(Judged::Offence(offence)) => Err(offence),
-				Ok(judged) => Ok(judged),
-			};
 			let (measurement, clock, state, releases) = match verdict {
+				Err(Judged::Refused(error)) => return Err(error.into()),
 				// Not proof of anything: a reorganised anchor, or an old quote replayed.
-				Err(Offence::FailedQuote(tpm::QuoteError::NonceMismatch)) => {
+				Err(Judged::Offence(Offence::FailedQuote(tpm::QuoteError::NonceMismatch))) => {
 					return Err(Error::<T>::StaleChallenge.into())
 				}
-				Err(offence) => {
+				Err(Judged::Offence(offence)) => {
 					Records::<T>::insert(node, record);
 					if admitted {
 						T::Upgrades::note_failure(&node);
@@ -600,9 +597,12 @@ pub mod pallet {
 					);
 					// A release in the log is proven loaded: its rollout counts the node.
 					for (actor, version) in releases {
-						T::Upgrades::note_upgraded(&node, &RolloutTarget::Release { actor, version });
+						T::Upgrades::note_upgraded(
+							&node,
+							&RolloutTarget::Release { actor, version },
+						);
 					}
-				},
+				}
 			}
 			Ok(().into())
 		}
@@ -774,21 +774,21 @@ pub mod pallet {
 							return Err(Judged::Offence(Offence::UnknownRuntime));
 						}
 						runtime = Some(H256(digest));
-					},
+					}
 					// Bound into the PCR; governance does not list configurations (yet).
-					EventKind::Config => {},
+					EventKind::Config => {}
 					EventKind::Actor => {
 						let release = ContentId::from_bytes(&entry.data)
 							.ok()
 							.and_then(|cid| T::Releases::release(&cid))
 							.ok_or(Judged::Offence(Offence::UnapprovedActorLoaded))?;
 						releases.push(release);
-					},
+					}
 					EventKind::Provider => {
 						if !T::Releases::provider(&entry.data) {
 							return Err(Judged::Offence(Offence::UnapprovedActorLoaded));
 						}
-					},
+					}
 				}
 			}
 			let runtime = runtime.ok_or(Judged::Offence(Offence::UnknownRuntime))?;
@@ -801,7 +801,9 @@ pub mod pallet {
 			let state = EvidenceState {
 				reset_count: info.clock.reset_count,
 				pcrs: evidence::log_values(policy, pcrs).try_into().map_err(|_| {
-					Judged::Offence(Offence::BadEvidence(evidence::EvidenceError::NotPolicySelection))
+					Judged::Offence(Offence::BadEvidence(
+						evidence::EvidenceError::NotPolicySelection,
+					))
 				})?,
 				runtime,
 			};

@@ -513,18 +513,32 @@ fn a_tpm_whose_counters_or_clock_go_back_is_evidence() {
 			let signer = tpm(1000);
 			run_to(4);
 			signer.set_clock(at(5_000, 5, 2), true);
-			assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+			assert_ok!(submit(
+				1000,
+				node,
+				Purpose::Heartbeat,
+				&quote(&signer, node, Purpose::Heartbeat)
+			));
 			assert_eq!(Clocks::<Test>::get(node), Some(at(5_001, 5, 2)), "case {i}");
 			run_to(5);
 			signer.set_clock(clock, safe);
-			assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+			assert_ok!(submit(
+				1000,
+				node,
+				Purpose::Heartbeat,
+				&quote(&signer, node, Purpose::Heartbeat)
+			));
 			let offence = Offence::FailedQuote(reason);
 			assert!(
 				matches!(state(node), Some(NodeState::Quarantined { offence: got, .. }) if got == offence),
 				"case {i}: {:?}",
 				state(node)
 			);
-			assert!(events().contains(&Event::QuoteRejected { node, purpose: Purpose::Heartbeat, offence }));
+			assert!(events().contains(&Event::QuoteRejected {
+				node,
+				purpose: Purpose::Heartbeat,
+				offence
+			}));
 			// The rejected quote's clock is not kept.
 			assert_eq!(Clocks::<Test>::get(node), Some(at(5_001, 5, 2)), "case {i}");
 		});
@@ -550,7 +564,12 @@ fn a_tpm_that_moves_forward_keeps_attesting_also_after_a_power_loss() {
 		for (i, (clock, safe)) in steps.into_iter().enumerate() {
 			run_to(4 + i as u64);
 			signer.set_clock(clock, safe);
-			assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+			assert_ok!(submit(
+				1000,
+				node,
+				Purpose::Heartbeat,
+				&quote(&signer, node, Purpose::Heartbeat)
+			));
 			assert_eq!(state(node), Some(NodeState::Active), "step {i}");
 			assert_eq!(Clocks::<Test>::get(node).unwrap().clock, clock.clock + 1);
 		}
@@ -826,6 +845,20 @@ fn launch() -> Vec<LogEvent> {
 	vec![entry(EventKind::Runtime, &RUNTIME), entry(EventKind::Config, &[0xc0; 32])]
 }
 
+/// `node`'s TPM (returned) quotes its launch log in TPM reset cycle 1 (accepted at block 4),
+/// then is reset: block 5, cycle 2.
+fn launched_then_reset(node: NodeId) -> SoftTpm {
+	use tea_primitives::tpm::TpmClock;
+	let signer = tpm(1000);
+	signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
+	let pcrs = pcrs_after([0; 32], &launch());
+	assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, pcrs, launch())));
+	assert_eq!(state(node), Some(NodeState::Active));
+	run_to(5);
+	signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
+	signer
+}
+
 #[test]
 fn a_policy_is_governance_and_never_selects_a_resettable_pcr() {
 	build_and_execute(3, || {
@@ -864,7 +897,10 @@ fn without_a_policy_a_log_is_refused_as_an_error() {
 		run_to(4);
 		let mut q = quote(&tpm(1000), node, Purpose::Heartbeat);
 		q.log = launch();
-		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::LogWithoutPolicy);
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &q),
+			AttestationError::LogWithoutPolicy
+		);
 	});
 }
 
@@ -879,7 +915,10 @@ fn under_a_policy_the_legacy_quote_over_pcr_16_no_longer_passes() {
 		// The legacy quote: PCRs 16 and 23 whose digest is an allowed measurement.
 		Allowed::mutate(|a| a.push(good_measurement()));
 		let q = quote(&tpm(1000), node, Purpose::Heartbeat);
-		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::NotPolicySelection);
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &q),
+			AttestationError::NotPolicySelection
+		);
 		// Nor does the genuine runtime's digest extended by hand without its launch order:
 		// a log must reproduce the value, and the runtime in it must be allowed.
 		let log = vec![entry(EventKind::Runtime, &[0x66; 32])];
@@ -947,7 +986,12 @@ fn a_log_from_launch_proves_the_runtime_and_the_next_continues_from_it() {
 		assert_eq!(ReleasesUpgraded::get(), vec![(node, b"analytics".to_vec(), 2)]);
 		// Nothing loaded since: an empty log; and the whole log from the reset also passes.
 		run_to(6);
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second.clone(), vec![])));
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&logged(&signer, second.clone(), vec![])
+		));
 		run_to(7);
 		let all = [launch(), vec![entry(EventKind::Actor, &actor_cid())]].concat();
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second, all)));
@@ -958,15 +1002,19 @@ fn a_log_from_launch_proves_the_runtime_and_the_next_continues_from_it() {
 
 #[test]
 fn every_bad_log_is_evidence_with_its_reason() {
-	use tea_primitives::tpm::TpmClock;
 	let base = || pcrs_after([0; 32], &launch());
 	let cases: Vec<(Box<dyn Fn() -> (Vec<(u8, [u8; 32])>, Vec<LogEvent>)>, Offence)> = vec![
 		// An entry changed, removed, added after the fact.
 		(
-			Box::new(|| (base(), vec![entry(EventKind::Runtime, &[0x5b; 32]), launch()[1].clone()])),
+			Box::new(|| {
+				(base(), vec![entry(EventKind::Runtime, &[0x5b; 32]), launch()[1].clone()])
+			}),
 			Offence::BadEvidence(EvidenceError::EventLogMismatch),
 		),
-		(Box::new(|| (base(), vec![launch()[0].clone()])), Offence::BadEvidence(EvidenceError::EventLogMismatch)),
+		(
+			Box::new(|| (base(), vec![launch()[0].clone()])),
+			Offence::BadEvidence(EvidenceError::EventLogMismatch),
+		),
 		(
 			Box::new(|| {
 				let mut log = launch();
@@ -1046,14 +1094,10 @@ fn every_bad_log_is_evidence_with_its_reason() {
 	for (i, (make, offence)) in cases.into_iter().enumerate() {
 		with_policy(|| {
 			let node = trusted(0);
-			let signer = tpm(1000);
 			// An accepted quote in an earlier TPM reset cycle first: what it left is kept.
-			signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
-			assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, base(), launch())));
+			let signer = launched_then_reset(node);
 			let (kept, clock) = (Evidence::<Test>::get(node), Clocks::<Test>::get(node));
 			assert!(kept.is_some());
-			run_to(5);
-			signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
 			let (pcrs, log) = make();
 			assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, pcrs, log)));
 			assert!(
@@ -1061,25 +1105,23 @@ fn every_bad_log_is_evidence_with_its_reason() {
 				"case {i}: {:?}",
 				state(node)
 			);
-			assert_eq!((Evidence::<Test>::get(node), Clocks::<Test>::get(node)), (kept, clock), "case {i}");
+			assert_eq!(
+				(Evidence::<Test>::get(node), Clocks::<Test>::get(node)),
+				(kept, clock),
+				"case {i}"
+			);
 		});
 	}
 }
 
 #[test]
 fn a_tpm_reset_starts_the_log_again_from_boot() {
-	use tea_primitives::tpm::TpmClock;
 	with_policy(|| {
 		let node = trusted(0);
-		let signer = tpm(1000);
-		signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
-		let first = pcrs_after([0; 32], &launch());
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first, launch())));
 		// After a reset the log starts from zero again: a quote that claims the old cycle's
 		// value with an empty log is not carried over (a real TPM cannot keep a PCR across a
 		// reset), nor is the old runtime for a PCR that was reset.
-		run_to(5);
-		signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
+		let signer = launched_then_reset(node);
 		let old = pcrs_after([0; 32], &launch());
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, old, vec![])));
 		assert!(
@@ -1096,16 +1138,14 @@ fn a_tpm_reset_starts_the_log_again_from_boot() {
 	});
 	with_policy(|| {
 		let node = trusted(0);
-		let signer = tpm(1000);
-		signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
-		let first = pcrs_after([0; 32], &launch());
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first, launch())));
-		run_to(5);
-		signer.set_clock(TpmClock { clock: 20, reset_count: 2, restart_count: 0 }, true);
+		let signer = launched_then_reset(node);
 		let reset_pcrs = vec![(0, [0xb0; 32]), (LOG_PCR, [0; 32])];
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, reset_pcrs, vec![])));
 		assert!(
-			matches!(state(node), Some(NodeState::Quarantined { offence: Offence::UnknownRuntime, .. })),
+			matches!(
+				state(node),
+				Some(NodeState::Quarantined { offence: Offence::UnknownRuntime, .. })
+			),
 			"{:?}",
 			state(node)
 		);
@@ -1122,7 +1162,12 @@ fn a_runtime_withdrawn_since_its_launch_is_no_evidence_but_must_not_keep_running
 		let v1 = [0x51; 32];
 		Withdrawn::mutate(|w| w.push(H256(v1)));
 		let log = vec![entry(EventKind::Runtime, &v1), entry(EventKind::Runtime, &RUNTIME)];
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, pcrs_after([0; 32], &log), log)));
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&logged(&signer, pcrs_after([0; 32], &log), log)
+		));
 		assert_eq!(state(node), Some(NodeState::Active));
 		assert_eq!(Evidence::<Test>::get(node).unwrap().runtime, H256(RUNTIME));
 		// Still running the withdrawn one: refused, not evidence (it must launch an allowed
@@ -1130,7 +1175,10 @@ fn a_runtime_withdrawn_since_its_launch_is_no_evidence_but_must_not_keep_running
 		run_to(5);
 		let log = vec![entry(EventKind::Runtime, &v1)];
 		let q = logged(&signer, pcrs_after([0; 32], &log), log);
-		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::RuntimeNotAllowedNow);
+		assert_noop!(
+			submit(1000, node, Purpose::Heartbeat, &q),
+			AttestationError::RuntimeNotAllowedNow
+		);
 		assert_eq!(state(node), Some(NodeState::Active));
 	});
 }
@@ -1143,11 +1191,21 @@ fn governance_can_forget_a_restored_tpm_state_and_the_node_appeals() {
 		let signer = tpm(1000);
 		run_to(4);
 		signer.set_clock(TpmClock { clock: 5_000, reset_count: 9, restart_count: 0 }, true);
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&quote(&signer, node, Purpose::Heartbeat)
+		));
 		// The operator restores an older TPM state: its quote is evidence.
 		run_to(5);
 		signer.set_clock(TpmClock { clock: 9_000, reset_count: 7, restart_count: 0 }, true);
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &quote(&signer, node, Purpose::Heartbeat)));
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&quote(&signer, node, Purpose::Heartbeat)
+		));
 		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
 		// Only governance may forget the old state, and only a node's that has one...
 		assert_noop!(
