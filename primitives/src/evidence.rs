@@ -247,6 +247,22 @@ pub fn replay(
 	Ok(())
 }
 
+/// Replays `log` as the runtime judges a quote: from `last`, the log PCRs' values of the
+/// node's last accepted quote in the quote's TPM reset cycle, if the log continues from
+/// there; else from zero (a log since the reset is always proof, whatever was accepted).
+/// Returns whether it continued from `last`; the error is the one replaying from zero gives.
+pub fn replay_since(
+	policy: &PcrPolicy,
+	last: Option<&[(u8, [u8; 32])]>,
+	log: &[LogEvent],
+	quoted: &[(u8, [u8; 32])],
+) -> Result<bool, EvidenceError> {
+	if last.is_some_and(|base| replay(policy, base, log, quoted).is_ok()) {
+		return Ok(true);
+	}
+	replay(policy, &[], log, quoted).map(|()| false)
+}
+
 /// The log PCRs' values a valid quote leaves as the next quote's `base`.
 pub fn log_values(policy: &PcrPolicy, quoted: &[(u8, [u8; 32])]) -> Vec<(u8, [u8; 32])> {
 	quoted.iter().filter(|(pcr, _)| policy.is_log_pcr(*pcr)).copied().collect()

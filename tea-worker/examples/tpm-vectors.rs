@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 		let mut measurement =
 			String::from("tea-worker executable (PCR 16 extended with its SHA-256)");
 		if let Some(stage) = extra {
-			tpm.extend(Sha256::digest(stage.as_bytes()).into())?;
+			tpm.extend(16, Sha256::digest(stage.as_bytes()).into())?;
 			measurement = format!("{measurement}, then {stage:?}");
 		}
 		let nonce = [half, half].concat();

@@ -128,7 +128,7 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 	let json = match command {
 		TpmCommand::Identity { tpm, p2p_key } => {
 			let mut tpm = Tpm::open(&tpm)?;
-			let pcrs = tpm.read_pcrs()?;
+			let pcrs = tpm.read_pcrs(&tea_worker::tpm::QUOTED_PCRS)?;
 			let id = tpm.identity();
 			let mut json = serde_json::json!({
 				"nodeId": hex0x(&id.node_id),

@@ -5,6 +5,7 @@
 //! - [`runtime`]: the wasmtime mini-runtime with limits, fuel, deadlines and the host ABI.
 //! - [`providers`]: the built-in capability providers.
 //! - [`chain`]: the subxt client of tea-node.
+//! - [`evidence`]: the event log of everything extended into the log PCR.
 //! - [`tpm`]: the TPM identity, self-measurement, quotes and credential activation (tss-esapi;
 //!   swtpm in development).
 //! - [`p2p`]: worker-to-worker requests over rust-libp2p.
@@ -19,6 +20,7 @@ pub mod chain;
 pub mod committee;
 pub mod daemon;
 pub mod error;
+pub mod evidence;
 pub mod grants;
 pub mod http;
 pub mod logs;

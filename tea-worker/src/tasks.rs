@@ -319,7 +319,9 @@ impl Executor {
 				.unwrap_or_else(|e| Err(LoadError::Compile(format!("compile task: {e}"))));
 			// Bytes that fail their hash were moved aside by the store and are fetched again;
 			// code that does not compile stays what it is.
-			let lasting = matches!(&loaded, Err(e) if !matches!(e, LoadError::Store(_)));
+			// Nor is a release the TPM could not measure: it is tried again.
+			let lasting = matches!(&loaded, Err(e)
+				if !matches!(e, LoadError::Store(_) | LoadError::Unmeasured(_)));
 			let result = loaded.map_err(|e| e.to_string());
 			match &result {
 				Ok(()) => tracing::info!(

@@ -24,9 +24,13 @@
 //! swtpm has three transient object slots and no resource manager: every transient object is
 //! flushed as soon as it is no longer needed.
 
+use crate::evidence::{Cycle, EvidenceLog, Opened};
 use sha2::{Digest as _, Sha256};
 use std::str::FromStr;
-use tea_primitives::tpm as verifier;
+use tea_primitives::{
+	evidence::{EventKind, LogEvent},
+	tpm as verifier,
+};
 use tss_esapi::{
 	abstraction::{ak, ek},
 	constants::{CapabilityType, SessionType},
@@ -99,8 +103,17 @@ pub enum TpmError {
 	#[error("TPM: the key at {0:#x} is not a restricted signing key fixed to this TPM")]
 	NotAnAttestationKey(u32),
 	/// The TPM has no SHA-256 PCR bank.
-	#[error("TPM: no SHA-256 value for PCR 16")]
-	NoPcrBank,
+	#[error("TPM: no SHA-256 value for PCR {0}")]
+	NoPcrBank(u8),
+	/// A PCR index outside 0-23.
+	#[error("TPM: there is no PCR {0}")]
+	NoSuchPcr(u8),
+	/// The event log failed.
+	#[error(transparent)]
+	Log(#[from] crate::evidence::LogError),
+	/// The TPM was opened without an event log.
+	#[error("TPM: no event log is kept")]
+	NoLog,
 	/// The nonce is longer than a TPM accepts.
 	#[error("nonce of {0} bytes: at most 64")]
 	Nonce(usize),
@@ -140,6 +153,8 @@ pub struct Quote {
 	pub pcrs: Vec<(u8, [u8; 32])>,
 	/// Their digest: the measurement.
 	pub measurement: [u8; 32],
+	/// The TPM's clock and reset and restart counts when it quoted.
+	pub clock: verifier::TpmClock,
 }
 
 /// A connection to the TPM with the worker's keys loaded.
@@ -149,6 +164,8 @@ pub struct Tpm {
 	/// The AK's public area: the template other nodes' AKs are checked against.
 	ak_public: Public,
 	identity: Identity,
+	/// The event log of the log PCR, once opened ([`Tpm::open_log`]).
+	log: Option<EvidenceLog>,
 }
 
 impl Tpm {
@@ -176,7 +193,7 @@ impl Tpm {
 		let ek_certificate = read_ek_certificate(&mut context)?;
 		let node_id = pallet_tea_nodes::node_id(&ek_public).0;
 		let identity = Identity { ek_public, ek_certificate, attestation_key, node_id };
-		let mut tpm = Self { context, ak, ak_public, identity };
+		let mut tpm = Self { context, ak, ak_public, identity, log: None };
 		tpm.measure_self()?;
 		Ok(tpm)
 	}
@@ -222,50 +239,59 @@ impl Tpm {
 
 	/// Extends PCR 16 with the SHA-256 of this executable if it is still zero.
 	fn measure_self(&mut self) -> Result<(), TpmError> {
-		if self.read_pcrs()?.first().is_some_and(|(_, value)| *value != [0u8; 32]) {
+		if self.read_pcrs(&QUOTED_PCRS)?.first().is_some_and(|(_, value)| *value != [0u8; 32]) {
 			return Ok(());
 		}
-		self.extend(executable_digest()?)
+		self.extend(MEASURED_PCR, executable_digest()?)
 	}
 
-	/// Extends the measured PCR (16) with `digest`: what a later stage of the worker measures.
-	pub fn extend(&mut self, digest: [u8; 32]) -> Result<(), TpmError> {
+	/// Extends PCR `pcr`'s SHA-256 bank with `digest` (`TPM2_PCR_Extend`). What the worker
+	/// measures goes through [`Tpm::measure`], which logs it first.
+	pub fn extend(&mut self, pcr: u8, digest: [u8; 32]) -> Result<(), TpmError> {
+		let handle = PcrHandle::try_from(u32::from(pcr)).map_err(|_| TpmError::NoSuchPcr(pcr))?;
 		let mut values = DigestValues::new();
 		values.set(
 			HashingAlgorithm::Sha256,
 			Digest::try_from(digest.to_vec()).map_err(tss("digest"))?,
 		);
 		self.context
-			.execute_with_session(Some(AuthSession::Password), |c| {
-				c.pcr_extend(PcrHandle::Pcr16, values)
-			})
-			.map_err(tss("extending PCR 16"))
+			.execute_with_session(Some(AuthSession::Password), |c| c.pcr_extend(handle, values))
+			.map_err(tss("extending a PCR"))
 	}
 
-	/// The SHA-256 bank values of [`QUOTED_PCRS`].
-	pub fn read_pcrs(&mut self) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
-		let selection = quoted_selection()?;
-		let (_, _, digests) = self.context.pcr_read(selection).map_err(tss("reading PCRs"))?;
-		if digests.value().len() != QUOTED_PCRS.len() {
-			return Err(TpmError::NoPcrBank);
+	/// The SHA-256 bank values of `pcrs` (ascending), in that order.
+	pub fn read_pcrs(&mut self, pcrs: &[u8]) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
+		let mut values = Vec::with_capacity(pcrs.len());
+		// A TPM returns at most 8 digests per TPM2_PCR_Read.
+		for chunk in pcrs.chunks(8) {
+			let (_, _, digests) =
+				self.context.pcr_read(selection(chunk)?).map_err(tss("reading PCRs"))?;
+			if let Some(missing) = chunk.get(digests.value().len()) {
+				return Err(TpmError::NoPcrBank(*missing));
+			}
+			for (index, digest) in chunk.iter().zip(digests.value()) {
+				let value: [u8; 32] =
+					digest.value().try_into().map_err(|_| TpmError::NoPcrBank(*index))?;
+				values.push((*index, value));
+			}
 		}
-		QUOTED_PCRS
-			.iter()
-			.zip(digests.value())
-			.map(|(index, digest)| {
-				let value: [u8; 32] = digest.value().try_into().map_err(|_| TpmError::NoPcrBank)?;
-				Ok((*index, value))
-			})
-			.collect()
+		Ok(values)
 	}
 
 	/// Quotes [`QUOTED_PCRS`] with `nonce` (the chain's challenge) and checks the quote with the
 	/// runtime's verifier.
 	pub fn quote(&mut self, nonce: &[u8]) -> Result<Quote, TpmError> {
+		self.quote_pcrs(nonce, &QUOTED_PCRS)
+	}
+
+	/// Quotes `pcrs` (ascending) with `nonce` and checks the quote with the runtime's
+	/// verifier.
+	pub fn quote_pcrs(&mut self, nonce: &[u8], pcrs: &[u8]) -> Result<Quote, TpmError> {
 		if nonce.len() > 64 {
 			return Err(TpmError::Nonce(nonce.len()));
 		}
-		let selection = quoted_selection()?;
+		let indices = pcrs;
+		let selection = selection(indices)?;
 		let data = Data::try_from(nonce.to_vec()).map_err(tss("nonce"))?;
 		let ak = self.ak;
 		let (attest, signature) = self
@@ -274,7 +300,7 @@ impl Tpm {
 			.map_err(tss("quoting"))?;
 		let attest = attest.marshall().map_err(tss("marshalling the quote"))?;
 		let signature = signature.marshall().map_err(tss("marshalling the signature"))?;
-		let pcrs = self.read_pcrs()?;
+		let pcrs = self.read_pcrs(indices)?;
 		let info = verifier::verify_quote(
 			&self.identity.attestation_key,
 			&attest,
@@ -283,7 +309,87 @@ impl Tpm {
 			&pcrs,
 		)
 		.map_err(TpmError::OwnQuote)?;
-		Ok(Quote { attest, signature, pcrs, measurement: info.pcr_digest })
+		Ok(Quote { attest, signature, pcrs, measurement: info.pcr_digest, clock: info.clock })
+	}
+}
+
+/// The event log ([`crate::evidence`]): the TPM owner logs before it extends.
+impl Tpm {
+	/// Opens the event log at `path` for log PCR `pcr`: the TPM's counts and the PCR's value
+	/// come from one quote, so they belong together.
+	pub fn open_log(&mut self, path: &std::path::Path, pcr: u8) -> Result<Opened, TpmError> {
+		if pcr > tea_primitives::evidence::MAX_POLICY_PCR {
+			return Err(crate::evidence::LogError::BadPcr(pcr).into());
+		}
+		let quote = self.quote_pcrs(&[], &[pcr])?;
+		let cycle = Cycle {
+			reset_count: quote.clock.reset_count,
+			restart_count: quote.clock.restart_count,
+			pcr,
+		};
+		let (log, opened) = EvidenceLog::open(path, cycle, quote.pcrs[0].1)?;
+		self.log = Some(log);
+		Ok(opened)
+	}
+
+	/// The event log, if opened.
+	pub fn log(&self) -> Option<&EvidenceLog> {
+		self.log.as_ref()
+	}
+
+	/// Records `kind`/`data` in the event log, then extends its digest into the log PCR
+	/// (nothing when an actor or provider is already recorded in this cycle). Returns whether
+	/// it extended.
+	pub fn measure(&mut self, kind: EventKind, data: &[u8]) -> Result<bool, TpmError> {
+		let pcr = self.log.as_ref().ok_or(TpmError::NoLog)?.pcr();
+		if self.log.as_ref().is_some_and(EvidenceLog::unsettled) {
+			self.settle_log()?;
+		}
+		let log = self.log.as_mut().ok_or(TpmError::NoLog)?;
+		let Some(digest) = log.begin(kind, data)? else { return Ok(false) };
+		match self.extend(pcr, digest) {
+			Ok(()) => {
+				self.log.as_mut().ok_or(TpmError::NoLog)?.extended();
+				Ok(true)
+			}
+			Err(e) => {
+				// It may have happened: the PCR says (or the next measure or quote asks again).
+				let _ = self.settle_log();
+				Err(e)
+			}
+		}
+	}
+
+	/// Settles the event log against the log PCR's value.
+	fn settle_log(&mut self) -> Result<bool, TpmError> {
+		let pcr = self.log.as_ref().ok_or(TpmError::NoLog)?.pcr();
+		let value = self.read_pcrs(&[pcr])?[0].1;
+		Ok(self.log.as_mut().ok_or(TpmError::NoLog)?.settle(value)?)
+	}
+
+	/// Quotes `pcrs` (ascending, the log PCR among them) with `nonce`, and returns the quote
+	/// with the log entries it must carry: those after `base` (the reset count and log PCR
+	/// value of the node's last quote the chain accepted, see [`EvidenceLog::since`]).
+	pub fn quote_with_log(
+		&mut self,
+		nonce: &[u8],
+		pcrs: &[u8],
+		base: Option<(u32, [u8; 32])>,
+	) -> Result<(Quote, Vec<LogEvent>), TpmError> {
+		let pcr = self.log.as_ref().ok_or(TpmError::NoLog)?.pcr();
+		let quote = self.quote_pcrs(nonce, pcrs)?;
+		let value = quote
+			.pcrs
+			.iter()
+			.find(|(index, _)| *index == pcr)
+			.map(|(_, value)| *value)
+			.ok_or(TpmError::NoPcrBank(pcr))?;
+		let log = self.log.as_mut().ok_or(TpmError::NoLog)?;
+		if !log.settle(value)? {
+			return Err(crate::evidence::LogError::Unprovable { pcr }.into());
+		}
+		let entries = log.since(base, quote.clock.reset_count).to_vec();
+		Ok((quote, entries))
 	}
 }
 
@@ -412,10 +518,19 @@ impl Drop for Tpm {
 	}
 }
 
-/// The SHA-256 bank selection of [`QUOTED_PCRS`].
-fn quoted_selection() -> Result<tss_esapi::structures::PcrSelectionList, TpmError> {
+/// The SHA-256 bank selection of `pcrs`.
+fn selection(pcrs: &[u8]) -> Result<tss_esapi::structures::PcrSelectionList, TpmError> {
+	let slots = pcrs
+		.iter()
+		.map(|pcr| {
+			1u32.checked_shl(u32::from(*pcr))
+				.and_then(|bit| PcrSlot::try_from(bit).ok())
+				.filter(|_| *pcr <= 23)
+				.ok_or(TpmError::NoSuchPcr(*pcr))
+		})
+		.collect::<Result<Vec<_>, _>>()?;
 	PcrSelectionListBuilder::new()
-		.with_selection(HashingAlgorithm::Sha256, &[PcrSlot::Slot16])
+		.with_selection(HashingAlgorithm::Sha256, &slots)
 		.build()
 		.map_err(tss("PCR selection"))
 }
@@ -541,15 +656,32 @@ enum Message {
 impl TpmHandle {
 	/// Opens the TPM at `tcti` ([`Tpm::open`]) on its own thread.
 	pub fn open(tcti: &str) -> Result<Self, TpmError> {
+		Ok(Self::open_with_log(tcti, None)?.0)
+	}
+
+	/// Opens the TPM at `tcti` on its own thread, with the event log at `log.0` for log PCR
+	/// `log.1` ([`Tpm::open_log`]): what the log found comes back with the handle.
+	pub fn open_with_log(
+		tcti: &str,
+		log: Option<(std::path::PathBuf, u8)>,
+	) -> Result<(Self, Option<Opened>), TpmError> {
 		let (jobs, queue) = std::sync::mpsc::channel::<Message>();
 		let (opened, identity) = std::sync::mpsc::channel();
 		let tcti = tcti.to_string();
 		let thread = std::thread::Builder::new()
 			.name("tpm".into())
 			.spawn(move || {
-				let mut tpm = match Tpm::open(&tcti) {
-					Ok(tpm) => {
-						let _ = opened.send(Ok(tpm.identity().clone()));
+				let open = || {
+					let mut tpm = Tpm::open(&tcti)?;
+					let found = match &log {
+						Some((path, pcr)) => Some(tpm.open_log(path, *pcr)?),
+						None => None,
+					};
+					Ok::<_, TpmError>((tpm, found))
+				};
+				let mut tpm = match open() {
+					Ok((tpm, found)) => {
+						let _ = opened.send(Ok((tpm.identity().clone(), found)));
 						tpm
 					}
 					Err(e) => {
@@ -564,12 +696,13 @@ impl TpmHandle {
 				drop(tpm);
 			})
 			.map_err(TpmError::Exe)?;
-		let identity = identity.recv().map_err(|_| TpmError::Gone)??;
-		Ok(Self {
+		let (identity, found) = identity.recv().map_err(|_| TpmError::Gone)??;
+		let handle = Self {
 			jobs,
 			identity: std::sync::Arc::new(identity),
 			thread: std::sync::Arc::new(std::sync::Mutex::new(Some(thread))),
-		})
+		};
+		Ok((handle, found))
 	}
 
 	/// Lets the jobs already sent finish, then closes the TPM connection and waits for the
@@ -606,5 +739,33 @@ impl TpmHandle {
 	/// A quote over `nonce` ([`Tpm::quote`]).
 	pub async fn quote(&self, nonce: Vec<u8>) -> Result<Quote, TpmError> {
 		self.run(move |tpm| tpm.quote(&nonce)).await
+	}
+
+	/// Runs `job` on the TPM thread and blocks this thread until it is done (for callers that
+	/// are not async, such as the mini-runtime compiling on a blocking thread).
+	pub fn run_blocking<R: Send + 'static>(
+		&self,
+		job: impl FnOnce(&mut Tpm) -> Result<R, TpmError> + Send + 'static,
+	) -> Result<R, TpmError> {
+		let (tx, rx) = std::sync::mpsc::channel();
+		let started = std::time::Instant::now();
+		self.jobs
+			.send(Message::Job(Box::new(move |tpm| {
+				let _ = tx.send(job(tpm));
+			})))
+			.map_err(|_| TpmError::Gone)?;
+		let result = rx.recv().map_err(|_| TpmError::Gone)?;
+		crate::metrics::tpm_latency(started.elapsed());
+		result
+	}
+}
+
+/// The mini-runtime measures every actor release through the TPM owner before it compiles it.
+impl crate::runtime::Measure for TpmHandle {
+	fn measure(&self, kind: EventKind, data: &[u8]) -> Result<(), String> {
+		let data = data.to_vec();
+		self.run_blocking(move |tpm| tpm.measure(kind, &data))
+			.map(|_| ())
+			.map_err(|e| e.to_string())
 	}
 }

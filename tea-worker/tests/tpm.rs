@@ -16,13 +16,13 @@ fn identity_is_stable_and_the_worker_measures_itself_once() {
 	assert!(id.ek_certificate.is_empty(), "a bare swtpm has no EK certificate");
 	assert_eq!(id.node_id, pallet_tea_nodes::node_id(&id.ek_public).0);
 	assert!(tea_primitives::tpm::valid_attestation_key(&id.attestation_key));
-	let pcrs = first.read_pcrs().unwrap();
+	let pcrs = first.read_pcrs(&[16]).unwrap();
 	assert_eq!(pcr_digest(&pcrs), expected_measurement().unwrap(), "PCR 16 holds this binary");
 	drop(first);
 	// Reopened: the same keys (the AK is persistent), and no second extend.
 	let mut again = Tpm::open(&tpm.tcti).unwrap();
 	assert_eq!(again.identity(), &id);
-	assert_eq!(again.read_pcrs().unwrap(), pcrs);
+	assert_eq!(again.read_pcrs(&[16]).unwrap(), pcrs);
 	// Another TPM: another identity.
 	let other = swtpm();
 	let other = Tpm::open(&other.tcti).unwrap();

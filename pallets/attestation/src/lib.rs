@@ -753,13 +753,9 @@ pub mod pallet {
 				.filter(|state| state.reset_count == info.clock.reset_count);
 			// From the last accepted values, else from the reset (a log since boot is always
 			// proof, whatever the chain kept).
-			let continued = last
-				.as_ref()
-				.is_some_and(|state| evidence::replay(policy, &state.pcrs, log, pcrs).is_ok());
-			if !continued {
-				evidence::replay(policy, &[], log, pcrs)
+			let continued =
+				evidence::replay_since(policy, last.as_ref().map(|s| &s.pcrs[..]), log, pcrs)
 					.map_err(|e| Judged::Offence(Offence::BadEvidence(e)))?;
-			}
 			let mut runtime = last.filter(|_| continued).map(|state| state.runtime);
 			let mut releases = Vec::new();
 			for entry in log {

@@ -9,6 +9,7 @@
 use super::{
 	by_node,
 	committee::{ChainNode, ChainReview},
+	optional,
 	outbox::Key,
 	request_error,
 	signer::{Finalized, Signer},
@@ -20,12 +21,13 @@ use crate::{
 	p2p::Network,
 	tpm::{Identity, TpmHandle},
 };
-use pallet_tea_attestation::{HeartbeatRules, Record};
+use pallet_tea_attestation::{EvidenceState, HeartbeatRules, Record};
 use pallet_tea_nodes::NodeState;
 use sp_core::H256;
 use std::sync::{Arc, Mutex};
 use subxt::{dynamic, utils::Static};
 use tea_primitives::{
+	evidence::{self, EventKind, LogEvent, PcrPolicy},
 	tpm::{challenge, Purpose},
 	ContentId, RefusalCounts,
 };
@@ -177,6 +179,57 @@ pub struct Attested {
 	pub events: Vec<String>,
 }
 
+/// What the chain requires of a quote's evidence, and what it accepted last from the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceRules {
+	/// The attestation policy (none: the legacy rule, no event log).
+	pub policy: Option<PcrPolicy>,
+	/// What the chain kept of the node's last accepted quote.
+	pub last: Option<EvidenceState>,
+	/// Most entries a quote's log may carry (`MaxLogEntries`).
+	pub max_entries: u32,
+}
+
+impl EvidenceRules {
+	/// The reset count and log PCR value of the last accepted quote ([`EvidenceLog::since`]).
+	///
+	/// [`EvidenceLog::since`]: crate::evidence::EvidenceLog::since
+	pub fn base(&self) -> Option<(u32, [u8; 32])> {
+		let policy = self.policy.as_ref()?;
+		let last = self.last.as_ref()?;
+		let (_, value) = last.pcrs.iter().find(|(pcr, _)| policy.is_log_pcr(*pcr))?;
+		Some((last.reset_count, *value))
+	}
+}
+
+/// Why the node must not submit a quote of `quoted` (taken in TPM reset cycle `reset_count`)
+/// with `log` under `rules`: the runtime would take it as evidence against the node, or
+/// refuse it. Checked with the runtime's own replay.
+pub fn unfit_evidence(
+	rules: &EvidenceRules,
+	reset_count: u32,
+	quoted: &[(u8, [u8; 32])],
+	log: &[LogEvent],
+) -> Option<String> {
+	let policy = rules.policy.as_ref()?;
+	if log.len() > rules.max_entries as usize {
+		return Some(format!(
+			"{} event log entries since the last accepted quote: a quote carries at most {}",
+			log.len(),
+			rules.max_entries
+		));
+	}
+	let last = rules.last.as_ref().filter(|l| l.reset_count == reset_count);
+	match evidence::replay_since(policy, last.map(|l| &l.pcrs[..]), log, quoted) {
+		Err(e) => Some(format!("the quote fails the chain's policy: {e:?}")),
+		Ok(false) if !log.iter().any(|e| e.kind == EventKind::Runtime) => Some(
+			"no runtime launch is logged since the TPM reset: start the worker with 			 `tea-worker launch`"
+				.into(),
+		),
+		Ok(_) => None,
+	}
+}
+
 /// Reads the node's standing and the heartbeat rules at the latest finalized block (no
 /// standing: not registered).
 #[allow(clippy::type_complexity)]
@@ -184,7 +237,7 @@ async fn read(
 	client: &ChainClient,
 	node: H256,
 ) -> Result<
-	(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>, ReportRules),
+	(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>, ReportRules, EvidenceRules),
 	ChainError,
 > {
 	let url = client.url.as_str();
@@ -214,6 +267,14 @@ async fn read(
 		interval: constant("RefusalReportInterval")?,
 		max: constant("MaxRefusalReports")?,
 	};
+	let evidence = EvidenceRules {
+		policy: optional(&at, url, "Attestation.Policy").await?,
+		last: by_node(&at, url, "Attestation.Evidence", node).await?,
+		max_entries: at
+			.constants()
+			.entry(subxt::constants::dynamic::<u32>("Attestation", "MaxLogEntries"))
+			.map_err(|e| request_error(url, "MaxLogEntries", &subxt::Error::from(e)))?,
+	};
 	let standing = info.map(|info| Standing {
 		state: info.state,
 		since: info.since,
@@ -225,7 +286,7 @@ async fn read(
 		addresses: addresses.unwrap_or_default(),
 		last_refusal_report,
 	});
-	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules, reports))
+	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules, reports, evidence))
 }
 
 /// The name of a node state, as metrics and logs show it.
@@ -343,6 +404,8 @@ pub struct NodeDuty {
 	pub attest: bool,
 	/// The node's id.
 	pub node: H256,
+	/// The PCR its event log is kept in (the chain's policy must name the same one).
+	pub log_pcr: u8,
 	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
 	/// reports).
 	pub refusals: Option<SecurityLog>,
@@ -410,6 +473,7 @@ impl NodeDuty {
 			standing,
 			attest,
 			node,
+			log_pcr: crate::evidence::DEFAULT_LOG_PCR,
 			refusals: None,
 			busy: false,
 			done: tokio::sync::mpsc::unbounded_channel(),
@@ -454,7 +518,7 @@ impl NodeDuty {
 			if let Err(e) = self.allow_registered(client).await {
 				tracing::warn!(target: LOG_TARGET, error = %e, "registered peers not read; trying again next block");
 			}
-			let (now, hash, standing, rules, reports) = match read(client, node).await {
+			let (now, hash, standing, rules, reports, evidence) = match read(client, node).await {
 				Ok(read) => read,
 				Err(e) => {
 					tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
@@ -559,12 +623,8 @@ impl NodeDuty {
 				continue;
 			};
 			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
-			let quote = match self.tpm.quote(nonce).await {
-				Ok(quote) => quote,
-				Err(e) => {
-					tracing::error!(target: LOG_TARGET, ?purpose, error = %e, "TPM quote failed; trying again next block");
-					continue;
-				}
+			let Some((quote, log)) = self.quote(purpose, nonce, &evidence).await else {
+				continue;
 			};
 			let appeals =
 				appeals_in(self.last, standing.since) + u32::from(purpose == Purpose::Appeal);
@@ -584,8 +644,7 @@ impl NodeDuty {
 					Static(quote.attest),
 					Static(quote.signature),
 					Static(quote.pcrs),
-					// No event log yet: the chain's policy is unset until workers keep one.
-					Static(Vec::<tea_primitives::evidence::LogEvent>::new()),
+					Static(log),
 				),
 			);
 			let key = Key::Attest { node: node.0 };
@@ -595,6 +654,41 @@ impl NodeDuty {
 				attested(purpose, signer.submit(&client, key, &call, ATTEST, detail).await)
 			});
 		}
+	}
+
+	/// A quote over `nonce` as `rules` require it, with the event log entries it carries;
+	/// none (the reason logged) when the TPM failed or the chain would not take it.
+	async fn quote(
+		&self,
+		purpose: Purpose,
+		nonce: Vec<u8>,
+		rules: &EvidenceRules,
+	) -> Option<(crate::tpm::Quote, Vec<LogEvent>)> {
+		let quoted = match &rules.policy {
+			None => self.tpm.quote(nonce).await.map(|quote| (quote, Vec::new())),
+			Some(policy) => {
+				if !policy.is_log_pcr(self.log_pcr) {
+					tracing::error!(target: LOG_TARGET, log_pcr = self.log_pcr, policy = ?policy.pcrs, "the chain's policy keeps the event log in another PCR than this worker (`log_pcr`); not attesting");
+					return None;
+				}
+				let selection: Vec<u8> = policy.selection().collect();
+				let base = rules.base();
+				self.tpm.run(move |tpm| tpm.quote_with_log(&nonce, &selection, base)).await
+			}
+		};
+		let (quote, log) = match quoted {
+			Ok(quoted) => quoted,
+			Err(e) => {
+				tracing::error!(target: LOG_TARGET, ?purpose, error = %e, "TPM quote failed; trying again next block");
+				return None;
+			}
+		};
+		if let Some(why) = unfit_evidence(rules, quote.clock.reset_count, &quote.pcrs, &log) {
+			crate::metrics::attestation(&label(purpose), "withheld");
+			tracing::error!(target: LOG_TARGET, ?purpose, entries = log.len(), "not attesting: {why}");
+			return None;
+		}
+		Some((quote, log))
 	}
 
 	/// Reports what the mini-runtime refused since the last report (the most refused

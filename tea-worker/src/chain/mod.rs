@@ -231,6 +231,23 @@ pub(crate) async fn value<V: subxt::ext::codec::Decode>(
 	Ok(value.decode().map_err(|e| fail(e.into()))?.0)
 }
 
+/// Reads a storage value that may be unset (an `OptionQuery` value) at block `at`.
+pub(crate) async fn optional<V: subxt::ext::codec::Decode>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+) -> Result<Option<V>, ChainError> {
+	use subxt::utils::Static;
+	let fail = |e: subxt::Error| request_error(url, entry, &e);
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
+	let address = subxt::storage::dynamic::<(), Static<V>>(pallet, name);
+	match at.storage().try_fetch(address, ()).await {
+		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
+		Ok(None) => Ok(None),
+		Err(e) => Err(fail(e.into())),
+	}
+}
+
 /// The libp2p peer ids of every registered node at the latest finalized block (entries that
 /// are not peer ids are skipped).
 pub async fn registered_peers(client: &ChainClient) -> Result<Vec<libp2p::PeerId>, ChainError> {

@@ -23,7 +23,7 @@
 use crate::{
 	hex0x,
 	http::{self, Reply},
-	runtime::InvokeError,
+	runtime::{InvokeError, LoadError},
 	tasks::{Executor, Target, TaskError},
 };
 use hyper::{Method, StatusCode};
@@ -51,7 +51,10 @@ fn refused(e: &TaskError) -> Reply {
 		TaskError::UnknownActor(_) => StatusCode::NOT_FOUND,
 		TaskError::NotRunnable(_) => StatusCode::FORBIDDEN,
 		TaskError::InputTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-		TaskError::NotFetched(_) | TaskError::Busy(_) | TaskError::Stale(_) => {
+		TaskError::NotFetched(_)
+		| TaskError::Busy(_)
+		| TaskError::Stale(_)
+		| TaskError::Invoke(InvokeError::Load(LoadError::Unmeasured(_))) => {
 			StatusCode::SERVICE_UNAVAILABLE
 		}
 		TaskError::Invoke(InvokeError::Load(_)) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -48,6 +48,9 @@ pub struct File {
 	pub request_timeout: Option<u64>,
 	/// Seconds an extrinsic may take from signing to finalization.
 	pub submit_timeout: Option<u64>,
+	/// The PCR the node's event log is kept in (0-15; the chain's attestation policy names
+	/// the same one).
+	pub log_pcr: Option<u32>,
 }
 
 /// `tea-worker run` / `tea-worker config show` options: each is also a `TEA_*` variable.
@@ -101,6 +104,9 @@ pub struct Flags {
 	/// Seconds an extrinsic may take until finalized.
 	#[arg(long, env = "TEA_SUBMIT_TIMEOUT")]
 	pub submit_timeout: Option<u64>,
+	/// The PCR the event log is kept in (0-15, as the chain's policy names it).
+	#[arg(long, env = "TEA_LOG_PCR")]
+	pub log_pcr: Option<u32>,
 }
 
 /// The effective configuration.
@@ -136,6 +142,8 @@ pub struct Config {
 	pub request_timeout: u64,
 	/// Submission timeout (s).
 	pub submit_timeout: u64,
+	/// The event log's PCR.
+	pub log_pcr: u8,
 }
 
 /// The dev chain's genesis node names.
@@ -181,6 +189,7 @@ impl Flags {
 		file.last_try = self.last_try.or(file.last_try);
 		file.request_timeout = self.request_timeout.or(file.request_timeout);
 		file.submit_timeout = self.submit_timeout.or(file.submit_timeout);
+		file.log_pcr = self.log_pcr.or(file.log_pcr);
 		Ok(file)
 	}
 
@@ -288,6 +297,16 @@ impl Flags {
 				Ok(v)
 			}
 		};
+		let log_pcr = file.log_pcr.unwrap_or(crate::evidence::DEFAULT_LOG_PCR.into());
+		let log_pcr = u8::try_from(log_pcr)
+			.ok()
+			.filter(|pcr| *pcr <= tea_primitives::evidence::MAX_POLICY_PCR)
+			.ok_or_else(|| {
+				bad(
+					"log_pcr",
+					format!("{log_pcr}: must be one of 0-15 (16-23 can be reset by any program)"),
+				)
+			})?;
 		Ok(Config {
 			data_dir,
 			chain,
@@ -304,6 +323,7 @@ impl Flags {
 			last_try: file.last_try.unwrap_or(3),
 			request_timeout: positive("request_timeout", file.request_timeout.unwrap_or(10))?,
 			submit_timeout: positive("submit_timeout", file.submit_timeout.unwrap_or(60))?,
+			log_pcr,
 		})
 	}
 }
@@ -344,6 +364,7 @@ impl Config {
 			last_try: Some(self.last_try),
 			request_timeout: Some(self.request_timeout),
 			submit_timeout: Some(self.submit_timeout),
+			log_pcr: Some(self.log_pcr.into()),
 		};
 		toml::to_string(&file).expect("plain values serialize")
 	}
@@ -386,7 +407,9 @@ mod tests {
 
 	#[test]
 	fn every_misconfiguration_is_one_clear_line() {
-		let cases: [(&str, &str); 12] = [
+		let cases: [(&str, &str); 14] = [
+			("operator = \"//Dave\"\nlog_pcr = 16", "`log_pcr`: 16: must be one of 0-15"),
+			("operator = \"//Dave\"\nlog_pcr = 300", "`log_pcr`: 300: must be one of 0-15"),
 			("", "`operator`: missing"),
 			("operator = \"not a uri\"", "`operator`"),
 			("operator = \"//Dave\"\nbogus = 1", "unknown field `bogus`"),

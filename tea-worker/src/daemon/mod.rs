@@ -58,6 +58,7 @@ use std::{
 	sync::{Arc, Mutex},
 	time::Duration,
 };
+use tea_primitives::evidence::EventKind;
 
 const LOG_TARGET: &str = "tea::daemon";
 
@@ -111,9 +112,23 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		_ => None,
 	};
 	let tcti = managed.as_ref().map_or(config.tpm.clone(), |m| m.tcti.clone());
-	let tpm = tokio::task::spawn_blocking(move || TpmHandle::open(&tcti))
-		.await
-		.map_err(|e| WorkerError::Config(e.to_string()))??;
+	// The event log of the log PCR, kept by the TPM owner (see `crate::evidence`).
+	let log = (config.data_dir.join("evidence.redb"), config.log_pcr);
+	let (tpm, opened) =
+		tokio::task::spawn_blocking(move || TpmHandle::open_with_log(&tcti, Some(log)))
+			.await
+			.map_err(|e| WorkerError::Config(e.to_string()))??;
+	match opened {
+		Some(crate::evidence::Opened::Unprovable) => tracing::error!(
+			target: LOG_TARGET,
+			pcr = config.log_pcr,
+			"{}",
+			crate::evidence::LogError::Unprovable { pcr: config.log_pcr }
+		),
+		found => {
+			tracing::info!(target: LOG_TARGET, pcr = config.log_pcr, ?found, "event log opened")
+		}
+	}
 	let node = match &config.genesis {
 		Some(name) => pallet_tea_nodes::node_id(format!("dev EK {name}").as_bytes()),
 		None => H256(tpm.identity().node_id),
@@ -158,10 +173,30 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		Arc::new(Random),
 		Arc::new(Blob::new(store.clone(), MAX_BLOB_READ)),
 	];
+	// The providers' code is part of this binary; the log records which ones it enables.
+	let names: Vec<&'static str> = providers.iter().map(|p| p.name()).collect();
+	let measuring = tpm.clone();
+	let measured = tokio::task::spawn_blocking(move || {
+		names.into_iter().try_for_each(|name| {
+			measuring.run_blocking(move |tpm| tpm.measure(EventKind::Provider, name.as_bytes()))?;
+			Ok::<_, crate::tpm::TpmError>(())
+		})
+	})
+	.await
+	.map_err(|e| WorkerError::Config(e.to_string()))?;
+	if let Err(e) = measured {
+		tracing::error!(target: LOG_TARGET, error = %e, "providers not measured");
+	}
 	let grants = ChainGrants::empty(Some(node));
-	let runtime =
-		MiniRuntime::new(RuntimeConfig::default(), store.clone(), grants.clone(), providers)
-			.map_err(WorkerError::Config)?;
+	let measure: Arc<dyn crate::runtime::Measure> = Arc::new(tpm.clone());
+	let runtime = MiniRuntime::measured(
+		RuntimeConfig::default(),
+		store.clone(),
+		grants.clone(),
+		providers,
+		Some(measure),
+	)
+	.map_err(WorkerError::Config)?;
 	let security = runtime.security_log().clone();
 	let executor = Arc::new(Executor::new(runtime, grants.clone(), store.clone(), MAX_INPUT));
 	let api =
@@ -251,6 +286,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		standing,
 	);
 	// What the mini-runtime refuses is reported on chain against the release.
+	duty.log_pcr = config.log_pcr;
 	duty.refusals = Some(security);
 	duty.announce = config
 		.announce

@@ -34,6 +34,7 @@ use std::{
 use tea_primitives::{
 	abi::HostError,
 	code::{ActorInterface, CodeRejection},
+	evidence::EventKind,
 	manifest::Limits,
 	ContentId,
 };
@@ -98,6 +99,19 @@ pub enum LoadError {
 	/// wasmtime refused the module.
 	#[error("cannot compile: {0}")]
 	Compile(String),
+	/// The release could not be measured into the event log, so it is not compiled: a node
+	/// that ran code its TPM cannot show would prove nothing (the TPM failed, or its log PCR
+	/// cannot be proven).
+	#[error("not measured: {0}")]
+	Unmeasured(String),
+}
+
+/// What records each actor release in the node's event log, before the release is compiled
+/// (the TPM owner, [`crate::tpm::TpmHandle`]). Called from blocking threads.
+pub trait Measure: Send + Sync {
+	/// Records `data` of `kind` and extends it into the log PCR (once per TPM cycle for
+	/// actors and providers).
+	fn measure(&self, kind: EventKind, data: &[u8]) -> Result<(), String>;
 }
 
 /// Why a call failed. The worker is unaffected by any of these.
@@ -196,6 +210,8 @@ pub(crate) struct Inner {
 	security: SecurityLog,
 	config: RuntimeConfig,
 	ticker_stop: Arc<AtomicBool>,
+	/// Measures releases before they are compiled (none: `tea-worker actor run`, tests).
+	measure: Option<Arc<dyn Measure>>,
 }
 
 impl Drop for Inner {
@@ -238,6 +254,17 @@ impl MiniRuntime {
 		grants: Arc<dyn GrantSource>,
 		providers: Vec<Arc<dyn Provider>>,
 	) -> Result<Self, String> {
+		Self::measured(config, store, grants, providers, None)
+	}
+
+	/// [`MiniRuntime::new`], every release measured by `measure` before it is compiled.
+	pub fn measured(
+		config: RuntimeConfig,
+		store: Arc<ContentStore>,
+		grants: Arc<dyn GrantSource>,
+		providers: Vec<Arc<dyn Provider>>,
+		measure: Option<Arc<dyn Measure>>,
+	) -> Result<Self, String> {
 		let engine = Engine::new(&engine_config(&config)).map_err(|e| format!("{e:#}"))?;
 		let providers: HashMap<_, _> = providers.into_iter().map(|p| (p.name(), p)).collect();
 		let mut linker = Linker::new(&engine);
@@ -266,6 +293,7 @@ impl MiniRuntime {
 				security: SecurityLog::default(),
 				config,
 				ticker_stop,
+				measure,
 			}),
 		})
 	}
@@ -356,6 +384,11 @@ impl Inner {
 				});
 				return Err(LoadError::UnknownImport { module, field });
 			}
+		}
+		// Measured before it is compiled: wasmtime's compiler is the first to process the
+		// bytes beyond the checks above.
+		if let Some(measure) = &self.measure {
+			measure.measure(EventKind::Actor, cid.as_bytes()).map_err(LoadError::Unmeasured)?;
 		}
 		let module =
 			Module::new(&self.engine, &bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;

@@ -93,6 +93,15 @@ impl Worker {
 
 	/// A worker over an existing directory (a restart).
 	pub fn in_dir(dir: tempfile::TempDir, timeout: Duration) -> Self {
+		Self::measured(dir, timeout, None)
+	}
+
+	/// A worker whose mini-runtime measures every release with `measure` before compiling it.
+	pub fn measured(
+		dir: tempfile::TempDir,
+		timeout: Duration,
+		measure: Option<Arc<dyn tea_worker::runtime::Measure>>,
+	) -> Self {
 		let store = Arc::new(ContentStore::open(dir.path()).unwrap());
 		let grants = Arc::new(LocalGrants::new());
 		let log = Arc::new(Log::default());
@@ -103,7 +112,9 @@ impl Worker {
 			Arc::new(Blob::new(store.clone(), 1 << 20)),
 		];
 		let config = RuntimeConfig { timeout, ..Default::default() };
-		let runtime = MiniRuntime::new(config, store.clone(), grants.clone(), providers).unwrap();
+		let runtime =
+			MiniRuntime::measured(config, store.clone(), grants.clone(), providers, measure)
+				.unwrap();
 		Self { dir, store, grants, log, runtime }
 	}
 

@@ -11,8 +11,19 @@ use tea_worker::daemon::swtpm::{self, ManagedSwtpm};
 pub struct Swtpm {
 	/// Its TCTI string.
 	pub tcti: String,
-	_running: ManagedSwtpm,
+	running: Option<ManagedSwtpm>,
 	_state: tempfile::TempDir,
+}
+
+impl Swtpm {
+	/// Stops this swtpm (an orderly shutdown) and starts it again on its state: a TPM reset,
+	/// PCRs back at zero, the keys kept.
+	pub fn restart(&mut self) {
+		drop(self.running.take());
+		let running = swtpm::start(&self._state.path().join("tpm"), None).expect("swtpm again");
+		self.tcti = running.tcti.clone();
+		self.running = Some(running);
+	}
 }
 
 pub fn free_port() -> u16 {
@@ -22,7 +33,7 @@ pub fn free_port() -> u16 {
 fn start(ca: Option<&std::path::Path>) -> Swtpm {
 	let state = tempfile::tempdir().unwrap();
 	let running = swtpm::start(&state.path().join("tpm"), ca).expect("swtpm (scripts/setup.sh)");
-	Swtpm { tcti: running.tcti.clone(), _running: running, _state: state }
+	Swtpm { tcti: running.tcti.clone(), running: Some(running), _state: state }
 }
 
 /// A swtpm with an uncertified EK.
