@@ -102,7 +102,10 @@ pub fn extend(value: &[u8; 32], digest: &[u8; 32]) -> [u8; 32] {
 	DecodeWithMemTracking,
 	MaxEncodedLen,
 	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
 )]
+#[serde(rename_all = "camelCase")]
 pub enum PcrRule {
 	/// It must hold exactly this value (boot PCRs: firmware, boot loader).
 	Fixed([u8; 32]),
@@ -263,6 +266,40 @@ pub fn replay_since(
 	replay(policy, &[], log, quoted).map(|()| false)
 }
 
+/// The PCR a worker keeps its event log in unless configured otherwise, and the development
+/// chains' policy's log PCR. PCRs 8-15 are all used by some boot chain; 13 is extended only
+/// when systemd-stub loads system extensions, the least used of them.
+pub const DEFAULT_LOG_PCR: u8 = 13;
+/// The PCRs a development swtpm's "boot" extends (the firmware and boot loader PCRs of the TCG
+/// PC Client profile).
+pub const DEV_BOOT_PCRS: core::ops::RangeInclusive<u8> = 0..=7;
+/// Domain separator of the development boot digests.
+pub const DEV_BOOT_DOMAIN: &[u8] = b"tea/dev-boot/v1";
+
+/// What a development swtpm's "boot" extends into PCR `pcr` (one of [`DEV_BOOT_PCRS`]):
+/// `SHA-256(DEV_BOOT_DOMAIN ‖ pcr)`. Public constants: they show that the boot part of a
+/// policy is checked, not what booted (see the README's trust model).
+pub fn dev_boot_digest(pcr: u8) -> [u8; 32] {
+	let mut hasher = Sha256::new();
+	hasher.update(DEV_BOOT_DOMAIN);
+	hasher.update([pcr]);
+	hasher.finalize().into()
+}
+
+/// The value PCR `pcr` holds after a development boot: one extend of [`dev_boot_digest`].
+pub fn dev_boot_value(pcr: u8) -> [u8; 32] {
+	extend(&[0; 32], &dev_boot_digest(pcr))
+}
+
+/// The development chains' policy: the boot PCRs at their development values, the log in
+/// [`DEFAULT_LOG_PCR`].
+pub fn dev_policy() -> PcrPolicy {
+	let mut pcrs: Vec<(u8, PcrRule)> =
+		DEV_BOOT_PCRS.map(|pcr| (pcr, PcrRule::Fixed(dev_boot_value(pcr)))).collect();
+	pcrs.push((DEFAULT_LOG_PCR, PcrRule::Log));
+	PcrPolicy { pcrs: pcrs.try_into().expect("9 of at most 16 PCRs") }
+}
+
 /// The log PCRs' values a valid quote leaves as the next quote's `base`.
 pub fn log_values(policy: &PcrPolicy, quoted: &[(u8, [u8; 32])]) -> Vec<(u8, [u8; 32])> {
 	quoted.iter().filter(|(pcr, _)| policy.is_log_pcr(*pcr)).copied().collect()
@@ -386,6 +423,23 @@ mod tests {
 			pcrs: alloc::vec![(10, PcrRule::Log), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
 		};
 		assert_eq!(two_logs.validate(), Err(PolicyError::SeveralLogPcrs));
+	}
+
+	#[test]
+	fn the_dev_policy_is_valid_and_checks_the_dev_boot() {
+		let policy = dev_policy();
+		assert_eq!(policy.validate(), Ok(()));
+		assert_eq!(policy.selection().collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5, 6, 7, 13]);
+		let boot: Vec<_> = DEV_BOOT_PCRS
+			.map(|pcr| (pcr, dev_boot_value(pcr)))
+			.chain([(DEFAULT_LOG_PCR, [0; 32])])
+			.collect();
+		assert_eq!(replay(&policy, &[], &[], &boot), Ok(()));
+		// A TPM that did not boot the development way (a bare swtpm: all zero).
+		let mut bare = boot.clone();
+		bare[3].1 = [0; 32];
+		assert_eq!(replay(&policy, &[], &[], &bare), Err(EvidenceError::PcrValueNotAllowed(3)));
+		assert_ne!(dev_boot_digest(0), dev_boot_digest(1));
 	}
 
 	#[test]

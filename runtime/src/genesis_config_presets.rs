@@ -81,7 +81,10 @@ fn testnet_genesis(
 		},
 		upgrades: UpgradesConfig { timings: rollout_timings },
 		nodes: NodesConfig { trusted: dev_trusted_nodes(), params: birth_control },
-		attestation: AttestationConfig { heartbeats: Some(DEV_HEARTBEATS) },
+		attestation: AttestationConfig {
+			heartbeats: Some(DEV_HEARTBEATS),
+			policy: Some(tea_primitives::evidence::dev_policy().pcrs.into_inner()),
+		},
 	})
 }
 

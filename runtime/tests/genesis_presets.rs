@@ -51,6 +51,12 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 		assert_eq!(tea_runtime::BlockTime::slot_duration(), 2_000);
 		assert_eq!(pallet_aura::Pallet::<Runtime>::slot_duration(), 2_000);
 		assert_eq!(<Runtime as pallet_timestamp::Config>::MinimumPeriod::get(), 1_000);
+		// Quotes are judged by the development policy: dev-boot values in PCRs 0-7, the event
+		// log in PCR 13.
+		assert_eq!(
+			pallet_tea_attestation::Policy::<Runtime>::get(),
+			Some(tea_primitives::evidence::dev_policy())
+		);
 	});
 }
 
@@ -73,6 +79,10 @@ fn local_preset_has_three_validators_and_no_sudo() {
 		assert_eq!(tea_runtime::block_time::SlotDuration::<Runtime>::get(), None);
 		assert_eq!(pallet_aura::Pallet::<Runtime>::slot_duration(), tea_runtime::SLOT_DURATION);
 		assert_eq!(tea_runtime::SLOT_DURATION, 6_000);
+		assert_eq!(
+			pallet_tea_attestation::Policy::<Runtime>::get(),
+			Some(tea_primitives::evidence::dev_policy())
+		);
 	});
 }
 

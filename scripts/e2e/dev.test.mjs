@@ -34,6 +34,10 @@ test('blocks are produced and finalized', async () => {
   const at = async (n) => (await api.query.timestamp.now.at(await api.rpc.chain.getBlockHash(n))).toNumber();
   const [t1, t2] = [await at(finalized - 1), await at(finalized)];
   assert.ok(Math.floor(t2 / 2000) > Math.floor(t1 / 2000) && t2 - t1 >= 1000, `blocks ${t2 - t1} ms apart`);
+  // Quotes are judged by the development attestation policy: PCRs 0-7 at their dev-boot
+  // values, the event log in PCR 13 (what DAO members see in polkadot.js).
+  const policy = (await api.query.attestation.policy()).unwrap().pcrs.map(([pcr, rule]) => [pcr.toNumber(), rule.type]);
+  assert.deepEqual(policy, [0, 1, 2, 3, 4, 5, 6, 7].map((p) => [p, 'Fixed']).concat([[13, 'Log']]));
 });
 
 test('metadata describes the TEA runtime', async () => {

@@ -294,7 +294,7 @@ export async function startWorker(name, args, timeoutMs = 60_000) {
 }
 
 /** Starts a software TPM (swtpm) on free loopback ports with its own state directory; resolves
- * with its TCTI string once it accepts connections. Stopped with the nodes by `stopAll`. With
+ * with its TCTI string once it accepts connections and booted the development way. Stopped with the nodes by `stopAll`. With
  * `ca` (from `localCa`), the TPM is first manufactured by swtpm_setup with an RSA 2048 EK
  * certificate that CA signed, in NV as a vendor would leave it. */
 export async function startSwtpm(name, ca) {
@@ -321,7 +321,13 @@ export async function startSwtpm(name, ca) {
     '--tpmstate', `dir=${state}`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' });
   children.add(child);
   for (let i = 0; i < 100; i++) {
-    if (await portOpen(port)) return `swtpm:host=127.0.0.1,port=${port}`;
+    if (await portOpen(port)) {
+      // Booted the development way (PCRs 0-7), as the dev chains' policy expects.
+      const tcti = `swtpm:host=127.0.0.1,port=${port}`;
+      const boot = worker(['tpm', 'dev-boot', '--tpm', tcti]);
+      if (boot.status !== 0) throw new Error(`tea-worker tpm dev-boot ${name}: ${boot.stderr}`);
+      return tcti;
+    }
     await sleep(50);
   }
   throw new Error(`swtpm ${name} did not listen on ${port}`);

@@ -15,9 +15,10 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex } from '@polkadot/util';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { appendFileSync, copyFileSync } from 'node:fs';
 import {
   startNode, connect, stopAll, send, nextEvent, worker, startSwtpm, startWorker, tempDir, freePort,
-  sleep,
+  sleep, TEA_WORKER,
 } from './lib.mjs';
 
 let node;
@@ -54,9 +55,10 @@ function devCa(name) {
   return { dir, setupConf: join(dir, 'setup.conf'), ...json(['committee', 'dev-ca', dir]) };
 }
 
-/** `tea-worker run` with `args`; resolves with the daemon and its `started` line. */
+/** `tea-worker launch` (measured, then `run`) with `args`; resolves with the daemon and its
+ * `started` line. */
 async function daemon(name, args, dataDir = tempDir(`daemon-${name}`)) {
-  const w = await startWorker(name, ['run', '--chain', node.ws, '--data-dir', dataDir,
+  const w = await startWorker(name, ['launch', '--chain', node.ws, '--data-dir', dataDir,
     '--metrics', '127.0.0.1:0', '--api', '127.0.0.1:0', ...args], 120_000);
   const { started } = await w.nextLine(0, 120_000);
   return { ...w, dataDir, started, args };
@@ -86,7 +88,8 @@ async function reaches(id, pick, ms = 240_000) {
 test('tea-worker run: workers register, are admitted by the genesis daemons and become active; an unknown CA is rejected; a quarantined node appeals by itself', async () => {
   const vendor = devCa('vendor');
   const rogue = devCa('rogue');
-  // Governance allows the measurement of this tea-worker build and the vendor's CA key.
+  // Governance allows the measurement of this tea-worker build (its SHA-256, what the launcher
+  // logs) and the vendor's CA key.
   const { measurement } = tpm(['measurement']);
   await send(api, api.tx.sudo.sudo(api.tx.utility.batchAll([
     api.tx.upgrades.allowMeasurement(measurement), api.tx.upgrades.addCaKey(vendor.caKey)])), keys.Alice);
@@ -312,4 +315,21 @@ test('a worker killed with SIGKILL right after a submission, or crashed right af
     metrics = await (await fetch(recovered.started.metrics)).text();
   }
   assert.match(metrics, /tea_worker_outbox_depth 0/);
+});
+
+test('a modified tea-worker binary started the normal way (through the launcher) is caught by its first quote and quarantined', async () => {
+  // The genuine launcher measures the binary it executes: a copy with bytes appended still
+  // runs, and its SHA-256 is not the allowed build's.
+  const modified = join(tempDir('tampered-bin'), 'tea-worker');
+  copyFileSync(TEA_WORKER, modified);
+  appendFileSync(modified, Buffer.from('tampered'));
+  const { measurement } = tpm(['measurement', modified]);
+  assert.notEqual(measurement, tpm(['measurement']).measurement);
+  const d = await daemon('tampered', ['--operator', '//Ferdie', '--tpm', 'swtpm', '--exec', modified]);
+  const admission = await lineOf(d, (l) => l.attested === 'Admission');
+  assert.ok(admission.events.includes('Attestation.QuoteRejected'), JSON.stringify(admission));
+  assert.deepEqual((await state(d.started.nodeId)).quarantined.offence, { unknownRuntime: null });
+  const exited = new Promise((r) => d.child.once('exit', (code) => r(code)));
+  process.kill(d.child.pid, 'SIGINT');
+  assert.equal(await exited, 0);
 });

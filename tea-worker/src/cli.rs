@@ -45,6 +45,11 @@ pub enum Command {
 	/// Run the node: register, attest (admission, heartbeats, appeals), answer reviewers,
 	/// serve on committees; `/metrics` and `/health`. One JSON line per event on stdout.
 	Run(tea_worker::daemon::config::Flags),
+	/// Measure the daemon, then run it: logs the SHA-256 of the runtime binary and of its
+	/// configuration into the TPM's event log before either runs, then executes that very
+	/// file as `tea-worker run` with the same options. Under an attestation policy a node
+	/// attests only when launched this way.
+	Launch(LaunchArgs),
 	/// The daemon's configuration.
 	#[command(subcommand)]
 	Config(ConfigCommand),
@@ -54,6 +59,17 @@ pub enum Command {
 	/// The libp2p identity.
 	#[command(subcommand)]
 	P2p(P2pCommand),
+}
+
+/// `tea-worker launch` options: those of `run`, and the binary to run.
+#[derive(Debug, clap::Args)]
+pub struct LaunchArgs {
+	/// The options of `tea-worker run`.
+	#[command(flatten)]
+	pub flags: tea_worker::daemon::config::Flags,
+	/// The runtime binary to measure and execute (default: this one).
+	#[arg(long)]
+	pub exec: Option<PathBuf>,
 }
 
 /// `tea-worker p2p ...`.
@@ -96,8 +112,8 @@ pub enum CommitteeCommand {
 /// `tea-worker tpm ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TpmCommand {
-	/// Print the node's TPM identity (creating its attestation key on first use) and current
-	/// measurement: `{nodeId, ekPublic, ekCertificate, attestationKey, measurement}`.
+	/// Print the node's TPM identity (creating its attestation key on first use):
+	/// `{nodeId, ekPublic, ekCertificate, attestationKey}`.
 	Identity {
 		/// TCTI of the TPM, e.g. `swtpm:host=127.0.0.1,port=2321` or `device:/dev/tpmrm0`.
 		#[arg(long, env = "TEA_TPM")]
@@ -116,26 +132,37 @@ pub enum TpmCommand {
 		/// The challenge, hex (`0x` optional).
 		#[arg(long)]
 		nonce: String,
+		/// The PCRs to quote, ascending (default: the development policy's).
+		#[arg(long, value_delimiter = ',', default_value = "0,1,2,3,4,5,6,7,13")]
+		pcrs: Vec<u8>,
 	},
-	/// Print the measurement a TPM reports for this tea-worker build (what governance
-	/// allowlists), without a TPM: `{measurement}`.
-	Measurement,
+	/// Print the measurement of a tea-worker build (what governance allowlists with
+	/// `upgrades.allowMeasurement`): the SHA-256 of the binary, `{measurement}`.
+	Measurement {
+		/// The binary (default: this one).
+		file: Option<PathBuf>,
+	},
+	/// Boot a development TPM: extend PCRs 0-7 with the public development values the dev
+	/// chains' policy expects (a managed swtpm does it at every start). Nothing if done.
+	DevBoot {
+		/// TCTI of the TPM.
+		#[arg(long, env = "TEA_TPM")]
+		tpm: String,
+	},
 }
 
 /// `tea-worker tpm ...`.
 pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
-	use tea_worker::tpm::{expected_measurement, Tpm};
+	use tea_worker::tpm::Tpm;
 	let json = match command {
 		TpmCommand::Identity { tpm, p2p_key } => {
-			let mut tpm = Tpm::open(&tpm)?;
-			let pcrs = tpm.read_pcrs(&tea_worker::tpm::QUOTED_PCRS)?;
+			let tpm = Tpm::open(&tpm)?;
 			let id = tpm.identity();
 			let mut json = serde_json::json!({
 				"nodeId": hex0x(&id.node_id),
 				"ekPublic": hex0x(&id.ek_public),
 				"ekCertificate": hex0x(&id.ek_certificate),
 				"attestationKey": hex0x(&id.attestation_key),
-				"measurement": hex0x(&tea_primitives::tpm::pcr_digest(&pcrs)),
 			});
 			if let Some(path) = p2p_key {
 				let peer = tea_worker::p2p::load_or_create_key(&path)?.public().to_peer_id();
@@ -144,10 +171,10 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 			}
 			json
 		}
-		TpmCommand::Quote { tpm, nonce } => {
+		TpmCommand::Quote { tpm, nonce, pcrs } => {
 			let nonce = hex::decode(nonce.strip_prefix("0x").unwrap_or(&nonce))
 				.map_err(|e| WorkerError::Usage(format!("--nonce is not hex: {e}")))?;
-			let quote = Tpm::open(&tpm)?.quote(&nonce)?;
+			let quote = Tpm::open(&tpm)?.quote_pcrs(&nonce, &pcrs)?;
 			serde_json::json!({
 				"attest": hex0x(&quote.attest),
 				"signature": hex0x(&quote.signature),
@@ -155,8 +182,20 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 				"measurement": hex0x(&quote.measurement),
 			})
 		}
-		TpmCommand::Measurement => {
-			serde_json::json!({ "measurement": hex0x(&expected_measurement()?) })
+		TpmCommand::Measurement { file } => {
+			let digest = match file {
+				Some(file) => {
+					std::fs::File::open(&file).and_then(tea_worker::tpm::digest_of).map_err(
+						|source| WorkerError::Io { path: file.display().to_string(), source },
+					)?
+				}
+				None => tea_worker::tpm::runtime_digest()?,
+			};
+			serde_json::json!({ "measurement": hex0x(&digest) })
+		}
+		TpmCommand::DevBoot { tpm } => {
+			tea_worker::tpm::dev_boot(&tpm)?;
+			serde_json::json!({ "booted": true })
 		}
 	};
 	println!("{json}");
@@ -167,6 +206,13 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 pub async fn run(flags: tea_worker::daemon::config::Flags) -> Result<(), WorkerError> {
 	let config = flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
 	tea_worker::daemon::run(config).await
+}
+
+/// `tea-worker launch`: on this (the main) thread, so that the managed swtpm's parent-death
+/// signal follows the daemon it executes.
+pub fn launch(args: LaunchArgs) -> Result<(), WorkerError> {
+	let config = args.flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
+	tea_worker::daemon::launch::launch(&config, args.exec.as_deref())
 }
 
 /// `tea-worker config ...`.

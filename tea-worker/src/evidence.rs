@@ -26,10 +26,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::{collections::HashSet, path::Path};
 use tea_primitives::evidence::{extend, EventKind, LogEvent, MAX_EVENT_DATA, MAX_POLICY_PCR};
 
-/// The PCR the worker keeps its event log in unless configured otherwise. PCRs 8–15 are all
-/// used by some boot chain; 13 is extended only when systemd-stub loads system extensions,
-/// the least used of them. The chain's policy names the log PCR; the two must agree.
-pub const DEFAULT_LOG_PCR: u8 = 13;
+/// The PCR the worker keeps its event log in unless configured otherwise (the chain's policy
+/// names the log PCR; the two must agree).
+pub use tea_primitives::evidence::DEFAULT_LOG_PCR;
 
 /// The entries of the current cycle, by position.
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -359,6 +358,21 @@ impl EvidenceLog {
 		}
 		self.provable = value == *self.head();
 		Ok(self.provable)
+	}
+
+	/// Whether the last launch logged in this cycle is of `runtime` with configuration
+	/// `config` (the process that asks is what `tea-worker launch` measured); else why not.
+	pub fn launched(&self, runtime: &[u8; 32], config: &[u8; 32]) -> Result<(), String> {
+		let last = |kind| self.entries.iter().rev().find(|e| e.kind == kind).map(|e| &e.data[..]);
+		match (last(EventKind::Runtime), last(EventKind::Config)) {
+			(None, _) => Err("no launch is logged in this TPM cycle: start the worker with 				 `tea-worker launch` (it measures the binary and its configuration before they 				 run); until then this node does not attest"
+				.into()),
+			(Some(r), _) if r != runtime => Err("the last launch logged measured another binary 				 than this one: start the worker with `tea-worker launch`; until then this node 				 does not attest"
+				.into()),
+			(_, c) if c != Some(&config[..]) => Err("the last launch logged measured another 				 configuration: start the worker with `tea-worker launch` and the same 				 options; until then this node does not attest"
+				.into()),
+			_ => Ok(()),
+		}
 	}
 
 	/// The entries a quote whose log PCR shows [`head`](Self::head) must carry, given what

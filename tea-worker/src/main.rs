@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
 		Command::Actor(command) => cli::actor(command).await,
 		Command::Tpm(command) => cli::tpm(command),
 		Command::Run(flags) => cli::run(flags).await,
+		Command::Launch(args) => cli::launch(args),
 		Command::Config(command) => cli::config(command),
 		Command::Committee(command) => cli::committee(command),
 		Command::P2p(command) => cli::p2p(command),

@@ -13,13 +13,17 @@
 //!   the TPM that holds both that EK and an AK with exactly that public area can release it
 //!   ([`Tpm::activate_credential`], TPM2_ActivateCredential). That binds the AK the chain
 //!   verifies quotes with to the certified EK.
-//! - **Measurement.** While PCR 16 is still zero after a TPM reset, the worker extends it with
-//!   the SHA-256 of its own executable: the mini-runtime that will run the actors. The
-//!   *measurement* the chain allowlists is `tea_primitives::tpm::pcr_digest` of the quoted PCRs
-//!   ([`expected_measurement`] computes it without a TPM for governance).
-//! - **Quotes.** `TPM2_Quote` over [`QUOTED_PCRS`] with the chain's challenge as qualifying data;
-//!   the worker verifies its own quote with the runtime's verifier
-//!   (`tea_primitives::tpm::verify_quote`) before anyone submits it.
+//! - **Measurement.** Everything the worker measures is logged, then extended into the log PCR
+//!   ([`Tpm::measure`], [`crate::evidence`]): the launcher measures the runtime binary and its
+//!   configuration before it runs them (`tea-worker launch`), the runtime every actor release
+//!   before it compiles it. The *measurement* governance allowlists is the SHA-256 of the
+//!   runtime binary ([`runtime_digest`] computes it without a TPM).
+//! - **Quotes.** `TPM2_Quote` over the PCRs of the chain's policy with the chain's challenge as
+//!   qualifying data; the worker verifies its own quote with the runtime's verifier
+//!   (`tea_primitives::tpm::verify_quote`) and replays its own log before anyone submits it.
+//! - **Development boot.** A development swtpm has no firmware to measure the boot: the managed
+//!   swtpm (and `tea-worker tpm dev-boot`) extends PCRs 0-7 with public development values
+//!   ([`dev_boot`]) so that the boot part of the policy is exercised.
 //!
 //! swtpm has three transient object slots and no resource manager: every transient object is
 //! flushed as soon as it is no longer needed.
@@ -57,11 +61,6 @@ use tss_esapi::{
 pub const AK_HANDLE: u32 = 0x8101_0010;
 /// The NV index of the RSA 2048 EK certificate (TCG EK Credential Profile).
 pub const EK_CERT_NV_INDEX: u32 = 0x01c0_0002;
-/// The PCR the worker measures itself into (a debug PCR: a production deployment measures the
-/// worker from the boot chain into a PCR software cannot reset).
-pub const MEASURED_PCR: u8 = 16;
-/// The PCRs a quote covers.
-pub const QUOTED_PCRS: [u8; 1] = [MEASURED_PCR];
 
 /// DER of an RSA 2048 `SubjectPublicKeyInfo` (rsaEncryption, NULL parameters) up to the
 /// modulus: the modulus follows (256 bytes, top bit set), then [`RSA_SPKI_EXPONENT`].
@@ -114,6 +113,11 @@ pub enum TpmError {
 	/// The TPM was opened without an event log.
 	#[error("TPM: no event log is kept")]
 	NoLog,
+	/// The boot PCRs hold values that are neither zero nor the development boot's.
+	#[error(
+		"TPM: PCR {0} holds neither zero nor its development boot value: this TPM booted otherwise"
+	)]
+	NotDevBoot(u8),
 	/// The nonce is longer than a TPM accepts.
 	#[error("nonce of {0} bytes: at most 64")]
 	Nonce(usize),
@@ -169,8 +173,7 @@ pub struct Tpm {
 }
 
 impl Tpm {
-	/// Connects to the TPM at `tcti`, creates the attestation key on first use, and measures
-	/// this worker into PCR 16 if nothing did since the TPM was reset.
+	/// Connects to the TPM at `tcti` and creates the attestation key on first use.
 	pub fn open(tcti: &str) -> Result<Self, TpmError> {
 		let conf = TctiNameConf::from_str(tcti).map_err(|_| TpmError::BadTcti(tcti.into()))?;
 		let mut context = Context::new(conf).map_err(tss("connecting"))?;
@@ -193,9 +196,7 @@ impl Tpm {
 		let ek_certificate = read_ek_certificate(&mut context)?;
 		let node_id = pallet_tea_nodes::node_id(&ek_public).0;
 		let identity = Identity { ek_public, ek_certificate, attestation_key, node_id };
-		let mut tpm = Self { context, ak, ak_public, identity, log: None };
-		tpm.measure_self()?;
-		Ok(tpm)
+		Ok(Self { context, ak, ak_public, identity, log: None })
 	}
 
 	/// The persistent AK, created under the EK and persisted on first use.
@@ -237,51 +238,15 @@ impl Tpm {
 		&self.identity
 	}
 
-	/// Extends PCR 16 with the SHA-256 of this executable if it is still zero.
-	fn measure_self(&mut self) -> Result<(), TpmError> {
-		if self.read_pcrs(&QUOTED_PCRS)?.first().is_some_and(|(_, value)| *value != [0u8; 32]) {
-			return Ok(());
-		}
-		self.extend(MEASURED_PCR, executable_digest()?)
-	}
-
 	/// Extends PCR `pcr`'s SHA-256 bank with `digest` (`TPM2_PCR_Extend`). What the worker
 	/// measures goes through [`Tpm::measure`], which logs it first.
 	pub fn extend(&mut self, pcr: u8, digest: [u8; 32]) -> Result<(), TpmError> {
-		let handle = PcrHandle::try_from(u32::from(pcr)).map_err(|_| TpmError::NoSuchPcr(pcr))?;
-		let mut values = DigestValues::new();
-		values.set(
-			HashingAlgorithm::Sha256,
-			Digest::try_from(digest.to_vec()).map_err(tss("digest"))?,
-		);
-		self.context
-			.execute_with_session(Some(AuthSession::Password), |c| c.pcr_extend(handle, values))
-			.map_err(tss("extending a PCR"))
+		extend_in(&mut self.context, pcr, digest)
 	}
 
 	/// The SHA-256 bank values of `pcrs` (ascending), in that order.
 	pub fn read_pcrs(&mut self, pcrs: &[u8]) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
-		let mut values = Vec::with_capacity(pcrs.len());
-		// A TPM returns at most 8 digests per TPM2_PCR_Read.
-		for chunk in pcrs.chunks(8) {
-			let (_, _, digests) =
-				self.context.pcr_read(selection(chunk)?).map_err(tss("reading PCRs"))?;
-			if let Some(missing) = chunk.get(digests.value().len()) {
-				return Err(TpmError::NoPcrBank(*missing));
-			}
-			for (index, digest) in chunk.iter().zip(digests.value()) {
-				let value: [u8; 32] =
-					digest.value().try_into().map_err(|_| TpmError::NoPcrBank(*index))?;
-				values.push((*index, value));
-			}
-		}
-		Ok(values)
-	}
-
-	/// Quotes [`QUOTED_PCRS`] with `nonce` (the chain's challenge) and checks the quote with the
-	/// runtime's verifier.
-	pub fn quote(&mut self, nonce: &[u8]) -> Result<Quote, TpmError> {
-		self.quote_pcrs(nonce, &QUOTED_PCRS)
+		read_pcrs_in(&mut self.context, pcrs)
 	}
 
 	/// Quotes `pcrs` (ascending) with `nonce` and checks the quote with the runtime's
@@ -619,20 +584,75 @@ fn read_ek_certificate(context: &mut Context) -> Result<Vec<u8>, TpmError> {
 	}))
 }
 
-/// SHA-256 of this worker's executable.
-pub fn executable_digest() -> Result<[u8; 32], TpmError> {
-	let exe = std::env::current_exe().map_err(TpmError::Exe)?;
-	let bytes = std::fs::read(exe).map_err(TpmError::Exe)?;
-	Ok(Sha256::digest(bytes).into())
+/// SHA-256 of everything `reader` yields (a runtime binary, read through the descriptor that
+/// is then executed).
+pub fn digest_of(mut reader: impl std::io::Read) -> std::io::Result<[u8; 32]> {
+	let mut hasher = Sha256::new();
+	let mut buffer = vec![0u8; 1 << 16];
+	loop {
+		match reader.read(&mut buffer)? {
+			0 => return Ok(hasher.finalize().into()),
+			n => hasher.update(&buffer[..n]),
+		}
+	}
 }
 
-/// The measurement a TPM reports after this worker measured itself, computed without a TPM:
-/// the value governance allowlists for this build.
-pub fn expected_measurement() -> Result<[u8; 32], TpmError> {
-	let mut pcr = Sha256::new();
-	pcr.update([0u8; 32]);
-	pcr.update(executable_digest()?);
-	Ok(verifier::pcr_digest(&[(MEASURED_PCR, pcr.finalize().into())]))
+/// The measurement of this worker build governance allowlists: the SHA-256 of the running
+/// executable (`/proc/self/exe`: the file this process was executed from, even if its path
+/// was replaced since).
+pub fn runtime_digest() -> Result<[u8; 32], TpmError> {
+	let exe = std::fs::File::open("/proc/self/exe").map_err(TpmError::Exe)?;
+	digest_of(exe).map_err(TpmError::Exe)
+}
+
+/// The development boot: extends each of PCRs 0-7 of the TPM at `tcti` with its public
+/// development value (`tea_primitives::evidence::dev_boot_digest`), as firmware and a boot
+/// loader would with what they measured. Nothing when it is done already in this TPM cycle;
+/// refused when a PCR holds anything else (the TPM booted otherwise).
+pub fn dev_boot(tcti: &str) -> Result<(), TpmError> {
+	use tea_primitives::evidence::{dev_boot_digest, dev_boot_value, DEV_BOOT_PCRS};
+	let conf = TctiNameConf::from_str(tcti).map_err(|_| TpmError::BadTcti(tcti.into()))?;
+	let mut context = Context::new(conf).map_err(tss("connecting"))?;
+	let pcrs: Vec<u8> = DEV_BOOT_PCRS.collect();
+	let values = read_pcrs_in(&mut context, &pcrs)?;
+	if let Some((pcr, _)) =
+		values.iter().find(|(pcr, value)| *value != [0; 32] && *value != dev_boot_value(*pcr))
+	{
+		return Err(TpmError::NotDevBoot(*pcr));
+	}
+	// Those still at zero (all of them, unless an earlier boot stopped half-way).
+	values
+		.into_iter()
+		.filter(|(_, value)| *value == [0; 32])
+		.try_for_each(|(pcr, _)| extend_in(&mut context, pcr, dev_boot_digest(pcr)))
+}
+
+/// `TPM2_PCR_Extend` of PCR `pcr`'s SHA-256 bank with `digest`.
+fn extend_in(context: &mut Context, pcr: u8, digest: [u8; 32]) -> Result<(), TpmError> {
+	let handle = PcrHandle::try_from(u32::from(pcr)).map_err(|_| TpmError::NoSuchPcr(pcr))?;
+	let mut values = DigestValues::new();
+	values.set(HashingAlgorithm::Sha256, Digest::try_from(digest.to_vec()).map_err(tss("digest"))?);
+	context
+		.execute_with_session(Some(AuthSession::Password), |c| c.pcr_extend(handle, values))
+		.map_err(tss("extending a PCR"))
+}
+
+/// The SHA-256 bank values of `pcrs` (ascending), in that order.
+fn read_pcrs_in(context: &mut Context, pcrs: &[u8]) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
+	let mut values = Vec::with_capacity(pcrs.len());
+	// A TPM returns at most 8 digests per TPM2_PCR_Read.
+	for chunk in pcrs.chunks(8) {
+		let (_, _, digests) = context.pcr_read(selection(chunk)?).map_err(tss("reading PCRs"))?;
+		if let Some(missing) = chunk.get(digests.value().len()) {
+			return Err(TpmError::NoPcrBank(*missing));
+		}
+		for (index, digest) in chunk.iter().zip(digests.value()) {
+			let value: [u8; 32] =
+				digest.value().try_into().map_err(|_| TpmError::NoPcrBank(*index))?;
+			values.push((*index, value));
+		}
+	}
+	Ok(values)
 }
 
 /// The one owner of the node's TPM: a dedicated OS thread holds the [`Tpm`] (a TSS context is
@@ -734,11 +754,6 @@ impl TpmHandle {
 		let result = rx.await.map_err(|_| TpmError::Gone)?;
 		crate::metrics::tpm_latency(started.elapsed());
 		result
-	}
-
-	/// A quote over `nonce` ([`Tpm::quote`]).
-	pub async fn quote(&self, nonce: Vec<u8>) -> Result<Quote, TpmError> {
-		self.run(move |tpm| tpm.quote(&nonce)).await
 	}
 
 	/// Runs `job` on the TPM thread and blocks this thread until it is done (for callers that

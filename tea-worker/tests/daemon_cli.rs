@@ -67,13 +67,14 @@ fn running(needle: &str) -> bool {
 }
 
 #[test]
-fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on_sigterm() {
+fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on_sigterm_and_the_launcher_hands_it_over(
+) {
 	let dir = tempfile::tempdir().unwrap();
 	let data = dir.path().join("node");
 	let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-	let start = || {
+	let start = |command: &str, stderr: &str| {
 		Command::new(env!("CARGO_BIN_EXE_tea-worker"))
-			.args(["run", "--operator", "//Dave", "--tpm", "swtpm", "--metrics", "127.0.0.1:0"])
+			.args([command, "--operator", "//Dave", "--tpm", "swtpm", "--metrics", "127.0.0.1:0"])
 			.args(["--api", "127.0.0.1:0"])
 			.arg("--data-dir")
 			.arg(&data)
@@ -82,12 +83,12 @@ fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on
 			.args(["--log-format", "json"])
 			.env("TEA_LOG", "info")
 			.stdout(Stdio::piped())
-			.stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+			.stderr(std::fs::File::create(dir.path().join(stderr)).unwrap())
 			.spawn()
 			.unwrap()
 	};
 	let swtpm_dir = data.join("swtpm").display().to_string();
-	let mut daemon = start();
+	let mut daemon = start("run", "stderr");
 	let mut lines = BufReader::new(daemon.stdout.take().unwrap()).lines();
 	let started: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
 	let started = &started["started"];
@@ -132,13 +133,33 @@ fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on
 			&& l["retry_in"].is_string()),
 		"{log}"
 	);
+	// Not started through the launcher: it says it will not attest.
+	let not_launched = |l: &serde_json::Value| {
+		l["message"].as_str().is_some_and(|m| m.starts_with("no launch is logged"))
+	};
+	assert!(lines.iter().any(not_launched), "{log}");
 
-	// Started again on the same data dir: the same TPM, hence the same node.
-	let mut daemon = start();
+	// Started again on the same data dir, through the launcher: it measures the binary and
+	// the configuration, starts the swtpm and executes the daemon in its own process, which
+	// takes the swtpm over. The same TPM, hence the same node.
+	let mut daemon = start("launch", "stderr-launched");
 	let mut lines = BufReader::new(daemon.stdout.take().unwrap()).lines();
 	let again: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
 	assert_eq!(again["started"]["nodeId"], started["nodeId"]);
-	// kill -9: the swtpm dies with it (parent-death signal).
+	assert!(running(&swtpm_dir), "the launcher's swtpm runs for the daemon");
+	let log = std::fs::read_to_string(dir.path().join("stderr-launched")).unwrap();
+	let lines: Vec<serde_json::Value> =
+		log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+	let runtime = tea_worker::hex0x(
+		&tea_worker::tpm::digest_of(std::fs::File::open(env!("CARGO_BIN_EXE_tea-worker")).unwrap())
+			.unwrap(),
+	);
+	assert!(
+		lines.iter().any(|l| l["message"] == "measured; executing it" && l["runtime"] == runtime),
+		"{log}"
+	);
+	assert!(!lines.iter().any(not_launched), "{log}");
+	// kill -9: the swtpm dies with it (the parent-death signal survived the exec).
 	daemon.kill().unwrap();
 	daemon.wait().unwrap();
 	std::thread::sleep(Duration::from_millis(300));

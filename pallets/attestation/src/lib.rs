@@ -69,7 +69,7 @@ use scale_info::TypeInfo;
 use sp_core::H256;
 pub use tea_primitives::tpm::Purpose;
 use tea_primitives::{
-	evidence::{self, EventKind, LogEvent, PcrPolicy},
+	evidence::{self, EventKind, LogEvent, PcrPolicy, PcrRule},
 	ContentId, Name,
 };
 
@@ -316,6 +316,8 @@ pub mod pallet {
 	pub struct GenesisConfig<T: Config> {
 		/// The rules; `None` keeps the defaults.
 		pub heartbeats: Option<HeartbeatRules<BlockNumberFor<T>>>,
+		/// The attestation policy's `(PCR, rule)`s (see [`PcrPolicy`]); `None`: unset.
+		pub policy: Option<Vec<(u8, PcrRule)>>,
 	}
 
 	#[pallet::genesis_build]
@@ -324,6 +326,11 @@ pub mod pallet {
 			if let Some(rules) = self.heartbeats {
 				assert!(!rules.period.is_zero() && rules.max_missed > 0, "bad heartbeat rules");
 				Heartbeats::<T>::put(rules);
+			}
+			if let Some(pcrs) = &self.policy {
+				let policy = PcrPolicy { pcrs: pcrs.clone().try_into().expect("at most 16 PCRs") };
+				assert_eq!(policy.validate(), Ok(()), "bad attestation policy");
+				Policy::<T>::put(policy);
 			}
 		}
 	}
@@ -540,9 +547,7 @@ pub mod pallet {
 			let verdict =
 				tpm::verify_quote(&view.attestation_key, &attest, &signature, &nonce, &pcrs)
 					.and_then(|info| match Clocks::<T>::get(node) {
-						Some(last) => {
-							tpm::check_freshness(&last, &info.clock, info.safe).map(|()| info)
-						}
+						Some(last) => tpm::check_freshness(&last, &info.clock).map(|()| info),
 						None => Ok(info),
 					})
 					.map_err(|e| Judged::Offence(Offence::FailedQuote(e)))

@@ -194,6 +194,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 	.unwrap();
 	pallet_tea_attestation::GenesisConfig::<Test> {
 		heartbeats: Some(HeartbeatRules { period: PERIOD, max_missed: MAX_MISSED }),
+		policy: None,
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();

@@ -406,6 +406,9 @@ pub struct NodeDuty {
 	pub node: H256,
 	/// The PCR its event log is kept in (the chain's policy must name the same one).
 	pub log_pcr: u8,
+	/// Why this process was not measured by `tea-worker launch` (none: it was); it then does
+	/// not attest.
+	pub not_launched: Option<String>,
 	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
 	/// reports).
 	pub refusals: Option<SecurityLog>,
@@ -474,6 +477,7 @@ impl NodeDuty {
 			attest,
 			node,
 			log_pcr: crate::evidence::DEFAULT_LOG_PCR,
+			not_launched: None,
 			refusals: None,
 			busy: false,
 			done: tokio::sync::mpsc::unbounded_channel(),
@@ -664,18 +668,28 @@ impl NodeDuty {
 		nonce: Vec<u8>,
 		rules: &EvidenceRules,
 	) -> Option<(crate::tpm::Quote, Vec<LogEvent>)> {
-		let quoted = match &rules.policy {
-			None => self.tpm.quote(nonce).await.map(|quote| (quote, Vec::new())),
-			Some(policy) => {
-				if !policy.is_log_pcr(self.log_pcr) {
-					tracing::error!(target: LOG_TARGET, log_pcr = self.log_pcr, policy = ?policy.pcrs, "the chain's policy keeps the event log in another PCR than this worker (`log_pcr`); not attesting");
-					return None;
-				}
-				let selection: Vec<u8> = policy.selection().collect();
-				let base = rules.base();
-				self.tpm.run(move |tpm| tpm.quote_with_log(&nonce, &selection, base)).await
-			}
+		let withheld = |why: &str| {
+			crate::metrics::attestation(&label(purpose), "withheld");
+			tracing::error!(target: LOG_TARGET, ?purpose, "not attesting: {why}");
 		};
+		let Some(policy) = &rules.policy else {
+			withheld("the chain has no attestation policy (governance sets one with `attestation.setPolicy`): a quote would prove nothing about what runs here");
+			return None;
+		};
+		if !policy.is_log_pcr(self.log_pcr) {
+			withheld(&format!(
+				"the chain's policy keeps the event log in another PCR than this worker's 				 `log_pcr` ({}): {:?}",
+				self.log_pcr, policy.pcrs
+			));
+			return None;
+		}
+		if let Some(why) = &self.not_launched {
+			withheld(why);
+			return None;
+		}
+		let selection: Vec<u8> = policy.selection().collect();
+		let base = rules.base();
+		let quoted = self.tpm.run(move |tpm| tpm.quote_with_log(&nonce, &selection, base)).await;
 		let (quote, log) = match quoted {
 			Ok(quoted) => quoted,
 			Err(e) => {
@@ -684,8 +698,7 @@ impl NodeDuty {
 			}
 		};
 		if let Some(why) = unfit_evidence(rules, quote.clock.reset_count, &quote.pcrs, &log) {
-			crate::metrics::attestation(&label(purpose), "withheld");
-			tracing::error!(target: LOG_TARGET, ?purpose, entries = log.len(), "not attesting: {why}");
+			withheld(&format!("{why} ({} log entries)", log.len()));
 			return None;
 		}
 		Some((quote, log))

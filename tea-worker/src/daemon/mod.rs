@@ -31,6 +31,7 @@
 
 pub mod api;
 pub mod config;
+pub mod launch;
 pub mod swtpm;
 
 use crate::hex0x;
@@ -104,8 +105,13 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	// Started from this thread (the main thread, which `block_on` polls this future on): the
 	// swtpm's parent-death signal fires when the thread that spawned it ends, so it must not
 	// be a pool thread. Blocking here is fine: nothing else runs yet.
-	let managed = match config.tpm.as_str() {
-		"swtpm" => Some(
+	// `tea-worker launch` started it and measured this daemon: it is this process's child.
+	let handed = std::env::var(swtpm::HANDOFF).ok();
+	// SAFETY: nothing else reads or writes the environment yet (no thread of ours runs).
+	unsafe { std::env::remove_var(swtpm::HANDOFF) };
+	let managed = match (config.tpm.as_str(), handed) {
+		("swtpm", Some(handed)) => Some(swtpm::ManagedSwtpm::adopt(&handed).map_err(config_error)?),
+		("swtpm", None) => Some(
 			swtpm::start(&config.data_dir.join("swtpm"), config.dev_ca.as_deref())
 				.map_err(config_error)?,
 		),
@@ -128,6 +134,16 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		found => {
 			tracing::info!(target: LOG_TARGET, pcr = config.log_pcr, ?found, "event log opened")
 		}
+	}
+	// Whether `tea-worker launch` measured this very binary and configuration last: under an
+	// attestation policy a node quotes only then (the chain would believe its log).
+	let runtime = crate::tpm::runtime_digest()?;
+	let config_digest = launch::config_digest(&config);
+	let not_launched = tpm
+		.run(move |tpm| Ok(tpm.log().and_then(|log| log.launched(&runtime, &config_digest).err())))
+		.await?;
+	if let Some(why) = &not_launched {
+		tracing::warn!(target: LOG_TARGET, "{why}");
 	}
 	let node = match &config.genesis {
 		Some(name) => pallet_tea_nodes::node_id(format!("dev EK {name}").as_bytes()),
@@ -287,6 +303,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	);
 	// What the mini-runtime refuses is reported on chain against the release.
 	duty.log_pcr = config.log_pcr;
+	duty.not_launched = not_launched;
 	duty.refusals = Some(security);
 	duty.announce = config
 		.announce

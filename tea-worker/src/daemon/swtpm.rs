@@ -1,21 +1,65 @@
 //! A private swtpm under the data dir (`tpm = "swtpm"`): manufactured once by `swtpm_setup`
 //! (with an RSA 2048 EK certificate from a development CA when `dev_ca` is set, as a TPM vendor
-//! would leave it in NV), then started on free loopback ports each time the worker starts. It
-//! dies with the worker, even on `kill -9` (`PR_SET_PDEATHSIG`).
+//! would leave it in NV), then started on free loopback ports each time the worker starts, and
+//! "booted" the development way (PCRs 0-7, `crate::tpm::dev_boot`). It dies with the worker,
+//! even on `kill -9` (`PR_SET_PDEATHSIG`); `tea-worker launch` starts it and hands it to the
+//! daemon it executes ([`ManagedSwtpm::hand_off`], [`ManagedSwtpm::adopt`]).
 
 use super::config::ConfigError;
 use std::{
 	net::{TcpListener, TcpStream},
 	path::{Path, PathBuf},
-	process::{Child, Command, Stdio},
+	process::{Command, Stdio},
 	time::{Duration, Instant},
 };
 
-/// A running managed swtpm, killed on drop.
+/// The variable through which `tea-worker launch` hands its managed swtpm to the daemon it
+/// executes: `<pid>:<TCTI>`.
+pub const HANDOFF: &str = "TEA_SWTPM_HANDOFF";
+
+/// A running managed swtpm, a child of this process (by pid: it stays one across the
+/// launcher's exec), stopped on drop.
 pub struct ManagedSwtpm {
-	child: Child,
+	pid: libc::pid_t,
 	/// Its TCTI string.
 	pub tcti: String,
+}
+
+impl ManagedSwtpm {
+	/// Its exit status if it exited (reaped), `None` while it runs.
+	fn exited(&self) -> Option<libc::c_int> {
+		let mut status = 0;
+		// SAFETY: waiting for our own child by pid, without blocking.
+		match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
+			0 => None,
+			_ => Some(status),
+		}
+	}
+
+	/// Hands this swtpm to the program this process executes next: the value of [`HANDOFF`].
+	/// Nothing stops it here any more.
+	pub fn hand_off(self) -> String {
+		let value = format!("{}:{}", self.pid, self.tcti);
+		std::mem::forget(self);
+		value
+	}
+
+	/// Takes over the swtpm that `tea-worker launch` handed to this process (the value of
+	/// [`HANDOFF`]): it must be a running child of this process.
+	pub fn adopt(value: &str) -> Result<Self, ConfigError> {
+		let bad = || ConfigError(format!("{HANDOFF}={value:?}: not a swtpm this process started"));
+		let (pid, tcti) = value.split_once(':').ok_or_else(bad)?;
+		let pid: libc::pid_t = pid.parse().map_err(|_| bad())?;
+		if pid <= 0 || !tcti.starts_with("swtpm:") {
+			return Err(bad());
+		}
+		let swtpm = Self { pid, tcti: tcti.into() };
+		if swtpm.exited().is_some() {
+			std::mem::forget(swtpm);
+			return Err(bad());
+		}
+		Ok(swtpm)
+	}
 }
 
 impl Drop for ManagedSwtpm {
@@ -24,16 +68,20 @@ impl Drop for ManagedSwtpm {
 	fn drop(&mut self) {
 		tpm2_tool("tpm2_shutdown", &[], &self.tcti);
 		// SAFETY: signalling our own child by pid.
-		unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+		unsafe { libc::kill(self.pid, libc::SIGTERM) };
 		let started = Instant::now();
 		while started.elapsed() < Duration::from_secs(2) {
-			if let Ok(Some(_)) = self.child.try_wait() {
+			if self.exited().is_some() {
 				return;
 			}
 			std::thread::sleep(Duration::from_millis(20));
 		}
-		let _ = self.child.kill();
-		let _ = self.child.wait();
+		let mut status = 0;
+		// SAFETY: as above; then reap it.
+		unsafe {
+			libc::kill(self.pid, libc::SIGKILL);
+			libc::waitpid(self.pid, &mut status, 0);
+		}
 	}
 }
 
@@ -171,10 +219,16 @@ fn spawn_once(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
 	let child = command
 		.spawn()
 		.map_err(|e| fail("start", &format!("{e}: install swtpm (scripts/setup.sh)")))?;
-	let mut swtpm = ManagedSwtpm { child, tcti: format!("swtpm:host=127.0.0.1,port={port}") };
+	// Known by pid from here on (a `Child` cannot cross the launcher's exec).
+	let swtpm = ManagedSwtpm {
+		pid: child.id() as libc::pid_t,
+		tcti: format!("swtpm:host=127.0.0.1,port={port}"),
+	};
+	drop(child);
 	let started = Instant::now();
 	while TcpStream::connect(("127.0.0.1", port)).is_err() {
-		if let Ok(Some(status)) = swtpm.child.try_wait() {
+		if let Some(status) = swtpm.exited() {
+			std::mem::forget(swtpm);
 			return Err(fail(
 				"start",
 				&format!("exited with {status} (is another swtpm using {}?)", dir.display()),
@@ -189,6 +243,8 @@ fn spawn_once(dir: &Path) -> Result<ManagedSwtpm, ConfigError> {
 	// TPM's dictionary-attack protection locks the AK out ("TPM is in DA lockout mode", seen
 	// after three). This TPM is the worker's own and its lockout auth is empty: clear it.
 	tpm2_tool("tpm2_dictionarylockout", &["--clear-lockout"], &swtpm.tcti);
+	// PCRs are zero after every start: the development boot extends PCRs 0-7 again.
+	crate::tpm::dev_boot(&swtpm.tcti).map_err(|e| fail("development boot", &e))?;
 	Ok(swtpm)
 }
 
