@@ -9,3 +9,5 @@ echo
 cargo test -q -p tea-worker --bench attestation 2>&1 | grep '^|'
 echo
 cargo test -q -p tea-worker --bench blob 2>&1 | grep '^|'
+echo
+cargo test -q -p tea-worker --bench evidence 2>&1 | grep '^|'

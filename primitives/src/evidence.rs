@@ -300,6 +300,24 @@ pub fn dev_policy() -> PcrPolicy {
 	PcrPolicy { pcrs: pcrs.try_into().expect("9 of at most 16 PCRs") }
 }
 
+/// How many of `log`'s first entries, extended from zero, bring the policy's log PCR to its
+/// value in `base` (none if they never do): the entries after them were extended after the
+/// moment the log PCR held that value.
+pub fn reaches(policy: &PcrPolicy, base: &[(u8, [u8; 32])], log: &[LogEvent]) -> Option<usize> {
+	let (pcr, target) = base.iter().find(|(pcr, _)| policy.is_log_pcr(*pcr))?;
+	let mut value = [0u8; 32];
+	if value == *target {
+		return Some(0);
+	}
+	for (i, entry) in log.iter().enumerate().filter(|(_, e)| e.pcr == *pcr) {
+		value = extend(&value, &entry.digest());
+		if value == *target {
+			return Some(i + 1);
+		}
+	}
+	None
+}
+
 /// The log PCRs' values a valid quote leaves as the next quote's `base`.
 pub fn log_values(policy: &PcrPolicy, quoted: &[(u8, [u8; 32])]) -> Vec<(u8, [u8; 32])> {
 	quoted.iter().filter(|(pcr, _)| policy.is_log_pcr(*pcr)).copied().collect()
@@ -423,6 +441,16 @@ mod tests {
 			pcrs: alloc::vec![(10, PcrRule::Log), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
 		};
 		assert_eq!(two_logs.validate(), Err(PolicyError::SeveralLogPcrs));
+	}
+
+	#[test]
+	fn a_log_from_the_reset_shows_where_it_passed_the_accepted_value() {
+		let log = launch_log();
+		let after_two = log[..2].iter().fold([0u8; 32], |acc, e| extend(&acc, &e.digest()));
+		assert_eq!(reaches(&policy(), &[(LOG_PCR, after_two)], &log), Some(2));
+		assert_eq!(reaches(&policy(), &[(LOG_PCR, [0; 32])], &log), Some(0));
+		assert_eq!(reaches(&policy(), &[(LOG_PCR, [5; 32])], &log), None, "never held");
+		assert_eq!(reaches(&policy(), &[(1, after_two)], &log), None, "not the log PCR");
 	}
 
 	#[test]

@@ -64,10 +64,25 @@ async function daemon(name, args, dataDir = tempDir(`daemon-${name}`)) {
   return { ...w, dataDir, started, args };
 }
 
-/** The first line at or after `from` of daemon `w` that `pick` accepts. */
+/** Resolves with daemon `w`'s exit code; fails after `ms` with what it printed. */
+function exitOf(w, ms = 120_000) {
+  return new Promise((resolve, reject) => {
+    if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve(w.child.exitCode);
+    const timer = setTimeout(() => reject(new Error(`daemon did not exit in ${ms} ms: ${JSON.stringify(
+      { lines: w.lines.slice(-10), stderr: w.stderr() })}`)), ms);
+    w.child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+  });
+}
+
+/** The first line at or after `from` of daemon `w` that `pick` accepts, within `ms`. */
 async function lineOf(w, pick, from = 1, ms = 150_000) {
+  const deadline = Date.now() + ms;
   for (let i = from; ; i++) {
-    const line = await w.nextLine(i, ms);
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new Error(`no such line within ${ms} ms: ${JSON.stringify({ lines: w.lines.slice(from).slice(-12), stderr: w.stderr() })}`);
+    }
+    const line = await w.nextLine(i, left);
     if (pick(line)) return line;
   }
 }
@@ -260,13 +275,13 @@ test('a worker killed with SIGKILL right after a submission, or crashed right af
   // A crash after the outbox stored a heartbeat and before any pool saw it (the test-only
   // fault TEA_FAULT_CRASH_AFTER_STORE): started again, the worker sends exactly that
   // extrinsic, and nothing else for the node before it is settled.
-  const stopped = new Promise((r) => restarted.child.once('exit', r));
+  const stopped = exitOf(restarted);
   process.kill(restarted.child.pid, 'SIGINT');
   await stopped;
   process.env.TEA_FAULT_CRASH_AFTER_STORE = 'attestation.submitAttestation';
   const crashing = await daemon('good-crashing', net.goodArgs, net.goodDir);
   delete process.env.TEA_FAULT_CRASH_AFTER_STORE;
-  const crashed = await new Promise((r) => crashing.child.once('exit', (code) => r(code)));
+  const crashed = await exitOf(crashing, 180_000);
   assert.equal(crashed, 137);
   await sleep(200);
   const stored = crashing.lines.find((l) => l.stored);
@@ -319,13 +334,17 @@ test('a worker killed with SIGKILL right after a submission, or crashed right af
 
 test('a modified tea-worker binary started the normal way (through the launcher) is caught by its first quote and quarantined', async () => {
   // The genuine launcher measures the binary it executes: a copy with bytes appended still
-  // runs, and its SHA-256 is not the allowed build's.
+  // runs, and its SHA-256 is not the allowed build's. An honest worker would see that
+  // governance never allowed it and not attest; a modified one does not care (the test-only
+  // fault TEA_FAULT_NO_SELF_CHECK skips the worker's own checks).
   const modified = join(tempDir('tampered-bin'), 'tea-worker');
   copyFileSync(TEA_WORKER, modified);
   appendFileSync(modified, Buffer.from('tampered'));
   const { measurement } = tpm(['measurement', modified]);
   assert.notEqual(measurement, tpm(['measurement']).measurement);
+  process.env.TEA_FAULT_NO_SELF_CHECK = '1';
   const d = await daemon('tampered', ['--operator', '//Ferdie', '--tpm', 'swtpm', '--exec', modified]);
+  delete process.env.TEA_FAULT_NO_SELF_CHECK;
   const admission = await lineOf(d, (l) => l.attested === 'Admission');
   assert.ok(admission.events.includes('Attestation.QuoteRejected'), JSON.stringify(admission));
   assert.deepEqual((await state(d.started.nodeId)).quarantined.offence, { unknownRuntime: null });

@@ -174,6 +174,11 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 		TpmCommand::Quote { tpm, nonce, pcrs } => {
 			let nonce = hex::decode(nonce.strip_prefix("0x").unwrap_or(&nonce))
 				.map_err(|e| WorkerError::Usage(format!("--nonce is not hex: {e}")))?;
+			if !pcrs.windows(2).all(|w| w[0] < w[1]) {
+				return Err(WorkerError::Usage(format!(
+					"--pcrs {pcrs:?}: list them ascending, once each"
+				)));
+			}
 			let quote = Tpm::open(&tpm)?.quote_pcrs(&nonce, &pcrs)?;
 			serde_json::json!({
 				"attest": hex0x(&quote.attest),

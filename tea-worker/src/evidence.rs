@@ -16,7 +16,8 @@
 //!   what it accepted by the TPM's reset count ([`EvidenceLog::since`]).
 //! - **Measured once.** An actor release or a provider is recorded once per cycle (as Linux
 //!   IMA does): the chain learns which code this TPM cycle ever ran, not how often. The
-//!   runtime and its configuration are recorded at every launch.
+//!   runtime and its configuration are recorded at every launch unless they are the last ones
+//!   recorded (a relaunch of the same build adds nothing).
 //!
 //! The log is a redb database (`evidence.redb` in the data dir): a write is durable once it
 //! returns, and a second worker on the same data dir is refused.
@@ -99,12 +100,28 @@ pub enum LogError {
 	/// The data of an entry is too long.
 	#[error("an event log entry of {0} bytes: at most {MAX_EVENT_DATA}")]
 	TooLong(usize),
+	/// So many entries are not yet proven to the chain that one more might not fit in the next
+	/// quote: the load waits for the node's next accepted quote.
+	#[error(
+		"{unproven} event log entries wait for the chain to accept a quote (a quote carries at \
+		 most {max}): loading more waits for the next heartbeat"
+	)]
+	Full {
+		/// Entries after the chain's base.
+		unproven: usize,
+		/// The chain's `MaxLogEntries`.
+		max: u32,
+	},
 	/// The configured log PCR can be reset by software, or is not a PCR.
 	#[error(
 		"log PCR {0}: must be one of 0-{MAX_POLICY_PCR} (16-23 can be reset without a TPM reset)"
 	)]
 	BadPcr(u8),
 }
+
+/// What the chain accepted last from a node: the TPM reset count and log PCR value of its last
+/// accepted quote (`attestation.evidence(node)`).
+pub type Base = (u32, [u8; 32]);
 
 /// The event log of one TPM, kept by its owner (see the module documentation).
 pub struct EvidenceLog {
@@ -119,6 +136,9 @@ pub struct EvidenceLog {
 	/// Written, not known to be extended.
 	pending: Option<LogEvent>,
 	provable: bool,
+	/// What the chain accepted last and how many entries a quote may carry
+	/// ([`EvidenceLog::set_chain`]); none: not known yet, nothing is deferred.
+	chain: Option<(Option<Base>, u32)>,
 }
 
 impl EvidenceLog {
@@ -147,6 +167,7 @@ impl EvidenceLog {
 			once: HashSet::new(),
 			pending: None,
 			provable: true,
+			chain: None,
 		};
 		let (stored_cycle, stored) = log.read_stored()?;
 		let opened = if value == [0; 32] {
@@ -318,6 +339,20 @@ impl EvidenceLog {
 		if once(kind) && self.once.contains(&digest) {
 			return Ok(None);
 		}
+		// A relaunch of the same binary, or with the same configuration, adds nothing: the PCR
+		// shows it already as the last one (a crash loop must not fill the log).
+		if matches!(kind, EventKind::Runtime | EventKind::Config)
+			&& self.entries.iter().rev().find(|e| e.kind == kind) == Some(&entry)
+		{
+			return Ok(None);
+		}
+		// Room for a relaunch's two entries stays free: only actor loads wait.
+		if let Some((_, max)) = self.chain.filter(|_| kind == EventKind::Actor) {
+			let unproven = self.unproven();
+			if unproven + 1 > max.saturating_sub(DEFERRED_ROOM) as usize {
+				return Err(LogError::Full { unproven, max });
+			}
+		}
 		let at = self.entries.len() as u64;
 		let bytes = entry.encode();
 		self.write(|txn| {
@@ -360,16 +395,29 @@ impl EvidenceLog {
 		Ok(self.provable)
 	}
 
+	/// Tells the log what the chain accepted last from this node (`base`, as
+	/// [`EvidenceLog::since`] takes it) and how many entries a quote may carry (`max`, the
+	/// chain's `MaxLogEntries`): actor loads that might not fit in the next quote wait.
+	pub fn set_chain(&mut self, base: Option<(u32, [u8; 32])>, max: u32) {
+		self.chain = Some((base, max));
+	}
+
+	/// Entries not yet proven to the chain (after its base in this cycle; all without one).
+	pub fn unproven(&self) -> usize {
+		let base = self.chain.and_then(|(base, _)| base);
+		self.since(base, self.cycle.reset_count).len()
+	}
+
 	/// Whether the last launch logged in this cycle is of `runtime` with configuration
 	/// `config` (the process that asks is what `tea-worker launch` measured); else why not.
 	pub fn launched(&self, runtime: &[u8; 32], config: &[u8; 32]) -> Result<(), String> {
 		let last = |kind| self.entries.iter().rev().find(|e| e.kind == kind).map(|e| &e.data[..]);
 		match (last(EventKind::Runtime), last(EventKind::Config)) {
-			(None, _) => Err("no launch is logged in this TPM cycle: start the worker with 				 `tea-worker launch` (it measures the binary and its configuration before they 				 run); until then this node does not attest"
+			(None, _) => Err("no launch is logged in this TPM cycle: start the worker with `tea-worker launch` (it measures the binary and its configuration before they run); until then this node does not attest"
 				.into()),
-			(Some(r), _) if r != runtime => Err("the last launch logged measured another binary 				 than this one: start the worker with `tea-worker launch`; until then this node 				 does not attest"
+			(Some(r), _) if r != runtime => Err("the last launch logged measured another binary than this one: start the worker with `tea-worker launch`; until then this node does not attest"
 				.into()),
-			(_, c) if c != Some(&config[..]) => Err("the last launch logged measured another 				 configuration: start the worker with `tea-worker launch` and the same 				 options; until then this node does not attest"
+			(_, c) if c != Some(&config[..]) => Err("the last launch logged measured another configuration: start the worker with `tea-worker launch` and the same options; until then this node does not attest"
 				.into()),
 			_ => Ok(()),
 		}
@@ -387,6 +435,12 @@ impl EvidenceLog {
 		&self.entries[start..]
 	}
 }
+
+/// The TEA runtime's `MaxLogEntries`, assumed until the chain says.
+pub const DEFAULT_MAX_ENTRIES: u32 = 64;
+
+/// Entries kept free below the chain's bound for a relaunch (`Runtime` and `Config`).
+pub const DEFERRED_ROOM: u32 = 2;
 
 /// Whether entries of `kind` are recorded once per cycle.
 fn once(kind: EventKind) -> bool {
@@ -437,7 +491,14 @@ mod tests {
 		let (mut log, opened) = EvidenceLog::open(&path, cycle(3), pcr.0).unwrap();
 		assert_eq!(opened, Opened::Continued { entries: 3, dropped: 0 });
 		assert!(!pcr.measure(&mut log, EventKind::Actor, &[3; 36]), "still recorded");
-		assert!(pcr.measure(&mut log, EventKind::Runtime, &[1; 32]), "every launch");
+		// Relaunched: the same build and configuration are the last ones recorded already.
+		assert!(!pcr.measure(&mut log, EventKind::Runtime, &[1; 32]), "the same build");
+		assert!(!pcr.measure(&mut log, EventKind::Config, &[2; 32]), "the same configuration");
+		// Another build, then the first one again: each launch counts.
+		assert!(pcr.measure(&mut log, EventKind::Runtime, &[7; 32]));
+		assert!(pcr.measure(&mut log, EventKind::Runtime, &[1; 32]));
+		assert!(!pcr.measure(&mut log, EventKind::Config, &[2; 32]));
+		assert_eq!(log.entries().len(), 5);
 		assert_eq!(*log.head(), pcr.0);
 	}
 
@@ -529,6 +590,33 @@ mod tests {
 		assert_eq!(log.since(None, 5).len(), 3, "nothing accepted yet");
 		assert_eq!(log.since(Some((4, accepted)), 5).len(), 3, "accepted before a reset");
 		assert_eq!(log.since(Some((5, [9; 32])), 5).len(), 3, "a value this log never held");
+	}
+
+	#[test]
+	fn actor_loads_wait_when_the_next_quote_might_not_carry_them() {
+		let dir = tempfile::tempdir().unwrap();
+		let mut pcr = Pcr([0; 32]);
+		let (mut log, _) = EvidenceLog::open(&dir.path().join("e"), cycle(1), pcr.0).unwrap();
+		pcr.measure(&mut log, EventKind::Runtime, &[1; 32]);
+		// A quote may carry 6 entries: 4 actors fit beside the 2 kept for a relaunch.
+		log.set_chain(None, 6);
+		for i in 0..3u8 {
+			assert!(pcr.measure(&mut log, EventKind::Actor, &[i; 36]));
+		}
+		assert_eq!(log.unproven(), 4);
+		assert!(matches!(
+			log.begin(EventKind::Actor, &[9; 36]),
+			Err(LogError::Full { unproven: 4, max: 6 })
+		));
+		// What is logged already is no new entry; a relaunch still fits.
+		assert!(!pcr.measure(&mut log, EventKind::Actor, &[0; 36]));
+		assert!(pcr.measure(&mut log, EventKind::Runtime, &[8; 32]));
+		assert!(pcr.measure(&mut log, EventKind::Config, &[2; 32]));
+		// The chain accepted a quote of all of it: loads go on.
+		log.set_chain(Some((1, pcr.0)), 6);
+		assert_eq!(log.unproven(), 0);
+		assert!(pcr.measure(&mut log, EventKind::Actor, &[9; 36]));
+		assert_eq!(*log.head(), pcr.0);
 	}
 
 	#[test]

@@ -325,6 +325,18 @@ impl Tpm {
 		}
 	}
 
+	/// Tells the event log what the chain accepted last (see [`EvidenceLog::set_chain`]);
+	/// returns how many entries are not proven yet.
+	pub fn set_chain(
+		&mut self,
+		base: Option<(u32, [u8; 32])>,
+		max: u32,
+	) -> Result<usize, TpmError> {
+		let log = self.log.as_mut().ok_or(TpmError::NoLog)?;
+		log.set_chain(base, max);
+		Ok(log.unproven())
+	}
+
 	/// Settles the event log against the log PCR's value.
 	fn settle_log(&mut self) -> Result<bool, TpmError> {
 		let pcr = self.log.as_ref().ok_or(TpmError::NoLog)?.pcr();

@@ -30,16 +30,17 @@ fn policy() -> PcrPolicy {
 }
 
 /// What the runtime keeps of an accepted quote.
-fn accepted(quote: &tea_worker::tpm::Quote, runtime: [u8; 32]) -> EvidenceState {
+fn accepted(quote: &tea_worker::tpm::Quote, runtime: [u8; 32]) -> EvidenceState<u32> {
 	EvidenceState {
 		reset_count: quote.clock.reset_count,
 		pcrs: log_values(&policy(), &quote.pcrs).try_into().unwrap(),
 		runtime: runtime.into(),
+		anchor: 1,
 	}
 }
 
-fn rules(last: Option<EvidenceState>) -> EvidenceRules {
-	EvidenceRules { policy: Some(policy()), last, max_entries: 64 }
+fn rules(last: Option<EvidenceState<u32>>) -> EvidenceRules {
+	EvidenceRules { policy: Some(policy()), last, max_entries: 64, runtime_allowed: true }
 }
 
 fn nonce(tpm: &Tpm) -> [u8; 32] {
@@ -119,7 +120,9 @@ fn the_log_survives_a_worker_restart_and_starts_over_after_a_tpm_reset() {
 		let mut tpm = Tpm::open(&swtpm.tcti).unwrap();
 		assert_eq!(tpm.open_log(&path, PCR).unwrap(), Opened::Continued { entries: 2, dropped: 0 });
 		assert!(!tpm.measure(EventKind::Actor, actor.as_bytes()).unwrap(), "still recorded");
-		tpm.measure(EventKind::Runtime, &[1; 32]).unwrap();
+		// Relaunched: the same build is the last one logged, nothing to add; another is.
+		assert!(!tpm.measure(EventKind::Runtime, &[1; 32]).unwrap());
+		assert!(tpm.measure(EventKind::Runtime, &[2; 32]).unwrap());
 		let (quote, log) = tpm.quote_with_log(&nonce(&tpm), &selection, None).unwrap();
 		assert_eq!(log.len(), 3);
 		assert_eq!(replay_since(&policy(), None, &log, &quote.pcrs), Ok(false));

@@ -243,6 +243,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type EverRan<T: Config> = StorageMap<_, Blake2_128Concat, ContentId, (Name, u32)>;
 
+	/// When each release that ever ran was revoked, by CID: a node that loads one after it knew
+	/// of the revocation is an offender; one that loaded it before is not. Grows only by
+	/// revocations of releases in [`EverRan`].
+	#[pallet::storage]
+	pub type RevokedAt<T: Config> = StorageMap<_, Blake2_128Concat, ContentId, BlockNumberFor<T>>;
+
 	/// Releases waiting for validators' verdicts, oldest first.
 	#[pallet::storage]
 	pub type PendingValidation<T: Config> =
@@ -866,7 +872,7 @@ pub mod pallet {
 			version: u32,
 			by_governance: bool,
 		) -> DispatchResult {
-			let was_active = Releases::<T>::try_mutate(&actor, version, |release| {
+			let (was_active, cid) = Releases::<T>::try_mutate(&actor, version, |release| {
 				let release = release.as_mut().ok_or(Error::<T>::UnknownRelease)?;
 				ensure!(
 					!matches!(release.status, ReleaseStatus::Revoked | ReleaseStatus::Rejected(_)),
@@ -874,8 +880,11 @@ pub mod pallet {
 				);
 				let was_active = release.status == ReleaseStatus::Active;
 				release.status = ReleaseStatus::Revoked;
-				Ok::<_, DispatchError>(was_active)
+				Ok::<_, DispatchError>((was_active, release.cid.clone()))
 			})?;
+			if EverRan::<T>::contains_key(&cid) {
+				RevokedAt::<T>::insert(&cid, frame_system::Pallet::<T>::block_number());
+			}
 			if was_active {
 				Actors::<T>::mutate(&actor, |info| {
 					if let Some(info) = info {

@@ -852,9 +852,16 @@ mod governance {
 				<TeaActors as ActorReleases>::approve(&name("nobody"), 1),
 				err(ActorsError::UnknownRelease)
 			);
-			// Revoking the active release clears it; the deprecated one can be removed.
+			// Revoking the active release clears it and records when (event logs are judged
+			// by it); the deprecated one can be removed.
+			assert_eq!(crate::RevokedAt::<Test>::get(ContentId::of(&v2)), None);
 			assert_ok!(TeaActors::revoke_release(RuntimeOrigin::root(), actor.clone(), 2));
 			assert_eq!(crate::Actors::<Test>::get(&actor).unwrap().active_version, None);
+			assert_eq!(
+				crate::RevokedAt::<Test>::get(ContentId::of(&v2)),
+				Some(System::block_number())
+			);
+			assert_eq!(crate::RevokedAt::<Test>::get(ContentId::of(&v1)), None, "not revoked");
 			assert_ok!(TeaActors::remove_release(RuntimeOrigin::signed(alice()), actor.clone(), 1));
 			// Removed, it is still known to have run.
 			assert_eq!(TeaActors::may_have_run(&ContentId::of(&v1)), None);

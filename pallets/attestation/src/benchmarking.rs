@@ -307,6 +307,7 @@ mod benchmarks {
 				reset_count: 1,
 				pcrs: vec![(14, [9; 32])].try_into().expect("1 PCR"),
 				runtime: H256(runtime),
+				anchor: 1u32.into(),
 			},
 		);
 		let info = tpm::QuoteInfo {
@@ -318,7 +319,7 @@ mod benchmarks {
 		let judged;
 		#[block]
 		{
-			judged = Pallet::<T>::judge(&node, &policy, &info, &pcrs, &log);
+			judged = Pallet::<T>::judge(&node, 2u32.into(), &policy, &info, &pcrs, &log);
 		}
 		assert!(judged.is_ok());
 	}

@@ -84,18 +84,21 @@ pub type PcrValues = BoundedVec<(u8, [u8; 32]), ConstU32<24>>;
 pub type EventLog<T> = BoundedVec<LogEvent, <T as pallet::Config>::MaxLogEntries>;
 
 /// What a node's last accepted quote under the policy left: the TPM reset cycle, the log PCRs'
-/// values (the next log continues from them in the same cycle) and the worker runtime its log
-/// showed.
+/// values (the next log continues from them in the same cycle), the worker runtime its log
+/// showed and the block it was anchored at.
 #[derive(
 	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
-pub struct EvidenceState {
+pub struct EvidenceState<BlockNumber> {
 	/// The TPM reset count of that quote.
 	pub reset_count: u32,
 	/// The log PCRs' values in it.
 	pub pcrs: BoundedVec<(u8, [u8; 32]), ConstU32<{ evidence::MAX_POLICY_PCRS }>>,
 	/// The worker runtime (the SHA-256 of its binary) the log showed launched in that cycle.
 	pub runtime: H256,
+	/// Its anchor: the TPM made it after this block was final for the node, so every entry of a
+	/// log that continues from it was extended later still.
+	pub anchor: BlockNumber,
 }
 
 /// How a quote fails its judgement: evidence against the node, or a refusal that proves
@@ -109,15 +112,20 @@ pub enum Judged<T: pallet::Config> {
 
 /// What the chain knows about the actor releases and providers an event log names
 /// (implemented by the runtime with `pallet-tea-actors`).
-pub trait LoggedReleases {
+pub trait LoggedReleases<BlockNumber> {
 	/// The release (actor, version) with this CID, if workers may have run it.
 	fn release(cid: &ContentId) -> Option<(Name, u32)>;
+	/// The block at which the release with this CID was revoked, if it was.
+	fn revoked_at(cid: &ContentId) -> Option<BlockNumber>;
 	/// Whether `name` is a registered provider.
 	fn provider(name: &[u8]) -> bool;
 }
 
-impl LoggedReleases for () {
+impl<BlockNumber> LoggedReleases<BlockNumber> for () {
 	fn release(_: &ContentId) -> Option<(Name, u32)> {
+		None
+	}
+	fn revoked_at(_: &ContentId) -> Option<BlockNumber> {
 		None
 	}
 	fn provider(_: &[u8]) -> bool {
@@ -235,7 +243,7 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxNodes: Get<u32>;
 		/// The actor releases and providers event logs name.
-		type Releases: LoggedReleases;
+		type Releases: LoggedReleases<BlockNumberFor<Self>>;
 		/// Most entries in one quote's event log: a longer log is refused (an error, not
 		/// evidence); a worker that loaded more since its last accepted quote quotes again.
 		#[pallet::constant]
@@ -288,7 +296,8 @@ pub mod pallet {
 
 	/// Per node, what its last quote accepted under the policy left (the base of its next log).
 	#[pallet::storage]
-	pub type Evidence<T: Config> = StorageMap<_, Identity, NodeId, EvidenceState>;
+	pub type Evidence<T: Config> =
+		StorageMap<_, Identity, NodeId, EvidenceState<BlockNumberFor<T>>>;
 
 	/// The TPM clock and counters of each node's last accepted quote: its next quote must not
 	/// go back from them (`tea_primitives::tpm::check_freshness`).
@@ -552,7 +561,7 @@ pub mod pallet {
 					})
 					.map_err(|e| Judged::Offence(Offence::FailedQuote(e)))
 					.and_then(|info| match &policy {
-						Some(policy) => Self::judge(&node, policy, &info, &pcrs, &log),
+						Some(policy) => Self::judge(&node, anchor, policy, &info, &pcrs, &log),
 						None => {
 							let measurement = H256(info.pcr_digest);
 							if T::Upgrades::measurement_allowed(&node, &measurement) {
@@ -743,17 +752,22 @@ pub mod pallet {
 		/// Judges a verified quote under `policy`: its PCR values replayed from its log (from
 		/// the node's last accepted values in this TPM reset cycle, or from the reset), each
 		/// entry allowed (every runtime launched allowlisted for this node, every release one
-		/// workers may run, every provider registered), and the runtime running allowed now.
-		/// Returns the measurement (the runtime), the clock, what the next log continues from,
-		/// and the releases proven loaded.
+		/// workers may run and, if loaded after the last accepted quote, not revoked more than
+		/// a challenge window before that quote's anchor, every provider registered), and the
+		/// runtime running allowed now. Returns the measurement (the runtime), the clock, what the next
+		/// log continues from, and the releases proven loaded.
 		#[allow(clippy::type_complexity)]
 		pub(crate) fn judge(
 			node: &NodeId,
+			anchor: BlockNumberFor<T>,
 			policy: &PcrPolicy,
 			info: &tpm::QuoteInfo,
 			pcrs: &[(u8, [u8; 32])],
 			log: &[LogEvent],
-		) -> Result<(H256, tpm::TpmClock, Option<EvidenceState>, Vec<(Name, u32)>), Judged<T>> {
+		) -> Result<
+			(H256, tpm::TpmClock, Option<EvidenceState<BlockNumberFor<T>>>, Vec<(Name, u32)>),
+			Judged<T>,
+		> {
 			let last = Evidence::<T>::get(node)
 				.filter(|state| state.reset_count == info.clock.reset_count);
 			// From the last accepted values, else from the reset (a log since boot is always
@@ -761,9 +775,29 @@ pub mod pallet {
 			let continued =
 				evidence::replay_since(policy, last.as_ref().map(|s| &s.pcrs[..]), log, pcrs)
 					.map_err(|e| Judged::Offence(Offence::BadEvidence(e)))?;
-			let mut runtime = last.filter(|_| continued).map(|state| state.runtime);
+			// Which entries were extended after the last accepted quote in this reset cycle was
+			// made (after its anchor was final for the node): all of a log that continues
+			// from it; of a log from the reset, all if the TPM restarted since (its PCRs
+			// started over), else those after the point where it passes the accepted value.
+			let fresh_from = last.as_ref().and_then(|state| {
+				let restarted = Clocks::<T>::get(node)
+					.is_some_and(|c| info.clock.restart_count > c.restart_count);
+				if continued || restarted {
+					Some(0)
+				} else {
+					evidence::reaches(policy, &state.pcrs, log)
+				}
+			});
+			// A release revoked more than a challenge window before that anchor was loaded
+			// after the node knew (the window covers a worker whose view of the releases lags
+			// its view of the chain). What came before, or in another reset cycle, no one can
+			// date: it is accepted.
+			let known_revoked_before =
+				last.as_ref().map(|state| state.anchor.saturating_sub(T::ChallengeWindow::get()));
+			let last = last.filter(|_| continued);
+			let mut runtime = last.as_ref().map(|state| state.runtime);
 			let mut releases = Vec::new();
-			for entry in log {
+			for (i, entry) in log.iter().enumerate() {
 				match entry.kind {
 					EventKind::Runtime => {
 						let digest: [u8; 32] = entry.data[..]
@@ -779,10 +813,15 @@ pub mod pallet {
 					// Bound into the PCR; governance does not list configurations (yet).
 					EventKind::Config => {}
 					EventKind::Actor => {
-						let release = ContentId::from_bytes(&entry.data)
-							.ok()
-							.and_then(|cid| T::Releases::release(&cid))
+						let cid = ContentId::from_bytes(&entry.data)
+							.map_err(|_| Judged::Offence(Offence::UnapprovedActorLoaded))?;
+						let release = T::Releases::release(&cid)
 							.ok_or(Judged::Offence(Offence::UnapprovedActorLoaded))?;
+						let fresh = fresh_from.is_some_and(|from| i >= from);
+						let revoked = T::Releases::revoked_at(&cid).filter(|_| fresh);
+						if revoked.zip(known_revoked_before).is_some_and(|(at, by)| at < by) {
+							return Err(Judged::Offence(Offence::RevokedActorLoaded));
+						}
 						releases.push(release);
 					}
 					EventKind::Provider => {
@@ -807,6 +846,7 @@ pub mod pallet {
 					))
 				})?,
 				runtime,
+				anchor,
 			};
 			Ok((runtime, info.clock, Some(state), releases))
 		}

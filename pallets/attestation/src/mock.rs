@@ -74,6 +74,8 @@ parameter_types! {
 parameter_types! {
 	/// Releases workers may run: (CID bytes, actor, version).
 	pub static Runnable: Vec<(Vec<u8>, Vec<u8>, u32)> = vec![];
+	/// Releases revoked, by CID, with the block of their revocation.
+	pub static RevokedAt: Vec<(Vec<u8>, u64)> = vec![];
 	/// `note_upgraded` calls for releases: (node, actor, version).
 	pub static ReleasesUpgraded: Vec<(NodeId, Vec<u8>, u32)> = vec![];
 }
@@ -81,12 +83,15 @@ parameter_types! {
 /// The releases and providers event logs name.
 pub struct TestReleases;
 
-impl LoggedReleases for TestReleases {
+impl LoggedReleases<u64> for TestReleases {
 	fn release(cid: &tea_primitives::ContentId) -> Option<(tea_primitives::Name, u32)> {
 		Runnable::get()
 			.into_iter()
 			.find(|(c, _, _)| c == cid.as_bytes())
 			.map(|(_, actor, version)| (actor.try_into().unwrap(), version))
+	}
+	fn revoked_at(cid: &tea_primitives::ContentId) -> Option<u64> {
+		RevokedAt::get().into_iter().find(|(c, _)| c == cid.as_bytes()).map(|(_, at)| at)
 	}
 	fn provider(name: &[u8]) -> bool {
 		name == b"tea:log"

@@ -1001,6 +1001,94 @@ fn a_log_from_launch_proves_the_runtime_and_the_next_continues_from_it() {
 	});
 }
 
+/// Review finding (kept open in session 9): a revoked release stayed acceptable in a log
+/// forever. Entries extended after the node's last accepted quote (all of a log continuing
+/// from it; of a log from the reset, those after it passes the accepted value, or all after a
+/// TPM restart) were extended after that quote's anchor: a release revoked more than a
+/// challenge window before the anchor was loaded after the node knew it. Sending the whole
+/// log from the reset instead of the continuation does not hide it.
+#[test]
+fn a_release_loaded_after_the_node_knew_of_its_revocation_is_evidence() {
+	use tea_primitives::tpm::TpmClock;
+	#[derive(Clone, Copy, Debug)]
+	enum Sent {
+		/// The entries since the last accepted quote.
+		Continued,
+		/// The whole log since the reset, the release loaded after the last accepted quote.
+		FromReset,
+		/// The whole log since the reset, the release loaded before the last accepted quote.
+		LoadedBefore,
+		/// After a TPM restart (PCRs from zero, same reset count), the release loaded again.
+		AfterRestart,
+		/// After a TPM reset (another cycle), the release loaded again.
+		AfterReset,
+	}
+	let revoked_early = Some(Offence::RevokedActorLoaded);
+	// The last accepted quote is anchored at block 9; the window is 5 blocks: revoked at 3
+	// the node knew, at 4 it may not have.
+	let cases = [
+		(3, Sent::Continued, revoked_early),
+		(4, Sent::Continued, None),
+		(3, Sent::FromReset, revoked_early),
+		(3, Sent::LoadedBefore, None),
+		(3, Sent::AfterRestart, revoked_early),
+		(3, Sent::AfterReset, None),
+	];
+	for (i, (revoked_at, sent, verdict)) in cases.into_iter().enumerate() {
+		with_policy(|| {
+			let node = trusted(0);
+			let signer = tpm(1000);
+			signer.set_clock(TpmClock { clock: 10, reset_count: 1, restart_count: 0 }, true);
+			let actor = vec![entry(EventKind::Actor, &actor_cid())];
+			let before = match sent {
+				Sent::LoadedBefore => [launch(), actor.clone()].concat(),
+				_ => launch(),
+			};
+			run_to(10);
+			let first = pcrs_after([0; 32], &before);
+			assert_ok!(submit(
+				1000,
+				node,
+				Purpose::Heartbeat,
+				&logged(&signer, first.clone(), before.clone())
+			));
+			assert_eq!(Evidence::<Test>::get(node).unwrap().anchor, 9, "case {i}");
+			ReleasesUpgraded::mutate(|r| r.clear());
+			RevokedAt::mutate(|r| r.push((actor_cid(), revoked_at)));
+			run_to(11);
+			let (pcrs, log) = match sent {
+				Sent::Continued => (pcrs_after(first[1].1, &actor), actor.clone()),
+				Sent::FromReset => {
+					let all = [launch(), actor.clone()].concat();
+					(pcrs_after([0; 32], &all), all)
+				}
+				Sent::LoadedBefore => (first.clone(), before.clone()),
+				Sent::AfterRestart | Sent::AfterReset => {
+					let (reset_count, restart_count) =
+						if matches!(sent, Sent::AfterRestart) { (1, 1) } else { (2, 0) };
+					signer.set_clock(TpmClock { clock: 20, reset_count, restart_count }, true);
+					let all = [launch(), actor.clone()].concat();
+					(pcrs_after([0; 32], &all), all)
+				}
+			};
+			assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, pcrs, log)));
+			match verdict {
+				Some(offence) => assert!(
+					matches!(state(node), Some(NodeState::Quarantined { offence: o, .. }) if o == offence),
+					"case {i} {sent:?}: {:?}",
+					state(node)
+				),
+				None => {
+					assert_eq!(state(node), Some(NodeState::Active), "case {i} {sent:?}");
+					assert_eq!(ReleasesUpgraded::get(), vec![(node, b"analytics".to_vec(), 2)]);
+				}
+			}
+		});
+		RevokedAt::mutate(|r| r.clear());
+		ReleasesUpgraded::mutate(|r| r.clear());
+	}
+}
+
 #[test]
 fn every_bad_log_is_evidence_with_its_reason() {
 	let base = || pcrs_after([0; 32], &launch());

@@ -185,6 +185,9 @@ pub enum Offence {
 	/// Its event log shows an actor release loaded that was never approved to run, or a
 	/// provider that is not registered.
 	UnapprovedActorLoaded,
+	/// Its event log shows an actor release loaded after the node knew it was revoked (loaded
+	/// since its last accepted quote, revoked before that quote's anchor).
+	RevokedActorLoaded,
 }
 
 /// What attestation tells the node registry (implemented by this pallet).

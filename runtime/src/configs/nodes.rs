@@ -73,9 +73,12 @@ impl pallet_tea_attestation::Config for Runtime {
 /// ever approved to run (kept after a roll-back or removal, so a node that loaded one in time
 /// is no offender) and its registered providers.
 pub struct LoggedReleases;
-impl pallet_tea_attestation::LoggedReleases for LoggedReleases {
+impl pallet_tea_attestation::LoggedReleases<crate::BlockNumber> for LoggedReleases {
 	fn release(cid: &tea_primitives::ContentId) -> Option<(tea_primitives::Name, u32)> {
 		crate::Actors::ever_ran(cid)
+	}
+	fn revoked_at(cid: &tea_primitives::ContentId) -> Option<crate::BlockNumber> {
+		pallet_tea_actors::RevokedAt::<crate::Runtime>::get(cid)
 	}
 	fn provider(name: &[u8]) -> bool {
 		tea_primitives::Name::try_from(name.to_vec())

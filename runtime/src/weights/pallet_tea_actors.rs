@@ -116,8 +116,9 @@ impl<T: frame_system::Config> pallet_tea_actors::WeightInfo for WeightInfo<T> {
 		// Minimum execution time: 534_737_000 picoseconds.
 		Weight::from_parts(837_893_000, 0)
 			.saturating_add(Weight::from_parts(0, 23129))
-			.saturating_add(T::DbWeight::get().reads(3))
-			.saturating_add(T::DbWeight::get().writes(2))
+			// + `Actors::EverRan` (r:1), `Actors::RevokedAt` (w:1), not measured yet.
+			.saturating_add(T::DbWeight::get().reads(4))
+			.saturating_add(T::DbWeight::get().writes(3))
 	}
 	/// Storage: `Aura::Authorities` (r:1 w:0)
 	/// Proof: `Aura::Authorities` (`max_values`: Some(1), `max_size`: Some(1025), added: 1520, mode: `MaxEncodedLen`)

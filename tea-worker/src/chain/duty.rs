@@ -154,6 +154,26 @@ pub fn due(
 	}
 }
 
+/// A heartbeat owed early, at finalized block `now`, by a probationary or active node whose
+/// event log holds `unproven` entries the chain has not accepted yet, half or more of the
+/// `max` a quote may carry: the node quotes before the bound is near, so releases keep loading
+/// (each heartbeat moves the chain's base forward).
+pub fn early_heartbeat(
+	standing: &Standing,
+	now: BlockNumber,
+	last: Option<Submitted>,
+	unproven: usize,
+	max: u32,
+) -> Option<Purpose> {
+	let filling = unproven >= (max / 2).max(1) as usize;
+	let trusted = matches!(standing.state, NodeState::Probation { .. } | NodeState::Active);
+	let anchored = standing.record.as_ref().is_some_and(|r| r.last_anchor >= now);
+	let recent = last.is_some_and(|l| {
+		l.purpose == Purpose::Heartbeat && now < l.anchor.saturating_add(RESUBMIT_AFTER)
+	});
+	(filling && trusted && !anchored && !recent).then_some(Purpose::Heartbeat)
+}
+
 /// `last` with the appeal that `error` says lapsed no longer counted (`None`: nothing to
 /// change).
 fn uncount_lapsed(last: Option<Submitted>, error: &ChainError) -> Option<Submitted> {
@@ -185,9 +205,12 @@ pub struct EvidenceRules {
 	/// The attestation policy (none: the legacy rule, no event log).
 	pub policy: Option<PcrPolicy>,
 	/// What the chain kept of the node's last accepted quote.
-	pub last: Option<EvidenceState>,
+	pub last: Option<EvidenceState<BlockNumber>>,
 	/// Most entries a quote's log may carry (`MaxLogEntries`).
 	pub max_entries: u32,
+	/// Whether governance ever allowed this worker's build (`upgrades.everAllowed`); a node
+	/// whose launch logged another would be evidence against itself, so it waits.
+	pub runtime_allowed: bool,
 }
 
 impl EvidenceRules {
@@ -223,11 +246,23 @@ pub fn unfit_evidence(
 	match evidence::replay_since(policy, last.map(|l| &l.pcrs[..]), log, quoted) {
 		Err(e) => Some(format!("the quote fails the chain's policy: {e:?}")),
 		Ok(false) if !log.iter().any(|e| e.kind == EventKind::Runtime) => Some(
-			"no runtime launch is logged since the TPM reset: start the worker with 			 `tea-worker launch`"
+			"no runtime launch is logged since the TPM reset: start the worker with `tea-worker launch`"
 				.into(),
 		),
 		Ok(_) => None,
 	}
+}
+
+/// Whether the worker checks its own evidence before it submits it. Test-only fault (feature
+/// `test-faults`, never in a release build): with `TEA_FAULT_NO_SELF_CHECK` set it submits what
+/// its checks would withhold, as a modified worker would, so that a test shows the chain
+/// catching it.
+fn self_checks() -> bool {
+	#[cfg(feature = "test-faults")]
+	if std::env::var_os("TEA_FAULT_NO_SELF_CHECK").is_some() {
+		return false;
+	}
+	true
 }
 
 /// Reads the node's standing and the heartbeat rules at the latest finalized block (no
@@ -236,6 +271,7 @@ pub fn unfit_evidence(
 async fn read(
 	client: &ChainClient,
 	node: H256,
+	runtime: Option<H256>,
 ) -> Result<
 	(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>, ReportRules, EvidenceRules),
 	ChainError,
@@ -274,6 +310,12 @@ async fn read(
 			.constants()
 			.entry(subxt::constants::dynamic::<u32>("Attestation", "MaxLogEntries"))
 			.map_err(|e| request_error(url, "MaxLogEntries", &subxt::Error::from(e)))?,
+		runtime_allowed: match runtime {
+			Some(runtime) => {
+				by_node::<()>(&at, url, "Upgrades.EverAllowed", runtime).await?.is_some()
+			}
+			None => true,
+		},
 	};
 	let standing = info.map(|info| Standing {
 		state: info.state,
@@ -409,6 +451,11 @@ pub struct NodeDuty {
 	/// Why this process was not measured by `tea-worker launch` (none: it was); it then does
 	/// not attest.
 	pub not_launched: Option<String>,
+	/// This worker's measurement (the SHA-256 of its binary), checked against the chain's
+	/// allowlist before it quotes.
+	pub runtime: Option<[u8; 32]>,
+	/// When a quote was last withheld (it is not tried again for a few blocks).
+	withheld_at: Option<BlockNumber>,
 	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
 	/// reports).
 	pub refusals: Option<SecurityLog>,
@@ -478,6 +525,8 @@ impl NodeDuty {
 			node,
 			log_pcr: crate::evidence::DEFAULT_LOG_PCR,
 			not_launched: None,
+			runtime: None,
+			withheld_at: None,
 			refusals: None,
 			busy: false,
 			done: tokio::sync::mpsc::unbounded_channel(),
@@ -522,13 +571,15 @@ impl NodeDuty {
 			if let Err(e) = self.allow_registered(client).await {
 				tracing::warn!(target: LOG_TARGET, error = %e, "registered peers not read; trying again next block");
 			}
-			let (now, hash, standing, rules, reports, evidence) = match read(client, node).await {
-				Ok(read) => read,
-				Err(e) => {
-					tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
-					continue;
-				}
-			};
+			let runtime = self.runtime.map(H256);
+			let (now, hash, standing, rules, reports, evidence) =
+				match read(client, node, runtime).await {
+					Ok(read) => read,
+					Err(e) => {
+						tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
+						continue;
+					}
+				};
 			let name = state_name(standing.as_ref().map(|s| &s.state));
 			crate::metrics::node_state(name);
 			*self.standing.lock().expect("not poisoned") = Some((now, name.to_string()));
@@ -542,6 +593,16 @@ impl NodeDuty {
 					.set_members(standing.reviewers.iter().cloned());
 			}
 			tracing::debug!(target: LOG_TARGET, now, state = name, busy = self.busy, last = ?self.last, "node duty");
+			// The event log learns what the chain accepted (actor loads that might not fit in the
+			// next quote wait), and a log filling up owes a heartbeat early. Only for a node
+			// that attests: a genesis node's log is never quoted, so nothing waits for it.
+			let unproven = match (&evidence.policy, self.attest) {
+				(Some(_), true) => {
+					let (base, max) = (evidence.base(), evidence.max_entries);
+					self.tpm.run(move |tpm| tpm.set_chain(base, max)).await.unwrap_or(0)
+				}
+				_ => 0,
+			};
 			if self.busy {
 				continue;
 			}
@@ -619,7 +680,9 @@ impl NodeDuty {
 				self.report_refusals(client, &standing, reports, now);
 				continue;
 			}
-			let owed = due(&standing, &rules, now, self.last);
+			let owed = due(&standing, &rules, now, self.last).or_else(|| {
+				early_heartbeat(&standing, now, self.last, unproven, evidence.max_entries)
+			});
 			tracing::debug!(target: LOG_TARGET, now, ?owed, record = ?standing.record, ?rules, "owed");
 			// Refusals are reported when nothing about the node itself is owed.
 			let Some(purpose) = owed else {
@@ -627,7 +690,11 @@ impl NodeDuty {
 				continue;
 			};
 			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
-			let Some((quote, log)) = self.quote(purpose, nonce, &evidence).await else {
+			// A withheld quote would be withheld again: not before it could have landed.
+			if self.withheld_at.is_some_and(|at| now < at.saturating_add(RESUBMIT_AFTER)) {
+				continue;
+			}
+			let Some((quote, log)) = self.quote(purpose, nonce, &evidence, now).await else {
 				continue;
 			};
 			let appeals =
@@ -663,11 +730,13 @@ impl NodeDuty {
 	/// A quote over `nonce` as `rules` require it, with the event log entries it carries;
 	/// none (the reason logged) when the TPM failed or the chain would not take it.
 	async fn quote(
-		&self,
+		&mut self,
 		purpose: Purpose,
 		nonce: Vec<u8>,
 		rules: &EvidenceRules,
+		now: BlockNumber,
 	) -> Option<(crate::tpm::Quote, Vec<LogEvent>)> {
+		self.withheld_at = Some(now);
 		let withheld = |why: &str| {
 			crate::metrics::attestation(&label(purpose), "withheld");
 			tracing::error!(target: LOG_TARGET, ?purpose, "not attesting: {why}");
@@ -678,13 +747,21 @@ impl NodeDuty {
 		};
 		if !policy.is_log_pcr(self.log_pcr) {
 			withheld(&format!(
-				"the chain's policy keeps the event log in another PCR than this worker's 				 `log_pcr` ({}): {:?}",
+				"the chain's policy keeps the event log in another PCR than this worker's `log_pcr` ({}): {:?}",
 				self.log_pcr, policy.pcrs
 			));
 			return None;
 		}
 		if let Some(why) = &self.not_launched {
 			withheld(why);
+			return None;
+		}
+		if !rules.runtime_allowed && self_checks() {
+			withheld(&format!(
+				"governance never allowed this build (measurement {}, \
+				 `upgrades.allowMeasurement`): its first quote would quarantine the node",
+				self.runtime.map(|r| crate::hex0x(&r)).unwrap_or_default()
+			));
 			return None;
 		}
 		let selection: Vec<u8> = policy.selection().collect();
@@ -697,10 +774,13 @@ impl NodeDuty {
 				return None;
 			}
 		};
-		if let Some(why) = unfit_evidence(rules, quote.clock.reset_count, &quote.pcrs, &log) {
+		if let Some(why) = unfit_evidence(rules, quote.clock.reset_count, &quote.pcrs, &log)
+			.filter(|_| self_checks())
+		{
 			withheld(&format!("{why} ({} log entries)", log.len()));
 			return None;
 		}
+		self.withheld_at = None;
 		Some((quote, log))
 	}
 
@@ -957,6 +1037,21 @@ mod tests {
 		assert_eq!(uncount_lapsed(Some(heartbeat), &lapsed(ATTEST)), None);
 		let failed = ChainError::Request { url: String::new(), what: ATTEST, reason: "x".into() };
 		assert_eq!(uncount_lapsed(Some(appeal), &failed), None, "a failure may still land");
+	}
+
+	#[test]
+	fn a_log_half_full_of_unproven_entries_owes_a_heartbeat_early() {
+		let active = standing(NodeState::Active, 0, Some((100, Some(101))));
+		assert_eq!(due(&active, &RULES, 105, None), None, "not owed by the period yet");
+		assert_eq!(early_heartbeat(&active, 105, None, 31, 64), None);
+		assert_eq!(early_heartbeat(&active, 105, None, 32, 64), Some(Purpose::Heartbeat));
+		// Not while one may still land, nor at an anchor the chain took already.
+		let sent = Submitted { purpose: Purpose::Heartbeat, anchor: 104, since: 0, appeals: 0 };
+		assert_eq!(early_heartbeat(&active, 105, Some(sent), 40, 64), None);
+		assert_eq!(early_heartbeat(&active, 100, None, 40, 64), None);
+		// Only trusted nodes heartbeat; a candidate's admission quote carries its log anyway.
+		let candidate = standing(NodeState::Candidate { attested: true }, 0, None);
+		assert_eq!(early_heartbeat(&candidate, 105, None, 40, 64), None);
 	}
 
 	#[test]

@@ -300,11 +300,14 @@ impl Flags {
 		let log_pcr = file.log_pcr.unwrap_or(crate::evidence::DEFAULT_LOG_PCR.into());
 		let log_pcr = u8::try_from(log_pcr)
 			.ok()
-			.filter(|pcr| *pcr <= tea_primitives::evidence::MAX_POLICY_PCR)
+			.filter(|pcr| (8..=tea_primitives::evidence::MAX_POLICY_PCR).contains(pcr))
 			.ok_or_else(|| {
 				bad(
 					"log_pcr",
-					format!("{log_pcr}: must be one of 0-15 (16-23 can be reset by any program)"),
+					format!(
+						"{log_pcr}: must be one of 8-15 (0-7 hold the firmware's measurements, \
+						 16-23 can be reset by any program)"
+					),
 				)
 			})?;
 		Ok(Config {
@@ -407,9 +410,10 @@ mod tests {
 
 	#[test]
 	fn every_misconfiguration_is_one_clear_line() {
-		let cases: [(&str, &str); 14] = [
-			("operator = \"//Dave\"\nlog_pcr = 16", "`log_pcr`: 16: must be one of 0-15"),
-			("operator = \"//Dave\"\nlog_pcr = 300", "`log_pcr`: 300: must be one of 0-15"),
+		let cases: [(&str, &str); 15] = [
+			("operator = \"//Dave\"\nlog_pcr = 16", "`log_pcr`: 16: must be one of 8-15"),
+			("operator = \"//Dave\"\nlog_pcr = 300", "`log_pcr`: 300: must be one of 8-15"),
+			("operator = \"//Dave\"\nlog_pcr = 7", "`log_pcr`: 7: must be one of 8-15"),
 			("", "`operator`: missing"),
 			("operator = \"not a uri\"", "`operator`"),
 			("operator = \"//Dave\"\nbogus = 1", "unknown field `bogus`"),

@@ -7,8 +7,10 @@
 //!    through that descriptor; its SHA-256 (`Runtime`) and that of the configuration
 //!    (`Config`, the TOML of `tea-worker config show`, which holds no secret) are logged, then
 //!    extended into the log PCR (`crate::evidence`);
-//! 4. the descriptor that was hashed is executed (`fexecve`): what runs is what was measured,
-//!    whatever happens to the path in between. The managed swtpm stays this process's child
+//! 4. the descriptor that was hashed is executed (`fexecve`) without the dynamic loader's
+//!    `LD_*` variables: what runs is the file that was measured, whatever happens to the path
+//!    in between (a writer of the file itself could still change it: on real hardware IMA
+//!    measures what is executed). The managed swtpm stays this process's child
 //!    and is handed to the daemon ([`swtpm::HANDOFF`]).
 //!
 //! On real hardware, Linux IMA measures the launcher itself before it runs; on a development
@@ -88,7 +90,8 @@ pub fn launch(config: &Config, exec: Option<&Path>) -> Result<(), WorkerError> {
 		.collect::<Result<_, _>>()
 		.map_err(|e| WorkerError::Usage(format!("an argument holds a NUL byte: {e}")))?;
 	let mut env: Vec<CString> = std::env::vars_os()
-		.filter(|(k, _)| k != swtpm::HANDOFF)
+		// Nothing that makes the dynamic loader run other code than the binary measured.
+		.filter(|(k, _)| k != swtpm::HANDOFF && !k.as_bytes().starts_with(b"LD_"))
 		.map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()))
 		.collect::<Result<_, _>>()
 		.map_err(|e| WorkerError::Usage(format!("a variable holds a NUL byte: {e}")))?;

@@ -107,8 +107,6 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	// be a pool thread. Blocking here is fine: nothing else runs yet.
 	// `tea-worker launch` started it and measured this daemon: it is this process's child.
 	let handed = std::env::var(swtpm::HANDOFF).ok();
-	// SAFETY: nothing else reads or writes the environment yet (no thread of ours runs).
-	unsafe { std::env::remove_var(swtpm::HANDOFF) };
 	let managed = match (config.tpm.as_str(), handed) {
 		("swtpm", Some(handed)) => Some(swtpm::ManagedSwtpm::adopt(&handed).map_err(config_error)?),
 		("swtpm", None) => Some(
@@ -137,13 +135,20 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	}
 	// Whether `tea-worker launch` measured this very binary and configuration last: under an
 	// attestation policy a node quotes only then (the chain would believe its log).
-	let runtime = crate::tpm::runtime_digest()?;
+	let measurement = crate::tpm::runtime_digest()?;
 	let config_digest = launch::config_digest(&config);
 	let not_launched = tpm
-		.run(move |tpm| Ok(tpm.log().and_then(|log| log.launched(&runtime, &config_digest).err())))
+		.run(move |tpm| {
+			Ok(tpm.log().and_then(|log| log.launched(&measurement, &config_digest).err()))
+		})
 		.await?;
 	if let Some(why) = &not_launched {
 		tracing::warn!(target: LOG_TARGET, "{why}");
+	}
+	// Until the node duty reads the chain's bound and base, actor loads of an attesting node
+	// count against the runtime's bound from nothing proven (a genesis node never quotes).
+	if config.genesis.is_none() {
+		tpm.run(|tpm| tpm.set_chain(None, crate::evidence::DEFAULT_MAX_ENTRIES)).await?;
 	}
 	let node = match &config.genesis {
 		Some(name) => pallet_tea_nodes::node_id(format!("dev EK {name}").as_bytes()),
@@ -304,6 +309,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	// What the mini-runtime refuses is reported on chain against the release.
 	duty.log_pcr = config.log_pcr;
 	duty.not_launched = not_launched;
+	duty.runtime = Some(measurement);
 	duty.refusals = Some(security);
 	duty.announce = config
 		.announce
