@@ -40,7 +40,13 @@ fn accepted(quote: &tea_worker::tpm::Quote, runtime: [u8; 32]) -> EvidenceState<
 }
 
 fn rules(last: Option<EvidenceState<u32>>) -> EvidenceRules {
-	EvidenceRules { policy: Some(policy()), last, max_entries: 64, runtime_allowed: true }
+	EvidenceRules {
+		policy: Some(policy()),
+		last,
+		max_entries: 64,
+		runtime_allowed: true,
+		unregistered: vec![],
+	}
 }
 
 fn nonce(tpm: &Tpm) -> [u8; 32] {

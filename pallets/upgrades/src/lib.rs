@@ -855,6 +855,11 @@ pub mod pallet {
 
 	impl<T: Config> RolloutSignals<T::NodeId> for Pallet<T> {
 		fn note_upgraded(node: &T::NodeId, target: &RolloutTarget) {
+			// A node that proved a rolling measurement and now runs the one it replaces went
+			// back: it counts as failed in that rollout (an upgrade is not sticky).
+			if let RolloutTarget::Measurement { new: running, .. } = target {
+				Self::note_went_back(node, running);
+			}
 			let Some(id) = LiveByKey::<T>::get(target.key()) else { return };
 			let Some(mut rollout) = Rollouts::<T>::get(id) else { return };
 			// A measurement is proved by the quoted digest alone; a release by its version.
@@ -910,6 +915,32 @@ pub mod pallet {
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// Marks `node` failed in each live measurement rollout it proved upgraded to, if the
+		/// measurement it now runs (`running`) is the one that rollout replaces. O(live
+		/// rollouts).
+		fn note_went_back(node: &T::NodeId, running: &Measurement) {
+			for id in LiveRollouts::<T>::get() {
+				let Some(mut rollout) = Rollouts::<T>::get(id) else { continue };
+				let RolloutTarget::Measurement { replaces: Some(old), .. } = &rollout.target else {
+					continue;
+				};
+				if old != running {
+					continue;
+				}
+				let Some(mut a) = Assignments::<T>::get(id, node) else { continue };
+				if a.status != NodeUpgrade::Upgraded {
+					continue;
+				}
+				let Some(p) = rollout.tiers.get_mut(a.tier as usize) else { continue };
+				p.upgraded = p.upgraded.saturating_sub(1);
+				p.failed = p.failed.saturating_add(1);
+				a.status = NodeUpgrade::Failed;
+				Assignments::<T>::insert(id, node, a);
+				Rollouts::<T>::insert(id, rollout);
+				Self::deposit_event(Event::NodeFailed { rollout: id, node: node.clone() });
+			}
+		}
+
 		/// Puts `measurement` on the allowlist with `status`, and on [`EverAllowed`].
 		fn allow(measurement: Measurement, status: MeasurementStatus) {
 			Measurements::<T>::insert(measurement, status);

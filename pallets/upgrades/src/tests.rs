@@ -514,17 +514,18 @@ mod lifecycle {
 mod measurements {
 	use super::*;
 
+	/// Measurement 1 allowed, and measurement 2 rolling out to replace it under `plan`.
+	fn old_replaced_by_new(plan: RolloutPlanOf<Test>) -> (H256, H256) {
+		let (old, new) = (measurement(1), measurement(2));
+		assert_ok!(Upgrades::allow_measurement(committee(), old));
+		assert_ok!(Upgrades::roll_out_measurement(committee(), new, Some(old), plan));
+		(old, new)
+	}
+
 	#[test]
 	fn a_rolling_measurement_is_accepted_only_from_opened_tiers_then_replaces_the_old_one() {
 		build_and_execute(|| {
-			let (old, new) = (measurement(1), measurement(2));
-			assert_ok!(Upgrades::allow_measurement(committee(), old));
-			assert_ok!(Upgrades::roll_out_measurement(
-				committee(),
-				new,
-				Some(old),
-				plan(&[(50, 2), (50, 2)], 0)
-			));
+			let (old, new) = old_replaced_by_new(plan(&[(50, 2), (50, 2)], 0));
 			let (first, second) = (tier_nodes(0, 0), tier_nodes(0, 1));
 			assert!(Upgrades::measurement_allowed(&first[0], &new));
 			assert!(!Upgrades::measurement_allowed(&second[0], &new));
@@ -550,17 +551,41 @@ mod measurements {
 		});
 	}
 
+	/// Issue 14: `Upgraded` was sticky, so a node that proved the new build once and went back to
+	/// the old one still counted for the health gate.
+	#[test]
+	fn a_node_that_goes_back_to_the_old_measurement_counts_as_failed() {
+		build_and_execute(|| {
+			let (old, new) = old_replaced_by_new(plan(&[(100, 2)], 50));
+			let nodes = tier_nodes(0, 0);
+			let running = |m| RolloutTarget::Measurement { new: m, replaces: None };
+			Upgrades::note_upgraded(&nodes[0], &running(new));
+			Upgrades::note_upgraded(&nodes[1], &running(new));
+			assert_eq!((rollout(0).tiers[0].upgraded, rollout(0).tiers[0].failed), (2, 0));
+			// Still on the old one without ever proving the new: nothing changes.
+			Upgrades::note_upgraded(&nodes[2], &running(old));
+			assert_eq!(Assignments::<Test>::get(0, nodes[2]).unwrap().status, NodeUpgrade::Pending);
+			// Back to the old one after proving the new: failed, and it stays so.
+			Upgrades::note_upgraded(&nodes[0], &running(old));
+			assert_eq!(Assignments::<Test>::get(0, nodes[0]).unwrap().status, NodeUpgrade::Failed);
+			assert_eq!((rollout(0).tiers[0].upgraded, rollout(0).tiers[0].failed), (1, 1));
+			assert!(events().contains(&Event::NodeFailed { rollout: 0, node: nodes[0] }));
+			Upgrades::note_upgraded(&nodes[0], &running(new));
+			assert_eq!(Assignments::<Test>::get(0, nodes[0]).unwrap().status, NodeUpgrade::Failed);
+			assert_eq!((rollout(0).tiers[0].upgraded, rollout(0).tiers[0].failed), (1, 1));
+			// Another measurement entirely (neither old nor new) changes nothing here.
+			Upgrades::note_upgraded(&nodes[1], &running(measurement(3)));
+			assert_eq!(
+				Assignments::<Test>::get(0, nodes[1]).unwrap().status,
+				NodeUpgrade::Upgraded
+			);
+		});
+	}
+
 	#[test]
 	fn rolling_back_a_measurement_keeps_the_old_one_only() {
 		build_and_execute(|| {
-			let (old, new) = (measurement(1), measurement(2));
-			assert_ok!(Upgrades::allow_measurement(committee(), old));
-			assert_ok!(Upgrades::roll_out_measurement(
-				committee(),
-				new,
-				Some(old),
-				plan(&[(100, 2)], 0)
-			));
+			let (old, new) = old_replaced_by_new(plan(&[(100, 2)], 0));
 			assert_noop!(
 				Upgrades::remove_measurement(committee(), new),
 				UpgradesError::MeasurementRolling

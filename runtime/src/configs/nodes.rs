@@ -12,10 +12,12 @@ parameter_types! {
 	/// Slashed deposits (after the reporters' share) are burnt.
 	pub const SlashDestination: Option<AccountId> = None;
 	/// The heaviest rollout signal an attestation sends: `note_failure` with every live
-	/// rollout, or `note_upgraded`.
+	/// rollout, or `note_upgraded`, which for a measurement also checks every live rollout for
+	/// a node gone back to the measurement it replaces (as costly as `note_failure`; not
+	/// benchmarked on its own yet).
 	pub SignalsWeight: Weight = {
 		type W = crate::weights::pallet_tea_upgrades::WeightInfo<Runtime>;
-		W::note_failure(16).max(W::note_upgraded())
+		W::note_failure(16).saturating_add(W::note_upgraded())
 	};
 }
 

@@ -211,6 +211,9 @@ pub struct EvidenceRules {
 	/// Whether governance ever allowed this worker's build (`upgrades.everAllowed`); a node
 	/// whose launch logged another would be evidence against itself, so it waits.
 	pub runtime_allowed: bool,
+	/// The providers this worker logged that the chain does not register (`actors.providers`):
+	/// its log would be evidence against it, so it waits.
+	pub unregistered: Vec<String>,
 }
 
 impl EvidenceRules {
@@ -272,6 +275,7 @@ async fn read(
 	client: &ChainClient,
 	node: H256,
 	runtime: Option<H256>,
+	providers: &[String],
 ) -> Result<
 	(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>, ReportRules, EvidenceRules),
 	ChainError,
@@ -316,7 +320,17 @@ async fn read(
 			}
 			None => true,
 		},
+		unregistered: Vec::new(),
 	};
+	let mut evidence = evidence;
+	for name in providers {
+		let key: tea_primitives::Name = name.as_bytes().to_vec().try_into().unwrap_or_default();
+		let info: Option<pallet_tea_actors::ProviderInfo> =
+			super::by_key(&at, url, "Actors.Providers", key).await?;
+		if info.is_none() {
+			evidence.unregistered.push(name.clone());
+		}
+	}
 	let standing = info.map(|info| Standing {
 		state: info.state,
 		since: info.since,
@@ -454,6 +468,9 @@ pub struct NodeDuty {
 	/// This worker's measurement (the SHA-256 of its binary), checked against the chain's
 	/// allowlist before it quotes.
 	pub runtime: Option<[u8; 32]>,
+	/// The providers this worker enabled (and logged), checked against the chain's registry
+	/// before it quotes.
+	pub providers: Vec<String>,
 	/// When a quote was last withheld (it is not tried again for a few blocks).
 	withheld_at: Option<BlockNumber>,
 	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
@@ -526,6 +543,7 @@ impl NodeDuty {
 			log_pcr: crate::evidence::DEFAULT_LOG_PCR,
 			not_launched: None,
 			runtime: None,
+			providers: Vec::new(),
 			withheld_at: None,
 			refusals: None,
 			busy: false,
@@ -573,7 +591,7 @@ impl NodeDuty {
 			}
 			let runtime = self.runtime.map(H256);
 			let (now, hash, standing, rules, reports, evidence) =
-				match read(client, node, runtime).await {
+				match read(client, node, runtime, &self.providers).await {
 					Ok(read) => read,
 					Err(e) => {
 						tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
@@ -754,6 +772,14 @@ impl NodeDuty {
 		}
 		if let Some(why) = &self.not_launched {
 			withheld(why);
+			return None;
+		}
+		if !rules.unregistered.is_empty() && self_checks() {
+			withheld(&format!(
+				"this build enables providers the chain does not register ({}): its log would \
+				 quarantine the node; governance registers them (`actors.registerProvider`)",
+				rules.unregistered.join(", ")
+			));
 			return None;
 		}
 		if !rules.runtime_allowed && self_checks() {

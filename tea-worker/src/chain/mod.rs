@@ -205,11 +205,24 @@ pub(crate) async fn by_node<V: subxt::ext::codec::Decode>(
 	entry: &'static str,
 	node: sp_core::H256,
 ) -> Result<Option<V>, ChainError> {
+	by_key(at, url, entry, node).await
+}
+
+/// Reads a storage map entry under `key` (SCALE, hashed as the map says) at block `at`.
+pub(crate) async fn by_key<
+	K: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
+	V: subxt::ext::codec::Decode,
+>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+	key: K,
+) -> Result<Option<V>, ChainError> {
 	use subxt::utils::Static;
 	let fail = |e: subxt::Error| request_error(url, entry, &e);
 	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
-	let address = subxt::storage::dynamic::<(Static<sp_core::H256>,), Static<V>>(pallet, name);
-	match at.storage().try_fetch(address, (Static(node),)).await {
+	let address = subxt::storage::dynamic::<(Static<K>,), Static<V>>(pallet, name);
+	match at.storage().try_fetch(address, (Static(key),)).await {
 		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
 		Ok(None) => Ok(None),
 		Err(e) => Err(fail(e.into())),

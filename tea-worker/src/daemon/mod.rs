@@ -196,6 +196,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	];
 	// The providers' code is part of this binary; the log records which ones it enables.
 	let names: Vec<&'static str> = providers.iter().map(|p| p.name()).collect();
+	let provider_names = names.clone();
 	let measuring = tpm.clone();
 	let measured = tokio::task::spawn_blocking(move || {
 		names.into_iter().try_for_each(|name| {
@@ -310,6 +311,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	duty.log_pcr = config.log_pcr;
 	duty.not_launched = not_launched;
 	duty.runtime = Some(measurement);
+	duty.providers = provider_names.iter().map(|n| n.to_string()).collect();
 	duty.refusals = Some(security);
 	duty.announce = config
 		.announce

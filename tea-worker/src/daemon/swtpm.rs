@@ -50,7 +50,10 @@ impl ManagedSwtpm {
 		let bad = || ConfigError(format!("{HANDOFF}={value:?}: not a swtpm this process started"));
 		let (pid, tcti) = value.split_once(':').ok_or_else(bad)?;
 		let pid: libc::pid_t = pid.parse().map_err(|_| bad())?;
-		if pid <= 0 || !tcti.starts_with("swtpm:") {
+		// A swtpm: stopping it on drop signals that pid, so nothing else may pass for one.
+		let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+		let is_swtpm = exe.as_ref().and_then(|e| e.file_name()).is_some_and(|n| n == "swtpm");
+		if pid <= 0 || !tcti.starts_with("swtpm:") || !is_swtpm {
 			return Err(bad());
 		}
 		let swtpm = Self { pid, tcti: tcti.into() };
@@ -310,4 +313,27 @@ fn free_port_pair() -> std::io::Result<(u16, u16)> {
 		}
 	}
 	Err(std::io::Error::other("no two consecutive free ports"))
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn only_a_running_swtpm_child_is_adopted() {
+		let own = std::process::id();
+		for hostile in [
+			String::new(),
+			"nonsense".into(),
+			"-1:swtpm:host=127.0.0.1,port=1".into(),
+			// init: not a child of this process, not a swtpm
+			"1:swtpm:host=127.0.0.1,port=1".into(),
+			// this process: not a swtpm, and stopping it would signal the worker itself
+			format!("{own}:swtpm:host=127.0.0.1,port=1"),
+			format!("{own}:device:/dev/tpmrm0"),
+		] {
+			let err = ManagedSwtpm::adopt(&hostile).err().expect("refused");
+			assert!(err.0.contains("not a swtpm this process started"), "{hostile}: {}", err.0);
+		}
+	}
 }
