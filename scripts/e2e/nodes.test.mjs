@@ -332,7 +332,7 @@ test('a worker killed with SIGKILL right after a submission, or crashed right af
   assert.match(metrics, /tea_worker_outbox_depth 0/);
 });
 
-test('a modified tea-worker binary started the normal way (through the launcher) is caught by its first quote and quarantined', async () => {
+test('a modified tea-worker binary started the normal way (through the launcher) withholds its quote as an honest worker, and a cheating one is caught by its first quote and quarantined', async () => {
   // The genuine launcher measures the binary it executes: a copy with bytes appended still
   // runs, and its SHA-256 is not the allowed build's. An honest worker would see that
   // governance never allowed it and not attest; a modified one does not care (the test-only
@@ -342,9 +342,27 @@ test('a modified tea-worker binary started the normal way (through the launcher)
   appendFileSync(modified, Buffer.from('tampered'));
   const { measurement } = tpm(['measurement', modified]);
   assert.notEqual(measurement, tpm(['measurement']).measurement);
+  const args = ['--operator', '//Ferdie', '--tpm', 'swtpm', '--exec', modified];
+  // Run as it is, it registers but never submits evidence against itself: its own check
+  // finds that governance never allowed this build, and it withholds its quote.
+  const honest = await daemon('tampered-honest', args);
+  let metrics = '';
+  for (let i = 0; i < 60 && !/outcome="withheld",purpose="admission"/.test(metrics); i++) {
+    await sleep(1000);
+    metrics = await (await fetch(honest.started.metrics)).text();
+  }
+  assert.match(metrics, /tea_worker_attestations_total\{outcome="withheld",purpose="admission"\} [1-9]/);
+  assert.doesNotMatch(metrics, /outcome="sent"/);
+  assert.match(honest.stderr(), /governance never allowed this build/);
+  assert.deepEqual(await state(honest.started.nodeId), { candidate: { attested: false } });
+  const stopped = exitOf(honest);
+  process.kill(honest.child.pid, 'SIGINT');
+  assert.equal(await stopped, 0);
+  // The same binary skipping that check, as a cheating worker would, on the same TPM.
   process.env.TEA_FAULT_NO_SELF_CHECK = '1';
-  const d = await daemon('tampered', ['--operator', '//Ferdie', '--tpm', 'swtpm', '--exec', modified]);
+  const d = await daemon('tampered', args, honest.dataDir);
   delete process.env.TEA_FAULT_NO_SELF_CHECK;
+  assert.equal(d.started.nodeId, honest.started.nodeId);
   const admission = await lineOf(d, (l) => l.attested === 'Admission');
   assert.ok(admission.events.includes('Attestation.QuoteRejected'), JSON.stringify(admission));
   assert.deepEqual((await state(d.started.nodeId)).quarantined.offence, { unknownRuntime: null });
