@@ -774,16 +774,7 @@ impl TpmHandle {
 		&self,
 		job: impl FnOnce(&mut Tpm) -> Result<R, TpmError> + Send + 'static,
 	) -> Result<R, TpmError> {
-		let (tx, rx) = std::sync::mpsc::channel();
-		let started = std::time::Instant::now();
-		self.jobs
-			.send(Message::Job(Box::new(move |tpm| {
-				let _ = tx.send(job(tpm));
-			})))
-			.map_err(|_| TpmError::Gone)?;
-		let result = rx.recv().map_err(|_| TpmError::Gone)?;
-		crate::metrics::tpm_latency(started.elapsed());
-		result
+		futures::executor::block_on(self.run(job))
 	}
 }
 

@@ -196,18 +196,12 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	];
 	// The providers' code is part of this binary; the log records which ones it enables.
 	let names: Vec<&'static str> = providers.iter().map(|p| p.name()).collect();
-	let provider_names = names.clone();
-	let measuring = tpm.clone();
-	let measured = tokio::task::spawn_blocking(move || {
-		names.into_iter().try_for_each(|name| {
-			measuring.run_blocking(move |tpm| tpm.measure(EventKind::Provider, name.as_bytes()))?;
-			Ok::<_, crate::tpm::TpmError>(())
-		})
-	})
-	.await
-	.map_err(|e| WorkerError::Config(e.to_string()))?;
-	if let Err(e) = measured {
-		tracing::error!(target: LOG_TARGET, error = %e, "providers not measured");
+	for name in names.iter().copied() {
+		let measured = tpm.run(move |tpm| tpm.measure(EventKind::Provider, name.as_bytes())).await;
+		if let Err(e) = measured {
+			tracing::error!(target: LOG_TARGET, error = %e, "providers not measured");
+			break;
+		}
 	}
 	let grants = ChainGrants::empty(Some(node));
 	let measure: Arc<dyn crate::runtime::Measure> = Arc::new(tpm.clone());
@@ -311,7 +305,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	duty.log_pcr = config.log_pcr;
 	duty.not_launched = not_launched;
 	duty.runtime = Some(measurement);
-	duty.providers = provider_names.iter().map(|n| n.to_string()).collect();
+	duty.providers = names.iter().map(|n| n.to_string()).collect();
 	duty.refusals = Some(security);
 	duty.announce = config
 		.announce
