@@ -47,7 +47,6 @@ impl SoftTpm {
 	/// A quote over `pcrs` (ascending indices) with `nonce` as `extraData`:
 	/// `(TPMS_ATTEST, TPMT_SIGNATURE)`.
 	pub fn quote(&self, nonce: &[u8], pcrs: &[(u8, [u8; 32])]) -> (Vec<u8>, Vec<u8>) {
-		use p256::ecdsa::{signature::Signer, Signature};
 		let clock = match self.clock.get() {
 			Some(mut clock) => {
 				clock.clock += 1;
@@ -84,7 +83,15 @@ impl SoftTpm {
 		attest.extend(bitmap);
 		attest.extend(32u16.to_be_bytes());
 		attest.extend(crate::tpm::pcr_digest(pcrs));
-		let signature: Signature = self.key.sign(&attest);
+		let signature = self.sign(&attest);
+		(attest, signature)
+	}
+
+	/// Its `TPMT_SIGNATURE` (ECDSA P-256, SHA-256) over any bytes, for tests of what a verifier
+	/// does with signed bytes that are no quote.
+	pub fn sign(&self, attest: &[u8]) -> Vec<u8> {
+		use p256::ecdsa::{signature::Signer, Signature};
+		let signature: Signature = self.key.sign(attest);
 		let (r, s) = signature.split_bytes();
 		let mut sig = Vec::new();
 		sig.extend(crate::tpm::ALG_ECDSA.to_be_bytes());
@@ -93,6 +100,6 @@ impl SoftTpm {
 			sig.extend(32u16.to_be_bytes());
 			sig.extend(scalar.as_slice());
 		}
-		(attest, sig)
+		sig
 	}
 }

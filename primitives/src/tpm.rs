@@ -3,11 +3,13 @@
 //!
 //! A quote is `TPMS_ATTEST` (the TPM's marshalled attestation structure) signed by the node's
 //! attestation key (a restricted P-256 ECDSA key) as a `TPMT_SIGNATURE`. [`verify_quote`]
-//! checks, in order: the structure (magic `TPM_GENERATED_VALUE`, type `TPM_ST_ATTEST_QUOTE`), that
-//! `extraData` is the expected nonce (the chain's challenge, so no old quote can be replayed),
-//! that the quoted PCR selection is exactly the submitted PCRs (SHA-256 bank), that the PCR
-//! digest is the SHA-256 of the submitted values, and the ECDSA signature by the AK over
-//! SHA-256(`TPMS_ATTEST`). TPM signatures are not low-S normalised; the verifier accepts both.
+//! checks, in order: the ECDSA signature by the AK over SHA-256(`TPMS_ATTEST`) — first, so that
+//! every later failure is about bytes the TPM signed ([`QuoteError::is_signed`]) and nothing
+//! unsigned can ever be held against a node — then the structure (magic
+//! `TPM_GENERATED_VALUE`, type `TPM_ST_ATTEST_QUOTE`), that `extraData` is the expected nonce
+//! (the chain's challenge, so no old quote can be replayed), that the quoted PCR selection is
+//! exactly the submitted PCRs (SHA-256 bank), and that the PCR digest is the SHA-256 of the
+//! submitted values. TPM signatures are not low-S normalised; the verifier accepts both.
 
 use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
@@ -26,7 +28,9 @@ pub const ALG_ECDSA: u16 = 0x0018;
 /// Highest PCR index of a PC-client TPM.
 pub const MAX_PCR: u8 = 23;
 
-/// Why a quote is refused. Each is evidence against the submitting node.
+/// Why a quote is refused. Those of a quote the node's attestation key signed
+/// ([`QuoteError::is_signed`]) are evidence against the node; the others prove nothing about
+/// its TPM.
 #[derive(
 	Clone,
 	Copy,
@@ -69,6 +73,16 @@ pub enum QuoteError {
 	ClockWentBack,
 }
 
+impl QuoteError {
+	/// Whether the failure is about a quote the attestation key signed. A signature that does
+	/// not verify (or cannot be parsed, or a key that is no key) proves nothing about the TPM:
+	/// anyone can make such bytes, so the chain refuses them instead of holding them against
+	/// the node.
+	pub fn is_signed(&self) -> bool {
+		!matches!(self, Self::BadSignature | Self::BadSignatureEncoding | Self::BadAttestationKey)
+	}
+}
+
 /// Why a node attests. The purpose is part of the challenge, so a quote made for one purpose
 /// never serves another.
 #[derive(
@@ -90,22 +104,37 @@ pub enum Purpose {
 	Heartbeat,
 	/// A quarantined node's fresh attestation within its appeal window.
 	Appeal,
+	/// Proof that an operator holds the attestation key of a node another account registered
+	/// and never attested: the operator takes the registration over (`Nodes::claim`).
+	Claim,
 }
 
-/// Domain separator of attestation challenges.
-pub const CHALLENGE_DOMAIN: &[u8] = b"tea/attestation/v1";
+/// Domain separator of attestation challenges (v2: the operator is bound in).
+pub const CHALLENGE_DOMAIN: &[u8] = b"tea/attestation/v2";
 
 /// The challenge a node's quote must carry in `extraData`:
-/// `SHA-256(CHALLENGE_DOMAIN ‖ anchor block hash ‖ node id ‖ purpose)`.
+/// `SHA-256(CHALLENGE_DOMAIN ‖ anchor block hash ‖ node id ‖ len(operator) as u32 LE ‖
+/// operator ‖ purpose)`, where `operator` is the SCALE encoding of the account that submits
+/// the quote (the node's operator).
 ///
 /// The anchor is a recent block the chain still remembers, so the worker cannot know the
 /// challenge before that block exists, and the chain refuses anchors outside its window or not
-/// newer than the node's last one: an old quote can never be replayed.
-pub fn challenge(anchor_hash: &[u8; 32], node: &[u8; 32], purpose: Purpose) -> [u8; 32] {
+/// newer than the node's last one: an old quote can never be replayed. The operator is bound in
+/// so that a quote the node made for its own operator never serves another account: whoever
+/// registers someone else's endorsement and attestation keys cannot complete the registration
+/// with the real node's quotes.
+pub fn challenge(
+	anchor_hash: &[u8; 32],
+	node: &[u8; 32],
+	operator: &[u8],
+	purpose: Purpose,
+) -> [u8; 32] {
 	let mut hasher = Sha256::new();
 	hasher.update(CHALLENGE_DOMAIN);
 	hasher.update(anchor_hash);
 	hasher.update(node);
+	hasher.update((operator.len() as u32).to_le_bytes());
+	hasher.update(operator);
 	hasher.update([purpose as u8]);
 	hasher.finalize().into()
 }
@@ -276,6 +305,11 @@ pub fn verify_quote(
 	nonce: &[u8],
 	pcrs: &[(u8, [u8; 32])],
 ) -> Result<QuoteInfo, QuoteError> {
+	// The signature first: what follows is only ever about bytes the TPM signed.
+	let key = VerifyingKey::from_sec1_bytes(ak_sec1).map_err(|_| QuoteError::BadAttestationKey)?;
+	let signature = parse_signature(signature)?;
+	key.verify(attest, &signature).map_err(|_| QuoteError::BadSignature)?;
+
 	let mut r = Reader(attest);
 	if r.u32()? != TPM_GENERATED {
 		return Err(QuoteError::NotTpmGenerated);
@@ -312,10 +346,6 @@ pub fn verify_quote(
 	if digest != pcr_digest {
 		return Err(QuoteError::PcrDigestMismatch);
 	}
-
-	let key = VerifyingKey::from_sec1_bytes(ak_sec1).map_err(|_| QuoteError::BadAttestationKey)?;
-	let signature = parse_signature(signature)?;
-	key.verify(attest, &signature).map_err(|_| QuoteError::BadSignature)?;
 	Ok(QuoteInfo { clock, safe, firmware_version, pcr_digest })
 }
 
@@ -423,14 +453,33 @@ mod tests {
 		assert_eq!(with(&|t| t.pcrs = other.pcrs.clone()), Err(QuoteError::PcrDigestMismatch));
 		assert_eq!(with(&|t| t.ak = vec![4; 65]), Err(QuoteError::BadAttestationKey));
 		// Flipped bytes in the signed structure: the clock (covered by the signature only), the
-		// magic, the type.
+		// magic, the type. Changed bytes no longer carry the AK's signature: checked first.
 		// From the end: digest (34), PCR selection (10), firmware (8), clock info (17).
 		let clock_at = v.attest.len() - 34 - 10 - 8 - 17;
 		assert_eq!(with(&|t| t.attest[clock_at] ^= 1), Err(QuoteError::BadSignature));
-		assert_eq!(with(&|t| t.attest[0] ^= 1), Err(QuoteError::NotTpmGenerated));
-		assert_eq!(with(&|t| t.attest[5] ^= 1), Err(QuoteError::NotAQuote));
-		assert_eq!(with(&|t| t.attest.push(0)), Err(QuoteError::Malformed));
-		assert_eq!(with(&|t| t.attest.truncate(40)), Err(QuoteError::Malformed));
+		assert_eq!(with(&|t| t.attest[0] ^= 1), Err(QuoteError::BadSignature));
+		assert_eq!(with(&|t| t.attest.push(0)), Err(QuoteError::BadSignature));
+		// The same changes signed by the key (a TPM cannot make them; the test signer can):
+		// each caught by its own check.
+		let signer = crate::testing::SoftTpm::new(5);
+		let signed = |f: &dyn Fn(&mut Vec<u8>)| {
+			let (mut attest, _) = signer.quote(&v.nonce, &v.pcrs);
+			f(&mut attest);
+			let signature = signer.sign(&attest);
+			verify_quote(&signer.ak(), &attest, &signature, &v.nonce, &v.pcrs)
+		};
+		assert!(signed(&|_| {}).is_ok());
+		assert_eq!(signed(&|a| a[0] ^= 1), Err(QuoteError::NotTpmGenerated));
+		assert_eq!(signed(&|a| a[5] ^= 1), Err(QuoteError::NotAQuote));
+		assert_eq!(signed(&|a| a.push(0)), Err(QuoteError::Malformed));
+		assert_eq!(signed(&|a| a.truncate(40)), Err(QuoteError::Malformed));
+		for error in [QuoteError::NotTpmGenerated, QuoteError::Malformed, QuoteError::NonceMismatch]
+		{
+			assert!(error.is_signed());
+		}
+		for error in [QuoteError::BadSignature, QuoteError::BadSignatureEncoding] {
+			assert!(!error.is_signed(), "{error:?} proves nothing about the TPM");
+		}
 		// The signature.
 		assert_eq!(with(&|t| t.signature[10] ^= 1), Err(QuoteError::BadSignature));
 		assert_eq!(with(&|t| t.signature[0] ^= 1), Err(QuoteError::BadSignatureEncoding));
@@ -486,12 +535,17 @@ mod tests {
 	}
 
 	#[test]
-	fn challenges_bind_the_block_the_node_and_the_purpose() {
-		let base = challenge(&[1; 32], &[2; 32], Purpose::Heartbeat);
-		assert_ne!(base, challenge(&[9; 32], &[2; 32], Purpose::Heartbeat));
-		assert_ne!(base, challenge(&[1; 32], &[9; 32], Purpose::Heartbeat));
-		assert_ne!(base, challenge(&[1; 32], &[2; 32], Purpose::Appeal));
-		assert_eq!(base, challenge(&[1; 32], &[2; 32], Purpose::Heartbeat));
+	fn challenges_bind_the_block_the_node_the_operator_and_the_purpose() {
+		let at = |anchor: u8, node: u8, operator: &[u8], purpose| {
+			challenge(&[anchor; 32], &[node; 32], operator, purpose)
+		};
+		let base = at(1, 2, &[3; 32], Purpose::Heartbeat);
+		assert_ne!(base, at(9, 2, &[3; 32], Purpose::Heartbeat));
+		assert_ne!(base, at(1, 9, &[3; 32], Purpose::Heartbeat));
+		assert_ne!(base, at(1, 2, &[4; 32], Purpose::Heartbeat));
+		assert_ne!(base, at(1, 2, &[3; 32], Purpose::Appeal));
+		assert_ne!(base, at(1, 2, &[3; 32], Purpose::Claim));
+		assert_eq!(base, at(1, 2, &[3; 32], Purpose::Heartbeat));
 	}
 
 	#[test]

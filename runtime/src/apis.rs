@@ -167,13 +167,14 @@ impl_runtime_apis! {
 		}
 	}
 
-	impl pallet_tea_attestation::AttestationApi<Block, BlockNumber> for Runtime {
+	impl pallet_tea_attestation::AttestationApi<Block, AccountId, BlockNumber> for Runtime {
 		fn challenge(
 			node: pallet_tea_nodes::NodeId,
+			operator: AccountId,
 			purpose: pallet_tea_attestation::Purpose,
 		) -> (BlockNumber, [u8; 32]) {
 			let anchor = System::block_number().saturating_sub(1);
-			(anchor, Attestation::challenge(&node, purpose, anchor))
+			(anchor, Attestation::challenge(&node, &operator, purpose, anchor))
 		}
 	}
 

@@ -6,7 +6,6 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
@@ -14,15 +13,14 @@ import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import {
-  startNode, connect, stopAll, send, nextEvent, freePort, worker, tempDir, motion, TEA_WORKER, startWorker,
+  startNode, connect, stopAll, send, nextEvent, worker, tempDir, motion, TEA_WORKER, startWorker,
 } from './lib.mjs';
 import { actorWasm, cidBytes, cidText } from './wasm.mjs';
+import * as releases from './releases.mjs';
 
 let node;
 let api;
 let gateway;
-const served = new Map(); // path -> bytes
-const requests = [];
 let alice;
 let bob;
 
@@ -32,19 +30,10 @@ before(async () => {
   alice = keyring.addFromUri('//Alice');
   bob = keyring.addFromUri('//Bob');
 
-  const port = await freePort();
-  gateway = createServer((req, res) => {
-    requests.push(req.url);
-    const body = served.get(req.url);
-    if (!body) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(Buffer.from(body));
-  });
-  await new Promise((r) => gateway.listen(port, '127.0.0.1', r));
-
   node = await startNode('actors', ['--dev']);
   api = await connect(node);
   // The node operator points the off-chain worker at the gateway.
-  await api.rpc.offchain.localStorageSet('PERSISTENT', stringToHex('tea::gateway'), stringToHex(`http://127.0.0.1:${port}`));
+  gateway = await releases.startGateway(api);
 });
 
 after(async () => {
@@ -55,33 +44,9 @@ after(async () => {
 
 const text = (bytes) => Buffer.from(bytes.toU8a(true)).toString('utf8');
 
-/** The developer's signed manifest for `bytes`, as `publishRelease` takes it. */
-function signedManifest(signer, actor, version, bytes, grants) {
-  const type = api.tx.actors.publishRelease.meta.args[0].type.toString();
-  const manifest = api.createType(type, {
-    developer: signer.address,
-    actor: stringToHex(actor),
-    version,
-    cid: u8aToHex(cidBytes(bytes)),
-    grants: grants.map(([provider, operations]) => ({
-      provider: stringToHex(provider),
-      operations: operations.map(stringToHex),
-      limits: { maxMemoryPages: 16, maxFuelPerCall: 1_000_000 },
-      expiresAt: null,
-    })),
-  });
-  const payload = u8aConcat(stringToU8a('tea/manifest/v1'), manifest.toU8a());
-  return { manifest, signature: { Sr25519: u8aToHex(signer.sign(payload)) } };
-}
-
-function publish(signer, actor, version, bytes, grants) {
-  const { manifest, signature } = signedManifest(signer, actor, version, bytes, grants);
-  return send(api, api.tx.actors.publishRelease(manifest, signature, bytes.length), signer);
-}
-
-function serve(bytes, body = bytes) {
-  served.set(`/ipfs/${cidText(bytes)}`, body);
-}
+const signedManifest = (...args) => releases.signedManifest(api, ...args);
+const publish = (...args) => releases.publish(api, ...args);
+const serve = (bytes, body = bytes) => gateway.serve(bytes, body);
 
 test('built-in providers are registered at genesis and shown with their operations', async () => {
   const kv = (await api.query.actors.providers(stringToHex('tea:keyvalue'))).unwrap();
@@ -102,7 +67,7 @@ test('a release with a signed manifest is fetched by CID, checked and validated 
   assert.equal(u8aToHex(published.data[2].toU8a(true)), u8aToHex(cidBytes(code)));
 
   await validated;
-  assert.ok(requests.includes(`/ipfs/${cidText(code)}`), `gateway saw ${requests}`);
+  assert.ok(gateway.requests.includes(`/ipfs/${cidText(code)}`), `gateway saw ${gateway.requests}`);
   const release = (await api.query.actors.releases(stringToHex('counter'), 1)).unwrap();
   assert.equal(release.status.type, 'Validated');
   assert.equal(release.approvals.length, 1);

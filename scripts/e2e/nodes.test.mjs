@@ -15,11 +15,13 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { stringToHex } from '@polkadot/util';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import {
   startNode, connect, stopAll, send, nextEvent, worker, startSwtpm, startWorker, tempDir, freePort,
   sleep, TEA_WORKER,
 } from './lib.mjs';
+import * as releases from './releases.mjs';
+import { actorWasm, cidText } from './wasm.mjs';
 
 let node;
 let api;
@@ -30,7 +32,7 @@ let net;
 before(async () => {
   await cryptoWaitReady();
   const keyring = new Keyring({ type: 'sr25519' });
-  keys = Object.fromEntries(['Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie']
+  keys = Object.fromEntries(['Alice', 'Bob', 'Charlie', 'Dave', 'Eve', 'Ferdie', 'Squatter']
     .map((n) => [n, keyring.addFromUri(`//${n}`)]));
   node = await startNode('nodes', ['--dev']);
   api = await connect(node);
@@ -116,7 +118,7 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const badId = tpm(['identity', '--tpm', badTcti, '--p2p-key', badKey]);
   await send(api, api.tx.nodes.register(badId.ekPublic, badId.ekCertificate, badId.attestationKey,
     badId.peerIdBytes), keys.Eve);
-  const [anchor, nonce] = await api.call.attestationApi.challenge(badId.nodeId, 'Admission');
+  const [anchor, nonce] = await api.call.attestationApi.challenge(badId.nodeId, keys.Eve.address, 'Admission');
   const t = tpm(['quote', '--tpm', badTcti, '--nonce', nonce.toHex()]);
   t.pcrs[0][1] = `0x${'ab'.repeat(32)}`;
   const rejected = await send(api, api.tx.attestation.submitAttestation(badId.nodeId, 'Admission',
@@ -125,10 +127,23 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   assert.deepEqual(why.data.offence.toJSON(), { failedQuote: 'PcrDigestMismatch' });
   assert.deepEqual((await state(badId.nodeId)).quarantined.offence, { failedQuote: 'PcrDigestMismatch' });
 
+  // A squatter registers the keys of the node "uncertified" (public values) under its own
+  // account before that node's daemon starts. It can never complete that registration (the
+  // challenge binds the operator); the daemon proves it holds the AK and claims it.
+  const squatter = keys.Squatter;
+  await send(api, api.tx.balances.transferKeepAlive(squatter.address, 1000n * 10n ** 12n), keys.Alice);
+  const uncertifiedTcti = await startSwtpm('uncertified', rogue);
+  const uncertifiedKey = join(tempDir('p2p-uncertified'), 'p2p.key');
+  const squatted = tpm(['identity', '--tpm', uncertifiedTcti, '--p2p-key', uncertifiedKey]);
+  await send(api, api.tx.nodes.register(squatted.ekPublic, squatted.ekCertificate,
+    squatted.attestationKey, stringToHex('squatter')), squatter);
+  const reserved = async (who) => (await api.query.system.account(who.address)).data.reserved.toBigInt();
+  assert.ok(await reserved(squatter) > 0n, 'its deposit is held');
+
   // The genesis nodes' daemons: committee members.
   const ports = { good: await freePort(), uncertified: await freePort(), bad: await freePort() };
   const keyFiles = {
-    good: join(tempDir('p2p-good'), 'p2p.key'), uncertified: join(tempDir('p2p-uncertified'), 'p2p.key'), bad: badKey,
+    good: join(tempDir('p2p-good'), 'p2p.key'), uncertified: uncertifiedKey, bad: badKey,
   };
   // No peer list: each worker publishes its listen address on chain and the members reach it
   // there.
@@ -146,7 +161,8 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const good = await daemon('good', ['--operator', '//Dave', '--tpm', 'swtpm', '--dev-ca', vendor.dir, ...listen('good')]);
   const goodClosed = closed(good.started.nodeId);
   assert.equal(good.started.ekCertificate, true, 'the dev CA certified the managed swtpm');
-  const uncertified = await daemon('uncertified', ['--operator', '//Ferdie', '--tpm', 'swtpm', '--dev-ca', rogue.dir, ...listen('uncertified')]);
+  const uncertified = await daemon('uncertified', ['--operator', '//Ferdie', '--tpm', uncertifiedTcti, ...listen('uncertified')]);
+  assert.equal(uncertified.started.nodeId, squatted.nodeId);
   const uncertifiedClosed = closed(uncertified.started.nodeId);
   const badClosed = closed(badId.nodeId);
   const bad = await daemon('bad', ['--operator', '//Eve', '--tpm', badTcti, ...listen('bad')]);
@@ -171,6 +187,13 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const verdict = await goodClosed;
   assert.equal(verdict.data.verdict.toJSON(), true);
   assert.deepEqual(verdict.data.noted.toJSON(), []);
+  // The squatted node's daemon claimed its registration (the squatter got its deposit back)
+  // and then went on as any candidate.
+  const claimed = await lineOf(uncertified, (l) => l.registered, 1, 60_000);
+  assert.ok(claimed.registered.includes('Nodes.Claimed'), JSON.stringify(claimed));
+  const claimedInfo = (await api.query.nodes.nodes(squatted.nodeId)).unwrap();
+  assert.equal(claimedInfo.operator.toString(), keys.Ferdie.address);
+  assert.equal(await reserved(squatter), 0n, 'deposit returned');
   const refused = await uncertifiedClosed;
   assert.equal(refused.data.verdict.toJSON(), false);
   assert.deepEqual((await state(uncertified.started.nodeId)).quarantined.offence, { committeeRejected: null });
@@ -330,6 +353,7 @@ test('a worker killed with SIGKILL right after a submission, or crashed right af
     metrics = await (await fetch(recovered.started.metrics)).text();
   }
   assert.match(metrics, /tea_worker_outbox_depth 0/);
+  net.good = recovered;
 });
 
 test('a modified tea-worker binary started the normal way (through the launcher) withholds its quote as an honest worker, and a cheating one is caught by its first quote and quarantined', async () => {
@@ -369,4 +393,76 @@ test('a modified tea-worker binary started the normal way (through the launcher)
   const exited = new Promise((r) => d.child.once('exit', (code) => r(code)));
   process.kill(d.child.pid, 'SIGINT');
   assert.equal(await exited, 0);
+});
+
+test('a release rollout with maxFailure 0 completes because the attesting workers prove they loaded it; a worker that does not load the next release fails its tier and freezes the rollout', async () => {
+  assert.ok(net?.good, 'the earlier tests left the network running');
+  const gateway = await releases.startGateway(api);
+  const workers = [net.good, net.bad];
+  const ids = workers.map((w) => w.started.nodeId);
+  try {
+    // The genesis nodes have no TPM behind them and can prove nothing: their operators make
+    // them exit, and the rollouts' node set is the two attesting workers.
+    for (const name of ['Alice', 'Bob', 'Charlie']) {
+      await send(api, api.tx.nodes.exit(net.members[name].started.nodeId), keys[name]);
+    }
+    await send(api, api.tx.actors.registerActor(stringToHex('prover')), keys.Bob);
+    const text = (bytes) => Buffer.from(bytes.toU8a(true)).toString('utf8');
+    /** Publishes `prover` v`version`, waits for its validation, puts it in the first worker's
+     * store (the other fetches it from that peer) and approves it with `maxFailure` 0. */
+    const rollOut = async (version) => {
+      const code = actorWasm([['tea:log', 'write']], 40 + version, { callFirst: true });
+      gateway.serve(code);
+      const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'prover' && e.data[1].toNumber() === version);
+      await releases.publish(api, keys.Bob, 'prover', version, code, [['tea:log', ['write']]]);
+      await validated;
+      const file = join(tempDir('prover'), 'prover.wasm');
+      writeFileSync(file, code);
+      const packed = worker(['actor', 'pack', file, '--data-dir', net.good.dataDir]);
+      assert.equal(packed.stdout.trim(), cidText(code), packed.stderr);
+      // Two tiers of one node each, 15 blocks to prove (a heartbeat is owed every 4).
+      const plan = { tiers: [{ share: 50, wait: 15 }, { share: 50, wait: 15 }], maxFailure: 0 };
+      const events = await send(api, api.tx.sudo.sudo(api.tx.upgrades.approveRelease(stringToHex('prover'), version, plan)), keys.Alice);
+      const started = events.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
+      assert.ok(started, JSON.stringify(events.map((e) => `${e.section}.${e.method}`)));
+      assert.equal(started.data.nodes.toNumber(), 2, 'only the attesting workers are assigned');
+      return { code, rollout: started.data.rollout.toNumber() };
+    };
+
+    // v1: each worker loads it when its tier opens (its event log records the CID before
+    // the module is compiled) and proves it with its next heartbeat; the rollout completes
+    // with no failure tolerated.
+    const v1 = await rollOut(1);
+    const proved = ids.map((id) => nextEvent(api, 'upgrades', 'NodeUpgraded',
+      (e) => e.data.rollout.toNumber() === v1.rollout && e.data.node.toHex() === id, 240_000));
+    const completed = nextEvent(api, 'upgrades', 'RolloutCompleted', (e) => e.data.rollout.toNumber() === v1.rollout, 300_000);
+    await Promise.all(proved);
+    for (const w of workers) {
+      const loaded = await lineOf(w, (l) => l.loaded === cidText(v1.code), 1, 60_000);
+      assert.deepEqual([loaded.actor, loaded.version], ['prover', 1]);
+    }
+    await completed;
+    const done = (await api.query.upgrades.rollouts(v1.rollout)).unwrap();
+    assert.equal(done.state.type, 'Completed');
+    assert.deepEqual(done.tiers.map((t) => [t.upgraded.toNumber(), t.failed.toNumber()]), [[1, 0], [1, 0]]);
+    assert.equal((await api.query.actors.releases(stringToHex('prover'), 1)).unwrap().status.type, 'Active');
+
+    // v2 while the worker "bad" is stopped: it never loads it, so it misses its tier's
+    // deadline, is reported, and the rollout freezes (no failure tolerated).
+    const stopped = exitOf(net.bad);
+    process.kill(net.bad.child.pid, 'SIGINT');
+    assert.equal(await stopped, 0);
+    const v2 = await rollOut(2);
+    const missed = nextEvent(api, 'upgrades', 'DeadlineMissed',
+      (e) => e.data.rollout.toNumber() === v2.rollout && e.data.node.toHex() === net.bad.started.nodeId, 240_000);
+    const frozen = nextEvent(api, 'upgrades', 'RolloutFrozen', (e) => e.data.rollout.toNumber() === v2.rollout, 240_000);
+    await missed;
+    const freeze = await frozen;
+    assert.ok(freeze.data.failureRate.toNumber() > 0, freeze.data.toString());
+    const status = (await api.query.upgrades.assignments(v2.rollout, net.bad.started.nodeId)).unwrap().status.type;
+    assert.equal(status, 'MissedDeadline');
+    assert.equal((await api.query.actors.releases(stringToHex('prover'), 2)).unwrap().status.type, 'Rolling');
+  } finally {
+    gateway.close();
+  }
 });

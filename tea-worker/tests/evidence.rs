@@ -50,7 +50,7 @@ fn rules(last: Option<EvidenceState<u32>>) -> EvidenceRules {
 }
 
 fn nonce(tpm: &Tpm) -> [u8; 32] {
-	challenge(&[5; 32], &tpm.identity().node_id, Purpose::Heartbeat)
+	challenge(&[5; 32], &tpm.identity().node_id, &[9; 32], Purpose::Heartbeat)
 }
 
 #[test]

@@ -48,18 +48,23 @@ fn quotes_verify_with_the_runtime_verifier_and_only_for_their_challenge() {
 	let tpm = swtpm();
 	let mut tpm = Tpm::open(&tpm.tcti).unwrap();
 	let id = tpm.identity().clone();
-	let nonce = challenge(&[7; 32], &id.node_id, Purpose::Heartbeat);
+	let nonce = challenge(&[7; 32], &id.node_id, &[9; 32], Purpose::Heartbeat);
 	let q = tpm.quote_pcrs(&nonce, &selection()).unwrap();
 	assert_eq!(q.pcrs.len(), 9, "more than the 8 digests one PCR read returns");
 	assert_eq!(q.measurement, pcr_digest(&q.pcrs));
 	let ok = verify_quote(&id.attestation_key, &q.attest, &q.signature, &nonce, &q.pcrs);
 	assert_eq!(ok.unwrap().pcr_digest, q.measurement);
-	// Another purpose, a tampered PCR, another node's key.
-	let appeal = challenge(&[7; 32], &id.node_id, Purpose::Appeal);
+	// Another purpose, another operator, a tampered PCR, another node's key.
+	let appeal = challenge(&[7; 32], &id.node_id, &[9; 32], Purpose::Appeal);
+	let other_operator = challenge(&[7; 32], &id.node_id, &[8; 32], Purpose::Heartbeat);
 	let check = |nonce: &[u8], pcrs: &[(u8, [u8; 32])], ak: &[u8]| {
 		verify_quote(ak, &q.attest, &q.signature, nonce, pcrs)
 	};
 	assert_eq!(check(&appeal, &q.pcrs, &id.attestation_key), Err(QuoteError::NonceMismatch));
+	assert_eq!(
+		check(&other_operator, &q.pcrs, &id.attestation_key),
+		Err(QuoteError::NonceMismatch)
+	);
 	let mut tampered = q.pcrs.clone();
 	tampered[0].1[0] ^= 1;
 	assert_eq!(check(&nonce, &tampered, &id.attestation_key), Err(QuoteError::PcrDigestMismatch));

@@ -45,17 +45,16 @@ fn active<T: Config>(n: u32) -> Vec<NodeId> {
 		.collect()
 }
 
-/// A quote by `tpm` for `node`'s `purpose` anchored at block 9, tampered by `tamper`.
+/// A quote by `tpm` for `node`'s `purpose` anchored at block 9, submitted by `operator`.
 fn quoted<T: Config>(
 	tpm: &SoftTpm,
 	node: NodeId,
+	operator: &T::AccountId,
 	purpose: Purpose,
-	tamper: impl Fn(&mut Vec<u8>),
 ) -> (BlockNumberFor<T>, AttestBytes, SignatureBytes, PcrValues) {
 	let anchor: BlockNumberFor<T> = 9u32.into();
-	let nonce = Pallet::<T>::challenge(&node, purpose, anchor);
-	let (attest, mut signature) = tpm.quote(&nonce, &pcrs());
-	tamper(&mut signature);
+	let nonce = Pallet::<T>::challenge(&node, operator, purpose, anchor);
+	let (attest, signature) = tpm.quote(&nonce, &pcrs());
 	(
 		anchor,
 		attest.try_into().expect("fits"),
@@ -124,7 +123,8 @@ mod benchmarks {
 			tpm.ak(),
 			NodeState::Candidate { attested: false },
 		);
-		let (anchor, attest, signature, pcrs) = quoted::<T>(&tpm, node, Purpose::Admission, |_| {});
+		let (anchor, attest, signature, pcrs) =
+			quoted::<T>(&tpm, node, &operator, Purpose::Admission);
 
 		#[extrinsic_call]
 		submit_attestation(
@@ -150,7 +150,8 @@ mod benchmarks {
 		let node = T::Nodes::insert_for_benchmark(2, operator.clone(), tpm.ak(), NodeState::Active);
 		// Its last accepted quote's clock, which this one must pass.
 		Clocks::<T>::insert(node, tpm::TpmClock { clock: 1, reset_count: 1, restart_count: 0 });
-		let (anchor, attest, signature, pcrs) = quoted::<T>(&tpm, node, Purpose::Heartbeat, |_| {});
+		let (anchor, attest, signature, pcrs) =
+			quoted::<T>(&tpm, node, &operator, Purpose::Heartbeat);
 
 		#[extrinsic_call]
 		submit_attestation(
@@ -167,17 +168,18 @@ mod benchmarks {
 		assert_eq!(Records::<T>::get(node).and_then(|r| r.last_valid), Some(10u32.into()));
 	}
 
-	/// A heartbeat whose signature fails after the whole verification: the active node is
-	/// quarantined.
+	/// A heartbeat that fails after the whole verification (signature, structure, digest: its
+	/// TPM's clock went back): the active node is quarantined.
 	#[benchmark]
 	fn submit_rejected() {
 		setup::<T>();
 		let operator: T::AccountId = whitelisted_caller();
 		let tpm = SoftTpm::new(3);
 		let node = T::Nodes::insert_for_benchmark(3, operator.clone(), tpm.ak(), NodeState::Active);
-		Clocks::<T>::insert(node, tpm::TpmClock { clock: 1, reset_count: 1, restart_count: 0 });
+		let later = tpm::TpmClock { clock: u64::MAX, reset_count: 1, restart_count: 0 };
+		Clocks::<T>::insert(node, later);
 		let (anchor, attest, signature, pcrs) =
-			quoted::<T>(&tpm, node, Purpose::Heartbeat, |sig| sig[10] ^= 1);
+			quoted::<T>(&tpm, node, &operator, Purpose::Heartbeat);
 
 		#[extrinsic_call]
 		submit_attestation(

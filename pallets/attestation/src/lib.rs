@@ -3,10 +3,11 @@
 //! The evidence behind the node life cycle of `pallet-tea-nodes`: TPM quotes verified **in the
 //! runtime**, heartbeats, and admission committees.
 //!
-//! - **Challenge.** A quote must carry `tpm::challenge(hash of block anchor, node, purpose)` in
-//!   its `extraData`. The anchor is a block at most `ChallengeWindow` blocks old and newer than
-//!   the anchor of the node's previous quote, so an old quote can never be replayed, and a quote
-//!   made for one purpose (admission, heartbeat, appeal) never serves another.
+//! - **Challenge.** A quote must carry `tpm::challenge(hash of block anchor, node, operator,
+//!   purpose)` in its `extraData`. The anchor is a block at most `ChallengeWindow` blocks old and
+//!   newer than the anchor of the node's previous quote, so an old quote can never be replayed;
+//!   a quote made for one purpose (admission, heartbeat, appeal, claim) never serves another,
+//!   and one made for one operator never serves another account.
 //! - **Verification.** [`Pallet::submit_attestation`], signed by the node's operator, runs
 //!   `tea_primitives::tpm::verify_quote` (the same code the worker runs): `TPMS_ATTEST` structure,
 //!   nonce, PCR digest of the submitted values, ECDSA P-256 signature by the node's registered
@@ -18,9 +19,13 @@
 //!   log PCRs from the node's last accepted values ([`Evidence`]) or from the TPM's reset to
 //!   exactly the quoted ones, every runtime it launched must be allowlisted and every release
 //!   and provider it loaded known, and the measurement is the runtime running (see
-//!   `tea_primitives::evidence`). A quote that fails any check is **evidence**: the
-//!   call succeeds, records it and quarantines the node. Mistakes that are not the TPM's (wrong
-//!   signer, stale anchor, wrong purpose) are refused without a trace.
+//!   `tea_primitives::evidence`). A quote signed by the node's key that fails any check is
+//!   **evidence**: the call succeeds, records it and quarantines the node. What is not the TPM's
+//!   (a signature that is not the node's key's, wrong signer, stale anchor, wrong purpose) is
+//!   refused without a trace: anyone could have made it.
+//! - **Claims.** The proof of possession of `pallet_tea_nodes::Pallet::claim` is checked here
+//!   ([`pallet_tea_nodes::VerifyPossession`]): a quote by the key over the claimant's `Claim`
+//!   challenge.
 //! - **Heartbeats.** Every active or probationary node owes a valid heartbeat quote at least
 //!   every `period` blocks; `max_missed` periods in a row without one is evidence.
 //! - **Committees.** A candidate's valid admission quote opens a review by `CommitteeSize`
@@ -47,10 +52,10 @@ pub use weights::WeightInfo;
 
 sp_api::decl_runtime_apis! {
 	/// Attestation for workers.
-	pub trait AttestationApi<BlockNumber: codec::Codec> {
+	pub trait AttestationApi<AccountId: codec::Codec, BlockNumber: codec::Codec> {
 		/// The anchor block (the parent of the block this is called at) and the challenge
-		/// `node` must quote for `purpose` anchored there.
-		fn challenge(node: NodeId, purpose: Purpose) -> (BlockNumber, [u8; 32]);
+		/// `node` must quote for `purpose` anchored there when `operator` submits the quote.
+		fn challenge(node: NodeId, operator: AccountId, purpose: Purpose) -> (BlockNumber, [u8; 32]);
 	}
 }
 
@@ -73,12 +78,7 @@ use tea_primitives::{
 	ContentId, Name,
 };
 
-/// A `TPMS_ATTEST` (a quote is about 145 bytes).
-pub type AttestBytes = BoundedVec<u8, ConstU32<512>>;
-/// A `TPMT_SIGNATURE` (ECDSA P-256: 72 bytes).
-pub type SignatureBytes = BoundedVec<u8, ConstU32<128>>;
-/// The quoted PCRs: `(index, SHA-256 bank value)`, ascending.
-pub type PcrValues = BoundedVec<(u8, [u8; 32]), ConstU32<24>>;
+pub use pallet_tea_nodes::{AttestBytes, PcrValues, SignatureBytes};
 
 /// A quote's event log (`tea_primitives::evidence`), at most `MaxLogEntries` entries.
 pub type EventLog<T> = BoundedVec<LogEvent, <T as pallet::Config>::MaxLogEntries>;
@@ -433,6 +433,12 @@ pub mod pallet {
 		/// this node now (withdrawn, or its rollout tier does not include the node): launch
 		/// an allowed one.
 		RuntimeNotAllowedNow,
+		/// The quote's signature is not the node's attestation key's (or not a signature): it
+		/// proves nothing about the node's TPM, so it is refused, never held against the node.
+		UnsignedQuote,
+		/// The possession proof is not a quote by the attestation key over the claimant's
+		/// `Claim` challenge.
+		BadPossessionProof,
 	}
 
 	/// Blocks after a review's deadline in which it may be scheduled to close.
@@ -516,11 +522,7 @@ pub mod pallet {
 					&& !PendingReviews::<T>::get().iter().any(|(n, _)| *n == node),
 				Error::<T>::UnderReview
 			);
-			ensure!(anchor < now, Error::<T>::AnchorInFuture);
-			ensure!(
-				now.saturating_sub(anchor) <= T::ChallengeWindow::get(),
-				Error::<T>::AnchorTooOld
-			);
+			let anchor_hash = Self::anchor_hash(anchor, now)?;
 			let previous = Records::<T>::get(node);
 			ensure!(previous.as_ref().is_none_or(|r| anchor > r.last_anchor), Error::<T>::Replayed);
 			let mut record = previous.unwrap_or_default();
@@ -538,9 +540,7 @@ pub mod pallet {
 					now.saturating_add(T::ReviewPeriod::get()).saturating_add(18u32.into());
 				ensure!(decided <= *appeal_until, Error::<T>::AppealTooLate);
 			}
-			let anchor_hash = frame_system::Pallet::<T>::block_hash(anchor);
-			ensure!(anchor_hash != Default::default(), Error::<T>::UnknownAnchor);
-			let nonce = Self::challenge_at(&anchor_hash, &node, purpose);
+			let nonce = Self::challenge_at(&anchor_hash, &node, &who, purpose);
 			let policy = match PolicyChange::<T>::get() {
 				Some((previous, changed_at)) if anchor < changed_at => previous,
 				_ => Policy::<T>::get(),
@@ -573,6 +573,11 @@ pub mod pallet {
 					});
 			let (measurement, clock, state, releases) = match verdict {
 				Err(Judged::Refused(error)) => return Err(error.into()),
+				// Bytes the node's key did not sign prove nothing about its TPM: anyone can make
+				// them, so they are never held against the node.
+				Err(Judged::Offence(Offence::FailedQuote(e))) if !e.is_signed() => {
+					return Err(Error::<T>::UnsignedQuote.into())
+				}
 				// Not proof of anything: a reorganised anchor, or an old quote replayed.
 				Err(Judged::Offence(Offence::FailedQuote(tpm::QuoteError::NonceMismatch))) => {
 					return Err(Error::<T>::StaleChallenge.into())
@@ -851,15 +856,43 @@ pub mod pallet {
 			Ok((runtime, info.clock, Some(state), releases))
 		}
 
-		/// The challenge `node` must quote for `purpose` anchored at block `anchor` (calls refuse
-		/// anchors whose hash the chain does not remember).
-		pub fn challenge(node: &NodeId, purpose: Purpose, anchor: BlockNumberFor<T>) -> [u8; 32] {
-			Self::challenge_at(&frame_system::Pallet::<T>::block_hash(anchor), node, purpose)
+		/// The challenge `node` must quote for `purpose` anchored at block `anchor` when
+		/// `operator` submits it (calls refuse anchors whose hash the chain does not remember).
+		pub fn challenge(
+			node: &NodeId,
+			operator: &T::AccountId,
+			purpose: Purpose,
+			anchor: BlockNumberFor<T>,
+		) -> [u8; 32] {
+			let anchor_hash = frame_system::Pallet::<T>::block_hash(anchor);
+			Self::challenge_at(&anchor_hash, node, operator, purpose)
 		}
 
 		/// The challenge for the anchor block whose hash is `anchor_hash`.
-		fn challenge_at(anchor_hash: &T::Hash, node: &NodeId, purpose: Purpose) -> [u8; 32] {
-			tpm::challenge(anchor_hash.as_ref().try_into().unwrap_or(&[0; 32]), &node.0, purpose)
+		fn challenge_at(
+			anchor_hash: &T::Hash,
+			node: &NodeId,
+			operator: &T::AccountId,
+			purpose: Purpose,
+		) -> [u8; 32] {
+			let anchor_hash = anchor_hash.as_ref().try_into().unwrap_or(&[0; 32]);
+			tpm::challenge(anchor_hash, &node.0, &operator.encode(), purpose)
+		}
+
+		/// The hash of `anchor` if a quote may be anchored there at block `now`: before it, at
+		/// most `ChallengeWindow` blocks old, remembered.
+		fn anchor_hash(
+			anchor: BlockNumberFor<T>,
+			now: BlockNumberFor<T>,
+		) -> Result<T::Hash, Error<T>> {
+			ensure!(anchor < now, Error::<T>::AnchorInFuture);
+			ensure!(
+				now.saturating_sub(anchor) <= T::ChallengeWindow::get(),
+				Error::<T>::AnchorTooOld
+			);
+			let anchor_hash = frame_system::Pallet::<T>::block_hash(anchor);
+			ensure!(anchor_hash != Default::default(), Error::<T>::UnknownAnchor);
+			Ok(anchor_hash)
 		}
 
 		/// Draws the committee for `node` (active nodes of other operators, ranked by the parent
@@ -1029,6 +1062,49 @@ pub mod pallet {
 				ensure!(scheduled, "review never closes");
 			}
 			Ok(())
+		}
+	}
+
+	/// Claims' proofs of possession: a quote by the key over the `Claim` challenge of the node
+	/// and the claimant, anchored as any quote (recent, remembered). Nothing is recorded: a
+	/// claim is no attestation of what the node runs.
+	impl<T: Config> pallet_tea_nodes::VerifyPossession<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
+		fn verify(
+			node: &NodeId,
+			operator: &T::AccountId,
+			key: &pallet_tea_nodes::AttestationKey,
+			proof: &pallet_tea_nodes::PossessionProof<BlockNumberFor<T>>,
+		) -> DispatchResult {
+			let now = frame_system::Pallet::<T>::block_number();
+			let anchor_hash = Self::anchor_hash(proof.anchor, now)?;
+			let nonce = Self::challenge_at(&anchor_hash, node, operator, Purpose::Claim);
+			tpm::verify_quote(key, &proof.attest, &proof.signature, &nonce, &proof.pcrs)
+				.map_err(|_| Error::<T>::BadPossessionProof)?;
+			Ok(())
+		}
+
+		#[cfg(feature = "runtime-benchmarks")]
+		fn valid_proof(
+			node: &NodeId,
+			operator: &T::AccountId,
+		) -> (pallet_tea_nodes::AttestationKey, pallet_tea_nodes::PossessionProof<BlockNumberFor<T>>)
+		{
+			let signer = tea_primitives::soft_tpm::SoftTpm::new(0x7ea);
+			let now = frame_system::Pallet::<T>::block_number().max(2u32.into());
+			frame_system::Pallet::<T>::set_block_number(now);
+			let anchor = now - 1u32.into();
+			let hash: T::Hash = Decode::decode(&mut &[7u8; 32][..]).expect("32 bytes decode");
+			frame_system::BlockHash::<T>::insert(anchor, hash);
+			let nonce = Self::challenge_at(&hash, node, operator, Purpose::Claim);
+			let pcrs = alloc::vec![(0u8, [0u8; 32])];
+			let (attest, signature) = signer.quote(&nonce, &pcrs);
+			let proof = pallet_tea_nodes::PossessionProof {
+				anchor,
+				attest: attest.try_into().expect("a quote fits"),
+				signature: signature.try_into().expect("a signature fits"),
+				pcrs: pcrs.try_into().expect("one PCR fits"),
+			};
+			(signer.ak(), proof)
 		}
 	}
 

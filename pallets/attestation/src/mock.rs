@@ -44,6 +44,8 @@ pub const PERIOD: u64 = 20;
 pub const MAX_MISSED: u32 = 2;
 pub const APPEAL: u64 = 40;
 pub const TREASURY: AccountId = 999;
+/// Blocks a registration may stay provisional.
+pub const EXPIRY: u64 = 1_000;
 
 impl pallet_tea_nodes::Config for Test {
 	type Currency = Balances;
@@ -56,6 +58,8 @@ impl pallet_tea_nodes::Config for Test {
 	type MaxReporters = ConstU32<3>;
 	type SlashDestination = Treasury;
 	type OnRemoved = TeaAttestation;
+	type Possession = TeaAttestation;
+	type CandidateExpiry = ConstU64<EXPIRY>;
 	type WeightInfo = ();
 }
 

@@ -4,7 +4,7 @@
 
 use crate::{mock::*, *};
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
-use pallet_tea_nodes::{NodeEvidence, NodeState, Offence};
+use pallet_tea_nodes::{NodeEvidence, NodeState, Offence, PossessionProof};
 use sp_runtime::{DispatchError, DispatchResult};
 use tea_primitives::{
 	evidence::{extend, EventKind, EvidenceError, LogEvent, PcrPolicy, PcrRule},
@@ -15,6 +15,7 @@ use tea_primitives::{
 type AttestationError = Error<Test>;
 
 /// A quote by `tpm` for `node`'s challenge (`purpose`, anchored at the previous block).
+#[derive(Clone)]
 struct Quote {
 	anchor: u64,
 	attest: Vec<u8>,
@@ -23,9 +24,15 @@ struct Quote {
 	log: Vec<LogEvent>,
 }
 
+/// The challenge of `node` for `purpose` at `anchor` when its registered operator submits.
+fn challenge(node: NodeId, purpose: Purpose, anchor: u64) -> [u8; 32] {
+	let operator = pallet_tea_nodes::Nodes::<Test>::get(node).map_or(0, |info| info.operator);
+	TeaAttestation::challenge(&node, &operator, purpose, anchor)
+}
+
 fn quote(tpm: &SoftTpm, node: NodeId, purpose: Purpose) -> Quote {
 	let anchor = System::block_number() - 1;
-	let nonce = TeaAttestation::challenge(&node, purpose, anchor);
+	let nonce = challenge(node, purpose, anchor);
 	let (attest, signature) = tpm.quote(&nonce, &good_pcrs());
 	Quote { anchor, attest, signature, pcrs: good_pcrs(), log: vec![] }
 }
@@ -362,7 +369,7 @@ fn replayed_stale_and_future_anchors_are_refused_without_a_trace() {
 			AttestationError::AnchorInFuture
 		);
 		// The window's oldest block is fine.
-		let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, 12);
+		let nonce = challenge(node, Purpose::Heartbeat, 12);
 		let (attest, signature) = tpm(1000).quote(&nonce, &good_pcrs());
 		let edge = Quote { anchor: 12, attest, signature, pcrs: good_pcrs(), log: vec![] };
 		assert_eq!(System::block_number() - 12, WINDOW);
@@ -378,14 +385,14 @@ fn a_quote_for_another_challenge_is_refused_not_evidence() {
 		let node = trusted(0);
 		run_to(6);
 		let mut other_purpose = quote(&tpm(1000), node, Purpose::Heartbeat);
-		let nonce = TeaAttestation::challenge(&node, Purpose::Appeal, other_purpose.anchor);
+		let nonce = challenge(node, Purpose::Appeal, other_purpose.anchor);
 		(other_purpose.attest, other_purpose.signature) = tpm(1000).quote(&nonce, &good_pcrs());
 		assert_noop!(
 			submit(1000, node, Purpose::Heartbeat, &other_purpose),
 			AttestationError::StaleChallenge
 		);
 		let mut older = quote(&tpm(1000), node, Purpose::Heartbeat);
-		let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, older.anchor - 1);
+		let nonce = challenge(node, Purpose::Heartbeat, older.anchor - 1);
 		(older.attest, older.signature) = tpm(1000).quote(&nonce, &good_pcrs());
 		assert_noop!(
 			submit(1000, node, Purpose::Heartbeat, &older),
@@ -427,19 +434,21 @@ fn envelope_errors_change_nothing() {
 	});
 }
 
-/// Each failed check is evidence with its reason: the call succeeds, the node is quarantined,
-/// the rollouts hear of the failure, and nothing else changes.
+/// Each failed check of a quote the node's key signed is evidence with its reason: the call
+/// succeeds, the node is quarantined, the rollouts hear of the failure, and nothing else
+/// changes.
 #[test]
 fn every_failed_check_is_evidence_with_its_reason() {
 	type Tamper = Box<dyn Fn(&mut Quote, NodeId)>;
+	// Signed by the node's key after the change (the test signer can; a TPM signs only what it
+	// made): what fails is then about bytes the key vouched for.
+	let resigned = |f: fn(&mut Vec<u8>)| -> Tamper {
+		Box::new(move |q, _| {
+			f(&mut q.attest);
+			q.signature = tpm(1000).sign(&q.attest);
+		})
+	};
 	let cases: Vec<(Tamper, Offence)> = vec![
-		(
-			Box::new(|q, node| {
-				let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, q.anchor);
-				(q.attest, q.signature) = SoftTpm::new(77).quote(&nonce, &good_pcrs());
-			}),
-			Offence::FailedQuote(QuoteError::BadSignature),
-		),
 		(Box::new(|q, _| q.pcrs[0].1[3] ^= 1), Offence::FailedQuote(QuoteError::PcrDigestMismatch)),
 		(
 			Box::new(|q, _| q.pcrs.truncate(1)),
@@ -447,26 +456,17 @@ fn every_failed_check_is_evidence_with_its_reason() {
 		),
 		(
 			Box::new(|q, node| {
-				let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, q.anchor);
+				let nonce = challenge(node, Purpose::Heartbeat, q.anchor);
 				let pcrs = vec![(16, [8; 32]), (23, [0; 32])];
 				(q.attest, q.signature) = tpm(1000).quote(&nonce, &pcrs);
 				q.pcrs = pcrs;
 			}),
 			Offence::MeasurementNotAllowed,
 		),
-		(Box::new(|q, _| q.attest.truncate(30)), Offence::FailedQuote(QuoteError::Malformed)),
-		(Box::new(|q, _| q.attest.push(0)), Offence::FailedQuote(QuoteError::Malformed)),
-		(Box::new(|q, _| q.attest[0] ^= 0xff), Offence::FailedQuote(QuoteError::NotTpmGenerated)),
-		(Box::new(|q, _| q.attest[5] = 0x17), Offence::FailedQuote(QuoteError::NotAQuote)),
-		(
-			Box::new(|q, _| q.signature[1] = 0x14),
-			Offence::FailedQuote(QuoteError::BadSignatureEncoding),
-		),
-		(
-			Box::new(|q, _| q.signature.clear()),
-			Offence::FailedQuote(QuoteError::BadSignatureEncoding),
-		),
-		(Box::new(|q, _| q.signature[10] ^= 1), Offence::FailedQuote(QuoteError::BadSignature)),
+		(resigned(|a| a.truncate(30)), Offence::FailedQuote(QuoteError::Malformed)),
+		(resigned(|a| a.push(0)), Offence::FailedQuote(QuoteError::Malformed)),
+		(resigned(|a| a[0] ^= 0xff), Offence::FailedQuote(QuoteError::NotTpmGenerated)),
+		(resigned(|a| a[5] = 0x17), Offence::FailedQuote(QuoteError::NotAQuote)),
 	];
 	for (i, (tamper, offence)) in cases.into_iter().enumerate() {
 		build_and_execute(3, || {
@@ -490,6 +490,49 @@ fn every_failed_check_is_evidence_with_its_reason() {
 			let record = Records::<Test>::get(node).unwrap();
 			assert_eq!((record.last_valid, record.last_anchor), (None, 5), "case {i}");
 			assert_eq!(Balances::free_balance(1000), balances);
+		});
+	}
+}
+
+/// Review finding (issue 14, reproduced here before the fix): the verifier checked the
+/// signature last, so bytes nobody's TPM signed were evidence — a `BadSignature`, or a
+/// `PcrDigestMismatch` for made-up bytes — and whoever registered someone else's EK and AK
+/// could quarantine that node id with garbage, blocking its owner's claim. A quote the node's
+/// key did not sign proves nothing about its TPM: refused, never held against the node.
+#[test]
+fn bytes_the_node_key_did_not_sign_are_refused_never_evidence() {
+	type Tamper = Box<dyn Fn(&mut Quote, NodeId)>;
+	let cases: Vec<Tamper> = vec![
+		// Another key's quote over the right challenge.
+		Box::new(|q, node| {
+			let nonce = challenge(node, Purpose::Heartbeat, q.anchor);
+			(q.attest, q.signature) = SoftTpm::new(77).quote(&nonce, &good_pcrs());
+		}),
+		// Made-up bytes, the signature of another quote kept.
+		Box::new(|q, _| q.attest.truncate(30)),
+		Box::new(|q, _| q.attest.push(0)),
+		Box::new(|q, _| q.attest[0] ^= 0xff),
+		Box::new(|q, _| {
+			let at = q.attest.len() - 1;
+			q.attest[at] ^= 1;
+		}),
+		// No signature at all, or a broken one.
+		Box::new(|q, _| q.signature[1] = 0x14),
+		Box::new(|q, _| q.signature.clear()),
+		Box::new(|q, _| q.signature[10] ^= 1),
+	];
+	for tamper in cases {
+		build_and_execute(3, || {
+			let node = trusted(0);
+			let candidate = register(1, 1);
+			run_to(6);
+			for (who, node, purpose) in
+				[(1000, node, Purpose::Heartbeat), (1, candidate, Purpose::Admission)]
+			{
+				let mut q = quote(&tpm(who as u32), node, purpose);
+				tamper(&mut q, node);
+				assert_noop!(submit(who, node, purpose, &q), AttestationError::UnsignedQuote);
+			}
 		});
 	}
 }
@@ -583,7 +626,7 @@ fn a_quarantined_node_clears_itself_with_a_fresh_valid_quote() {
 		let node = trusted(0);
 		run_to(6);
 		let mut bad = quote(&tpm(1000), node, Purpose::Heartbeat);
-		bad.signature[12] ^= 1;
+		bad.pcrs[0].1[0] ^= 1;
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &bad));
 		assert!(matches!(state(node), Some(NodeState::Quarantined { .. })));
 		// The same anchor again is a replay, even for an appeal.
@@ -827,7 +870,7 @@ fn pcrs_after(base: [u8; 32], log: &[LogEvent]) -> Vec<(u8, [u8; 32])> {
 fn logged(signer: &SoftTpm, pcrs: Vec<(u8, [u8; 32])>, log: Vec<LogEvent>) -> Quote {
 	let node = trusted(0);
 	let anchor = System::block_number() - 1;
-	let nonce = TeaAttestation::challenge(&node, Purpose::Heartbeat, anchor);
+	let nonce = challenge(node, Purpose::Heartbeat, anchor);
 	let (attest, signature) = signer.quote(&nonce, &pcrs);
 	Quote { anchor, attest, signature, pcrs, log }
 }
@@ -1314,5 +1357,110 @@ fn governance_can_forget_a_restored_tpm_state_and_the_node_appeals() {
 		// Cleared: back in the admission queue, already vetted.
 		assert_eq!(state(node), Some(NodeState::Candidate { attested: true }));
 		assert_eq!(Clocks::<Test>::get(node).unwrap().reset_count, 7);
+	});
+}
+
+/// The claim of a node by the holder of its attestation key: `operator`'s quote over the
+/// `Claim` challenge anchored at the previous block.
+fn possession(signer: &SoftTpm, node: NodeId, operator: AccountId) -> PossessionProof<u64> {
+	let anchor = System::block_number() - 1;
+	let nonce = TeaAttestation::challenge(&node, &operator, Purpose::Claim, anchor);
+	let (attest, signature) = signer.quote(&nonce, &good_pcrs());
+	PossessionProof {
+		anchor,
+		attest: attest.try_into().unwrap(),
+		signature: signature.try_into().unwrap(),
+		pcrs: good_pcrs().try_into().unwrap(),
+	}
+}
+
+fn claim(claimant: AccountId, i: u32, proof: PossessionProof<u64>) -> DispatchResult {
+	TeaNodes::claim(
+		RuntimeOrigin::signed(claimant),
+		ek(i).try_into().unwrap(),
+		vec![0x30, 0x00].try_into().unwrap(),
+		tpm(i).ak(),
+		b"owner's peer".to_vec().try_into().unwrap(),
+		proof,
+	)
+}
+
+/// Review finding (issue 14): the challenge did not bind the operator, so whoever registered
+/// an honest node's public EK and AK under its own account could complete the registration
+/// with the honest node's own quotes (relayed), and the owner could never register. Now a
+/// quote made for one account never serves another, the squatter can neither complete nor
+/// harm the registration, and the owner claims it with a proof of possession and is admitted.
+#[test]
+fn a_squatter_never_completes_and_the_key_holder_claims_and_is_admitted() {
+	build_and_execute(3, || {
+		let (squatter, owner) = (1, 2);
+		let node = register(squatter, 5);
+		run_to(4);
+		// The owner's TPM quotes for the owner's account; relayed by the squatter, the quote
+		// proves nothing.
+		let anchor = System::block_number() - 1;
+		let owners = TeaAttestation::challenge(&node, &owner, Purpose::Admission, anchor);
+		let (attest, signature) = tpm(5).quote(&owners, &good_pcrs());
+		let relayed = Quote { anchor, attest, signature, pcrs: good_pcrs(), log: vec![] };
+		assert_noop!(
+			submit(squatter, node, Purpose::Admission, &relayed),
+			AttestationError::StaleChallenge
+		);
+		// Nor do bytes of its own making.
+		let mut garbage = relayed.clone();
+		garbage.pcrs[0].1[0] ^= 1;
+		garbage.attest[40] ^= 1;
+		assert_noop!(
+			submit(squatter, node, Purpose::Admission, &garbage),
+			AttestationError::UnsignedQuote
+		);
+		// The owner's proofs: not an admission quote, not another account's, not stale.
+		assert_noop!(
+			claim(
+				owner,
+				5,
+				PossessionProof {
+					anchor: relayed.anchor,
+					attest: relayed.attest.clone().try_into().unwrap(),
+					signature: relayed.signature.clone().try_into().unwrap(),
+					pcrs: good_pcrs().try_into().unwrap(),
+				}
+			),
+			AttestationError::BadPossessionProof
+		);
+		assert_noop!(
+			claim(3, 5, possession(&tpm(5), node, owner)),
+			AttestationError::BadPossessionProof
+		);
+		assert_noop!(
+			claim(owner, 5, possession(&SoftTpm::new(99), node, owner)),
+			AttestationError::BadPossessionProof
+		);
+		let early = possession(&tpm(5), node, owner);
+		run_to(4 + WINDOW + 1);
+		assert_noop!(claim(owner, 5, early), AttestationError::AnchorTooOld);
+		// The claim, then the owner's admission quote (a claim quote never serves as one):
+		// the committee is asked.
+		assert_ok!(claim(owner, 5, possession(&tpm(5), node, owner)));
+		assert_eq!(pallet_tea_nodes::Nodes::<Test>::get(node).unwrap().operator, owner);
+		let proof = possession(&tpm(5), node, owner);
+		let as_admission = Quote {
+			anchor: proof.anchor,
+			attest: proof.attest.to_vec(),
+			signature: proof.signature.to_vec(),
+			pcrs: good_pcrs(),
+			log: vec![],
+		};
+		assert_noop!(
+			submit(owner, node, Purpose::Admission, &as_admission),
+			AttestationError::StaleChallenge
+		);
+		assert_ok!(submit(
+			owner,
+			node,
+			Purpose::Admission,
+			&quote(&tpm(5), node, Purpose::Admission)
+		));
+		assert!(events().contains(&Event::ReviewRequested { node, purpose: Purpose::Admission }));
 	});
 }

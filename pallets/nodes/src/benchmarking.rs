@@ -102,6 +102,30 @@ mod benchmarks {
 		assert_eq!(pallet::Addresses::<T>::get(node), Some(most(2)));
 	}
 
+	/// A claim of the longest registration over another account's provisional one.
+	#[benchmark]
+	fn claim() {
+		let claimant = funded::<T>();
+		let squatter: T::AccountId = account("squatter", 0, 0);
+		T::Currency::set_balance(&squatter, BalanceOf::<T>::max_value() / 4u32.into());
+		let ek = EkPublic::truncate_from(vec![7; 600]);
+		let node = node_id(&ek);
+		let (key, proof) = T::Possession::valid_proof(&node, &claimant);
+		let peer = PeerId::truncate_from(vec![7; 64]);
+		Pallet::<T>::register(
+			RawOrigin::Signed(squatter).into(),
+			ek.clone(),
+			Default::default(),
+			key,
+			peer.clone(),
+		)
+		.unwrap();
+		let cert = EkCertificate::truncate_from(vec![7; 4096]);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(claimant.clone()), ek, cert, key, peer, proof);
+		assert_eq!(Nodes::<T>::get(node).map(|info| info.operator), Some(claimant));
+	}
+
 	#[benchmark]
 	fn set_params() {
 		let origin = T::GovernanceOrigin::try_successful_origin().expect("reachable");
@@ -117,8 +141,9 @@ mod benchmarks {
 		assert_eq!(Params::<T>::get(), params);
 	}
 
-	/// An epoch boundary with `n` nodes, a third each due for removal (appeal expired),
-	/// promotion (last probation epoch) and admission (attested), with room for all of them.
+	/// An epoch boundary with `n` nodes, a quarter each due for removal (appeal expired),
+	/// promotion (last probation epoch), admission (attested) and expiry (provisional), with
+	/// room for all of them.
 	#[benchmark]
 	fn epoch(n: Linear<0, { T::MaxNodes::get() / 2 }>) {
 		let mut params = Params::<T>::get();
@@ -130,22 +155,23 @@ mod benchmarks {
 		for i in 0..n {
 			let id = stored::<T>(
 				i,
-				match i % 3 {
+				match i % 4 {
 					0 => NodeState::Quarantined {
 						appeal_until: Zero::zero(),
 						offence: Offence::MissedHeartbeats,
 					},
 					1 => NodeState::Probation { clean_epochs: 0 },
-					_ => NodeState::Candidate { attested: true },
+					2 => NodeState::Candidate { attested: true },
+					_ => NodeState::Candidate { attested: false },
 				},
 			);
-			match i % 3 {
+			match i % 4 {
 				0 => {}
 				1 => ProbationNodes::<T>::mutate(|p| p.try_push(id).unwrap()),
 				_ => Queue::<T>::mutate(|q| q.try_push(id).unwrap()),
 			}
 		}
-		let now = T::EpochLength::get().max(1u32.into());
+		let now = T::EpochLength::get().max(T::CandidateExpiry::get()).max(1u32.into());
 		#[block]
 		{
 			Pallet::<T>::epoch(now);

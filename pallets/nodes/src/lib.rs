@@ -6,7 +6,13 @@
 //!
 //! - **Registration.** An operator holds a deposit and registers a node: its TPM endorsement key
 //!   (the node id is `blake2_256` of it), EK certificate, attestation key (a P-256 point, checked
-//!   on the curve) and libp2p peer id. The node waits in the admission queue.
+//!   on the curve) and libp2p peer id. The node waits in the admission queue. The registration
+//!   is **provisional** until a quote signed by that attestation key for that operator verifies
+//!   (the challenge binds the operator, see `tea_primitives::tpm::challenge`): whoever registers
+//!   someone else's public EK and AK can never complete it, the real owner **claims** the
+//!   registration with a proof of possession of the AK ([`Pallet::claim`]), and a provisional
+//!   registration that never completes **expires** after `CandidateExpiry` blocks (at an epoch
+//!   boundary) and its deposit is returned.
 //! - **Birth control.** At each epoch boundary at most `k` candidates that passed their
 //!   admission attestation ([`NodeEvidence::admission_passed`]) enter probation, where `k` is the
 //!   governance maximum per epoch and never more than keeps `probation <= active / 2`: even if
@@ -70,6 +76,64 @@ pub type AttestationKey = [u8; 65];
 pub type NodeAddress = BoundedVec<u8, ConstU32<64>>;
 /// Where a node's libp2p endpoint listens: a few multiaddrs.
 pub type NodeAddresses = BoundedVec<NodeAddress, ConstU32<4>>;
+/// A `TPMS_ATTEST` (a quote is about 145 bytes).
+pub type AttestBytes = BoundedVec<u8, ConstU32<512>>;
+/// A `TPMT_SIGNATURE` (ECDSA P-256: 72 bytes).
+pub type SignatureBytes = BoundedVec<u8, ConstU32<128>>;
+/// The quoted PCRs: `(index, SHA-256 bank value)`, ascending.
+pub type PcrValues = BoundedVec<(u8, [u8; 32]), ConstU32<24>>;
+
+/// Proof that the signing account holds a node's attestation key: a TPM quote (over any PCRs)
+/// whose `extraData` is the challenge for purpose `Claim`, that node and that account,
+/// anchored at a recent block (`tea_primitives::tpm::challenge`).
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct PossessionProof<BlockNumber> {
+	/// The block whose hash the challenge uses.
+	pub anchor: BlockNumber,
+	/// The TPM's `TPMS_ATTEST`.
+	pub attest: AttestBytes,
+	/// The TPM's `TPMT_SIGNATURE` by the attestation key.
+	pub signature: SignatureBytes,
+	/// The quoted PCR values.
+	pub pcrs: PcrValues,
+}
+
+/// Checks proofs of possession of an attestation key (implemented by the attestation pallet,
+/// which knows anchors and challenges).
+pub trait VerifyPossession<AccountId, BlockNumber> {
+	/// `Ok` if `proof` is a quote by `key` over the `Claim` challenge of `node` and `operator`,
+	/// anchored at a block the chain still accepts.
+	fn verify(
+		node: &NodeId,
+		operator: &AccountId,
+		key: &AttestationKey,
+		proof: &PossessionProof<BlockNumber>,
+	) -> sp_runtime::DispatchResult;
+	/// A valid proof for `node` and `operator` and the key it proves (benchmarks).
+	#[cfg(feature = "runtime-benchmarks")]
+	fn valid_proof(
+		node: &NodeId,
+		operator: &AccountId,
+	) -> (AttestationKey, PossessionProof<BlockNumber>);
+}
+
+/// No possession proofs: every claim is refused.
+impl<AccountId, BlockNumber> VerifyPossession<AccountId, BlockNumber> for () {
+	fn verify(
+		_: &NodeId,
+		_: &AccountId,
+		_: &AttestationKey,
+		_: &PossessionProof<BlockNumber>,
+	) -> sp_runtime::DispatchResult {
+		Err(sp_runtime::DispatchError::Other("no possession proofs"))
+	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn valid_proof(_: &NodeId, _: &AccountId) -> (AttestationKey, PossessionProof<BlockNumber>) {
+		unimplemented!("no possession proofs")
+	}
+}
 
 /// Where a node stands.
 #[derive(
@@ -299,6 +363,12 @@ pub mod pallet {
 		type SlashDestination: Get<Option<Self::AccountId>>;
 		/// Told when a node is removed.
 		type OnRemoved: OnNodeRemoved;
+		/// Checks the proofs of possession of claims.
+		type Possession: VerifyPossession<Self::AccountId, BlockNumberFor<Self>>;
+		/// Blocks a registration may stay provisional (no valid admission quote by its
+		/// attestation key for its operator) before it expires and its deposit is returned.
+		#[pallet::constant]
+		type CandidateExpiry: Get<BlockNumberFor<Self>>;
 		/// Weights of the calls and of the epoch boundary.
 		type WeightInfo: WeightInfo;
 	}
@@ -435,6 +505,12 @@ pub mod pallet {
 		ParamsSet { params: BirthControl<BlockNumberFor<T>> },
 		/// A node's operator published where its libp2p endpoint listens (none: removed).
 		AddressesSet { node: NodeId, addresses: u32 },
+		/// An operator proved it holds the node's attestation key and took over the provisional
+		/// registration `from` made; `from`'s deposit was returned.
+		Claimed { node: NodeId, from: T::AccountId, to: T::AccountId },
+		/// A provisional registration expired (no valid admission quote in time) and its
+		/// deposit was returned.
+		Expired { node: NodeId },
 	}
 
 	#[pallet::error]
@@ -464,6 +540,12 @@ pub mod pallet {
 		BadParams,
 		/// An address is empty.
 		EmptyAddress,
+		/// Nothing to claim: the node is not registered by another account, or its registration
+		/// is no longer provisional (a quote by its attestation key for its operator verified).
+		NotClaimable,
+		/// A claim must prove the attestation key the provisional registration holds: which of
+		/// two keys is bound to the EK only a committee's credential activation can tell.
+		ClaimKeyMismatch,
 	}
 
 	#[pallet::hooks]
@@ -515,19 +597,15 @@ pub mod pallet {
 			T::Currency::hold(&HoldReason::NodeDeposit.into(), &operator, deposit)?;
 			Queue::<T>::try_mutate(|q| q.try_push(node)).map_err(|_| Error::<T>::TooManyNodes)?;
 			NodeByKey::<T>::insert(attestation_key, node);
-			Nodes::<T>::insert(
-				node,
-				NodeInfo {
-					operator: operator.clone(),
-					ek_public,
-					ek_certificate,
-					attestation_key,
-					peer_id,
-					deposit,
-					state: NodeState::Candidate { attested: false },
-					since: frame_system::Pallet::<T>::block_number(),
-				},
+			let info = Self::provisional(
+				operator.clone(),
+				ek_public,
+				ek_certificate,
+				attestation_key,
+				peer_id,
+				deposit,
 			);
+			Nodes::<T>::insert(node, info);
 			Self::deposit_event(Event::Registered { node, operator });
 			Ok(())
 		}
@@ -605,25 +683,95 @@ pub mod pallet {
 			Self::deposit_event(Event::AddressesSet { node, addresses: count });
 			Ok(())
 		}
+
+		/// Take over a provisional registration of this node by another account (the claimant
+		/// signs): `proof` is a quote by the registered attestation key over the `Claim`
+		/// challenge of this node and the claimant's account. The provisional registration is
+		/// dropped and its deposit returned; the claimant's registration replaces it (its
+		/// deposit held, its EK certificate and peer id, provisional in turn until its admission
+		/// quote verifies). A registration that completed its admission quote cannot be claimed.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::claim())]
+		pub fn claim(
+			origin: OriginFor<T>,
+			ek_public: EkPublic,
+			ek_certificate: EkCertificate,
+			attestation_key: AttestationKey,
+			peer_id: PeerId,
+			proof: PossessionProof<BlockNumberFor<T>>,
+		) -> DispatchResult {
+			let claimant = ensure_signed(origin)?;
+			ensure!(!peer_id.is_empty(), Error::<T>::EmptyPeerId);
+			let node = node_id(&ek_public);
+			let held = Nodes::<T>::get(node).ok_or(Error::<T>::NotClaimable)?;
+			ensure!(
+				held.operator != claimant
+					&& matches!(held.state, NodeState::Candidate { attested: false }),
+				Error::<T>::NotClaimable
+			);
+			ensure!(held.attestation_key == attestation_key, Error::<T>::ClaimKeyMismatch);
+			T::Possession::verify(&node, &claimant, &attestation_key, &proof)?;
+			let deposit = T::NodeDeposit::get();
+			T::Currency::hold(&HoldReason::NodeDeposit.into(), &claimant, deposit)?;
+			let _ = T::Currency::release(
+				&HoldReason::NodeDeposit.into(),
+				&held.operator,
+				held.deposit,
+				Precision::BestEffort,
+			);
+			Addresses::<T>::remove(node);
+			// Nothing the provisional registration did is kept (it never had a quote accepted).
+			T::OnRemoved::on_node_removed(&node);
+			let from = held.operator;
+			let info = Self::provisional(
+				claimant.clone(),
+				ek_public,
+				ek_certificate,
+				attestation_key,
+				peer_id,
+				deposit,
+			);
+			Nodes::<T>::insert(node, info);
+			// It keeps its place in the queue.
+			Self::deposit_event(Event::Claimed { node, from, to: claimant });
+			Ok(())
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
 		/// The epoch boundary: removals, returns, promotions, admissions.
 		pub(crate) fn epoch(now: BlockNumberFor<T>) {
 			let params = Params::<T>::get();
-			// Quarantines past their appeal window, exits past unbonding.
+			// Quarantines past their appeal window, exits past unbonding, provisional
+			// registrations past their expiry.
+			let expiry = T::CandidateExpiry::get();
 			let due: Vec<(NodeId, NodeInfoOf<T>)> = Nodes::<T>::iter()
 				.filter(|(_, info)| match info.state {
 					NodeState::Quarantined { appeal_until, .. } => now > appeal_until,
 					NodeState::Exiting { unbond_at } => now >= unbond_at,
+					NodeState::Candidate { attested: false } => {
+						now >= info.since.saturating_add(expiry)
+					}
 					_ => false,
 				})
 				.collect();
+			let mut expired = alloc::collections::BTreeSet::new();
 			for (node, info) in due {
 				match info.state {
 					NodeState::Quarantined { .. } => Self::slash(node, info, &params),
-					_ => Self::release(node, info),
+					NodeState::Candidate { .. } => {
+						expired.insert(node);
+						Self::release(node, info);
+						Self::deposit_event(Event::Expired { node });
+					}
+					_ => {
+						Self::release(node, info);
+						Self::deposit_event(Event::Exited { node });
+					}
 				}
+			}
+			if !expired.is_empty() {
+				Queue::<T>::mutate(|q| q.retain(|n| !expired.contains(n)));
 			}
 			// Promotions.
 			let probation = ProbationNodes::<T>::get();
@@ -676,6 +824,27 @@ pub mod pallet {
 				Self::deposit_event(Event::Admitted { node });
 			}
 			Queue::<T>::put(queue);
+		}
+
+		/// A new registration: a candidate that has not attested, since now.
+		fn provisional(
+			operator: T::AccountId,
+			ek_public: EkPublic,
+			ek_certificate: EkCertificate,
+			attestation_key: AttestationKey,
+			peer_id: PeerId,
+			deposit: BalanceOf<T>,
+		) -> NodeInfoOf<T> {
+			NodeInfo {
+				operator,
+				ek_public,
+				ek_certificate,
+				attestation_key,
+				peer_id,
+				deposit,
+				state: NodeState::Candidate { attested: false },
+				since: frame_system::Pallet::<T>::block_number(),
+			}
 		}
 
 		/// Whether one more probationary node keeps `probation <= active / 2`.
@@ -760,7 +929,7 @@ pub mod pallet {
 			Self::deposit_event(Event::Slashed { node, to_reporters: paid, to_destination: moved });
 		}
 
-		/// Removes an exited node and returns its deposit.
+		/// Removes a node that exited or expired and returns its deposit.
 		fn release(node: NodeId, info: NodeInfoOf<T>) {
 			let _ = T::Currency::release(
 				&HoldReason::NodeDeposit.into(),
@@ -772,7 +941,6 @@ pub mod pallet {
 			Nodes::<T>::remove(node);
 			Addresses::<T>::remove(node);
 			T::OnRemoved::on_node_removed(&node);
-			Self::deposit_event(Event::Exited { node });
 		}
 
 		/// Invariants: `probation <= active / 2`; the lists and the count match the records;

@@ -2,6 +2,7 @@
 
 use crate as pallet_tea_nodes;
 use crate::*;
+use codec::Encode;
 use frame_support::{derive_impl, parameter_types, traits::ConstU32};
 use sp_runtime::BuildStorage;
 
@@ -31,6 +32,7 @@ impl pallet_balances::Config for Test {
 pub const DEPOSIT: Balance = 1_000;
 pub const EPOCH: u64 = 10;
 pub const UNBONDING: u64 = 15;
+pub const EXPIRY: u64 = 100;
 pub const MAX_NODES: u32 = 64;
 /// Where slashed deposits go.
 pub const TREASURY: AccountId = 999;
@@ -50,7 +52,44 @@ impl Config for Test {
 	type MaxReporters = ConstU32<3>;
 	type SlashDestination = Destination;
 	type OnRemoved = ();
+	type Possession = SignedByKey;
+	type CandidateExpiry = frame_support::traits::ConstU64<EXPIRY>;
 	type WeightInfo = ();
+}
+
+/// A stand-in for the attestation pallet's possession check (tested there with real quotes):
+/// a proof's signature must be `blake2_256(node ‖ operator ‖ key)` and its anchor 7.
+pub struct SignedByKey;
+impl SignedByKey {
+	/// The proof `operator` makes for `node` holding `key`.
+	pub fn proof(node: &NodeId, operator: AccountId, key: &AttestationKey) -> PossessionProof<u64> {
+		let tag = sp_io::hashing::blake2_256(&(node, operator, key).encode());
+		PossessionProof {
+			anchor: 7,
+			attest: Default::default(),
+			signature: tag.to_vec().try_into().unwrap(),
+			pcrs: Default::default(),
+		}
+	}
+}
+impl VerifyPossession<AccountId, u64> for SignedByKey {
+	fn verify(
+		node: &NodeId,
+		operator: &AccountId,
+		key: &AttestationKey,
+		proof: &PossessionProof<u64>,
+	) -> sp_runtime::DispatchResult {
+		frame_support::ensure!(
+			*proof == Self::proof(node, *operator, key),
+			sp_runtime::DispatchError::Other("bad possession proof")
+		);
+		Ok(())
+	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn valid_proof(node: &NodeId, operator: &AccountId) -> (AttestationKey, PossessionProof<u64>) {
+		let key = ak(77);
+		(key, Self::proof(node, *operator, &key))
+	}
 }
 
 /// The EK of test node `i` (any bytes: its hash is the id).

@@ -407,3 +407,133 @@ fn only_the_operator_publishes_a_nodes_addresses_and_they_go_with_the_node() {
 		assert_eq!(Addresses::<Test>::iter().count(), 0);
 	});
 }
+
+fn claim(
+	claimant: AccountId,
+	i: u32,
+	key: AttestationKey,
+	proof: PossessionProof<u64>,
+) -> sp_runtime::DispatchResult {
+	TeaNodes::claim(
+		RuntimeOrigin::signed(claimant),
+		ek(i).try_into().unwrap(),
+		vec![0x30, 0x01].try_into().unwrap(),
+		key,
+		b"claimant's peer".to_vec().try_into().unwrap(),
+		proof,
+	)
+}
+
+fn emitted(event: Event<Test>) -> bool {
+	System::events().iter().any(|r| r.event == RuntimeEvent::TeaNodes(event.clone()))
+}
+
+/// Review finding (issue 14): whoever registered someone else's public EK and AK first held the
+/// node id for ever; the real owner could never register. The owner proves possession of the
+/// registered key and takes the provisional registration over; the squatter gets its deposit
+/// back and nothing else.
+#[test]
+fn the_holder_of_the_key_claims_a_provisional_registration() {
+	build_and_execute(4, || {
+		let squatter = 1;
+		let node = register(squatter, 5);
+		let other = register(3, 6);
+		assert_ok!(TeaNodes::set_addresses(
+			RuntimeOrigin::signed(squatter),
+			node,
+			vec![b"/ip4/1.2.3.4".to_vec().try_into().unwrap()].try_into().unwrap()
+		));
+		System::set_block_number(3);
+		assert_ok!(claim(2, 5, ak(5), SignedByKey::proof(&node, 2, &ak(5))));
+		let info = crate::Nodes::<Test>::get(node).unwrap();
+		assert_eq!(info.operator, 2);
+		assert_eq!(info.state, NodeState::Candidate { attested: false });
+		assert_eq!(info.since, 3, "its expiry counts from the claim");
+		assert_eq!(info.peer_id.to_vec(), b"claimant's peer".to_vec());
+		assert_eq!(info.ek_certificate.to_vec(), vec![0x30, 0x01]);
+		assert_eq!((held(squatter), held(2)), (0, DEPOSIT));
+		assert_eq!(Queue::<Test>::get().into_inner(), vec![node, other], "it keeps its place");
+		assert_eq!(NodeByKey::<Test>::get(ak(5)), Some(node));
+		assert_eq!(crate::Addresses::<Test>::get(node), None, "the squatter's addresses are gone");
+		assert!(emitted(Event::Claimed { node, from: squatter, to: 2 }));
+		// Now the claimant's: the squatter cannot claim it back (it cannot prove the key) and
+		// nobody claims it once its admission quote verified.
+		assert_noop!(
+			claim(squatter, 5, ak(5), SignedByKey::proof(&node, 2, &ak(5))),
+			DispatchError::Other("bad possession proof")
+		);
+		TeaNodes::admission_passed(&node);
+		assert_noop!(
+			claim(squatter, 5, ak(5), SignedByKey::proof(&node, squatter, &ak(5))),
+			NodesError::NotClaimable
+		);
+	});
+}
+
+#[test]
+fn claims_that_prove_nothing_or_take_what_completed_are_refused_without_a_trace() {
+	build_and_execute(4, || {
+		let node = register(1, 5);
+		let proof = |who| SignedByKey::proof(&node, who, &ak(5));
+		// Nothing registered; its own registration.
+		assert_noop!(
+			claim(2, 9, ak(9), SignedByKey::proof(&node_id(&ek(9)), 2, &ak(9))),
+			NodesError::NotClaimable
+		);
+		assert_noop!(claim(1, 5, ak(5), proof(1)), NodesError::NotClaimable);
+		// Another key than the registered one: which is bound to the EK is the committee's
+		// question, not a claim's.
+		assert_noop!(
+			claim(2, 5, ak(6), SignedByKey::proof(&node, 2, &ak(6))),
+			NodesError::ClaimKeyMismatch
+		);
+		// A proof made for another account (the squatter replays the owner's).
+		assert_noop!(claim(3, 5, ak(5), proof(2)), DispatchError::Other("bad possession proof"));
+		// No deposit.
+		assert_noop!(claim(500, 5, ak(5), proof(500)), sp_runtime::TokenError::FundsUnavailable);
+		assert_noop!(
+			TeaNodes::claim(
+				RuntimeOrigin::signed(2),
+				ek(5).try_into().unwrap(),
+				Default::default(),
+				ak(5),
+				Default::default(),
+				proof(2),
+			),
+			NodesError::EmptyPeerId
+		);
+		// Attested (waiting for admission), on probation, active, quarantined, exiting.
+		TeaNodes::admission_passed(&node);
+		assert_noop!(claim(2, 5, ak(5), proof(2)), NodesError::NotClaimable);
+		next_epoch();
+		assert!(matches!(state(node), Some(NodeState::Probation { .. })));
+		assert_noop!(claim(2, 5, ak(5), proof(2)), NodesError::NotClaimable);
+		assert_noop!(
+			claim(2, 1000, ak(1000), SignedByKey::proof(&node_id(&ek(1000)), 2, &ak(1000))),
+			NodesError::NotClaimable
+		);
+	});
+}
+
+/// A registration that never completes does not hold its node id (and its operator's deposit)
+/// for ever: it expires at the first epoch boundary `CandidateExpiry` blocks after it, and the
+/// EK can be registered again. Attested candidates waiting for room never expire.
+#[test]
+fn provisional_registrations_expire_and_return_the_deposit() {
+	build_and_execute(0, || {
+		let provisional = register(1, 5);
+		let attested = register(2, 6);
+		TeaNodes::admission_passed(&attested);
+		let boundary = (1 + EXPIRY).div_ceil(EPOCH) * EPOCH;
+		run_to(boundary - 1);
+		assert!(state(provisional).is_some());
+		run_to(boundary);
+		assert_eq!(state(provisional), None);
+		assert!(emitted(Event::Expired { node: provisional }));
+		assert_eq!(held(1), 0);
+		assert_eq!(NodeByKey::<Test>::get(ak(5)), None);
+		assert_eq!(Queue::<Test>::get().into_inner(), vec![attested]);
+		assert_eq!(state(attested), Some(NodeState::Candidate { attested: true }));
+		assert_eq!(register(3, 5), provisional, "the EK is free again");
+	});
+}

@@ -16,6 +16,7 @@ pub trait WeightInfo {
 	fn set_params() -> Weight;
 	fn epoch(n: u32) -> Weight;
 	fn set_addresses() -> Weight;
+	fn claim() -> Weight;
 }
 
 /// Hand-set bounds, to be replaced by generated weights when the runtime includes the pallet.
@@ -48,6 +49,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	/// A quote verification (as `submit_attestation`'s) and a registration.
+	fn claim() -> Weight {
+		Weight::from_parts(3_500_000_000, 12_000)
+			.saturating_add(T::DbWeight::get().reads(8_u64))
+			.saturating_add(T::DbWeight::get().writes(8_u64))
+	}
 }
 
 // For tests.
@@ -78,5 +85,11 @@ impl WeightInfo for () {
 		Weight::from_parts(100_000_000, 10_000)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
+	}
+	/// A quote verification (as `submit_attestation`'s) and a registration.
+	fn claim() -> Weight {
+		Weight::from_parts(3_500_000_000, 12_000)
+			.saturating_add(RocksDbWeight::get().reads(8_u64))
+			.saturating_add(RocksDbWeight::get().writes(8_u64))
 	}
 }

@@ -48,6 +48,10 @@ impl pallet_tea_nodes::Config for Runtime {
 	type SlashDestination = SlashDestination;
 	/// Attestation and actors drop their records of removed nodes.
 	type OnRemoved = NodeRemoved;
+	/// Claims prove possession of the attestation key with a quote checked by attestation.
+	type Possession = crate::Attestation;
+	/// A registration that never completes its admission quote expires after a day.
+	type CandidateExpiry = ConstU32<{ 24 * HOURS }>;
 	type WeightInfo = crate::weights::pallet_tea_nodes::WeightInfo<Runtime>;
 }
 

@@ -148,4 +148,17 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 			.saturating_add(T::DbWeight::get().reads(1))
 			.saturating_add(T::DbWeight::get().writes(1))
 	}
+	/// Storage: `Nodes::Nodes` (r:1 w:1), `System::BlockHash` (r:1), `System::Account` (r:2
+	/// w:2), `Balances::Holds` (r:2 w:2), `Nodes::Addresses` (w:1), and the removed
+	/// registration's records (`Attestation::{Records, Clocks, Evidence, CommitteeMisses,
+	/// Reviews}`, `Actors::LastRefusalReport`: w:6).
+	/// Not measured yet on this machine (its benchmark is `benchmarking.rs::claim`):
+	/// `register`'s measured time and proof plus `Attestation::submit_admission`'s (one quote
+	/// verification).
+	fn claim() -> Weight {
+		Weight::from_parts(516_393_000 + 2_821_192_000, 0)
+			.saturating_add(Weight::from_parts(0, 34255 + 8387))
+			.saturating_add(T::DbWeight::get().reads(6))
+			.saturating_add(T::DbWeight::get().writes(12))
+	}
 }

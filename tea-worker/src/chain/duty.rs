@@ -70,6 +70,8 @@ pub struct Standing {
 	pub reviewers: Vec<Vec<u8>>,
 	/// The operator the node is registered by (32 bytes).
 	pub operator: [u8; 32],
+	/// The attestation key it is registered with.
+	pub attestation_key: [u8; 65],
 	/// The libp2p peer id it is registered with.
 	pub peer_id: Vec<u8>,
 	/// The addresses it published (binary multiaddrs).
@@ -90,6 +92,15 @@ pub struct ReportRules {
 /// Why this worker must not act for the registration it found under its node id: an EK is
 /// public, so anyone can register it first (with their own operator or peer id). `None` when
 /// the registration is this worker's.
+/// Whether another operator's registration of this node is still provisional (no quote by the
+/// key for that operator ever verified) and holds this TPM's attestation key: then this worker,
+/// which holds the key, takes it over with `nodes.claim`.
+pub fn claimable(standing: &Standing, operator: &[u8; 32], key: &[u8; 65]) -> bool {
+	standing.operator != *operator
+		&& standing.state == NodeState::Candidate { attested: false }
+		&& standing.attestation_key == *key
+}
+
 pub fn foreign_registration(
 	standing: &Standing,
 	operator: &[u8; 32],
@@ -97,8 +108,9 @@ pub fn foreign_registration(
 ) -> Option<String> {
 	if standing.operator != *operator {
 		return Some(format!(
-			"this node's EK is registered by another operator (0x{}): its quotes and appeals would \
-			 be refused; exit that registration or report it",
+			"this node's EK is registered by another operator (0x{}) and cannot be claimed (it \
+			 completed its admission quote, or names another attestation key): its quotes and \
+			 appeals would be refused; exit that registration or report it",
 			hex::encode(standing.operator)
 		));
 	}
@@ -338,6 +350,7 @@ async fn read(
 		under_review,
 		reviewers,
 		operator: info.operator.into(),
+		attestation_key: info.attestation_key,
 		peer_id: info.peer_id.into_inner(),
 		addresses: addresses.unwrap_or_default(),
 		last_refusal_report,
@@ -358,6 +371,7 @@ pub fn state_name(state: Option<&NodeState<BlockNumber>>) -> &'static str {
 }
 
 const REGISTER: &str = "nodes.register";
+const CLAIM: &str = "nodes.claim";
 const ANNOUNCE: &str = "nodes.setAddresses";
 const REPORT: &str = "actors.reportRefusals";
 
@@ -663,6 +677,16 @@ impl NodeDuty {
 				continue;
 			};
 			let account: [u8; 32] = self.signer.account().0;
+			if self.attest && claimable(&standing, &account, &self.identity().attestation_key) {
+				if self
+					.registered_at
+					.is_none_or(|at| now >= at.saturating_add(REGISTER_AGAIN_AFTER))
+				{
+					self.registered_at = Some(now);
+					self.claim(client, now, &hash.0, &standing).await;
+				}
+				continue;
+			}
 			if let Some(why) = foreign_registration(&standing, &account, &self.peer_id) {
 				if self
 					.registered_at
@@ -707,7 +731,7 @@ impl NodeDuty {
 				self.report_refusals(client, &standing, reports, now);
 				continue;
 			};
-			let nonce = challenge(&hash.0, &node.0, purpose).to_vec();
+			let nonce = challenge(&hash.0, &node.0, &account, purpose).to_vec();
 			// A withheld quote would be withheld again: not before it could have landed.
 			if self.withheld_at.is_some_and(|at| now < at.saturating_add(RESUBMIT_AFTER)) {
 				continue;
@@ -747,6 +771,57 @@ impl NodeDuty {
 
 	/// A quote over `nonce` as `rules` require it, with the event log entries it carries;
 	/// none (the reason logged) when the TPM failed or the chain would not take it.
+	/// Takes over another account's provisional registration of this node: quotes the `Claim`
+	/// challenge of this node and the operator (anchored at finalized block `now`, whose hash is
+	/// `hash`) and submits `nodes.claim` with this worker's registration.
+	async fn claim(
+		&mut self,
+		client: &Arc<ChainClient>,
+		now: BlockNumber,
+		hash: &[u8; 32],
+		standing: &Standing,
+	) {
+		let account: [u8; 32] = self.signer.account().0;
+		tracing::warn!(
+			target: LOG_TARGET,
+			node = %hex::encode(self.node.0),
+			squatter = %hex::encode(standing.operator),
+			"another account registered this node's keys and never attested: claiming the registration"
+		);
+		let nonce = challenge(hash, &self.node.0, &account, Purpose::Claim).to_vec();
+		let pcrs = [self.log_pcr];
+		let quote = match self.tpm.run(move |tpm| tpm.quote_pcrs(&nonce, &pcrs)).await {
+			Ok(quote) => quote,
+			Err(e) => {
+				tracing::error!(target: LOG_TARGET, error = %e, "TPM quote for the claim failed; trying again");
+				return;
+			}
+		};
+		let id = self.identity();
+		let proof = pallet_tea_nodes::PossessionProof {
+			anchor: now,
+			attest: quote.attest.try_into().unwrap_or_default(),
+			signature: quote.signature.try_into().unwrap_or_default(),
+			pcrs: quote.pcrs.try_into().unwrap_or_default(),
+		};
+		let call = dynamic::transaction(
+			"Nodes",
+			"claim",
+			(
+				Static(id.ek_public.clone()),
+				Static(id.ek_certificate.clone()),
+				Static(id.attestation_key),
+				Static(self.peer_id.clone()),
+				Static(proof),
+			),
+		);
+		let key = Key::Register { node: self.node.0 };
+		self.spawn(client, move |signer, client| async move {
+			let done = signer.submit(&client, key, &call, CLAIM, Vec::new()).await?;
+			Ok(Done::Registered { events: done.events })
+		});
+	}
+
 	async fn quote(
 		&mut self,
 		purpose: Purpose,
@@ -962,6 +1037,7 @@ mod tests {
 			under_review: false,
 			reviewers: vec![],
 			operator: [1; 32],
+			attestation_key: [4; 65],
 			peer_id: b"peer".to_vec(),
 			addresses: vec![],
 			last_refusal_report: None,
@@ -1048,6 +1124,22 @@ mod tests {
 		assert!(why.contains("another operator (0x0101"), "{why}");
 		let why = foreign_registration(&s, &[1; 32], b"other").unwrap();
 		assert!(why.contains("another libp2p peer id"), "{why}");
+	}
+
+	#[test]
+	fn only_another_operators_provisional_registration_of_this_key_is_claimed() {
+		let mut s = standing(NodeState::Candidate { attested: false }, 0, None);
+		assert!(claimable(&s, &[2; 32], &[4; 65]));
+		assert!(!claimable(&s, &[1; 32], &[4; 65]), "its own");
+		assert!(!claimable(&s, &[2; 32], &[5; 65]), "another key: the committee's question");
+		for state in [
+			NodeState::Candidate { attested: true },
+			NodeState::Probation { clean_epochs: 0 },
+			NodeState::Active,
+		] {
+			s.state = state;
+			assert!(!claimable(&s, &[2; 32], &[4; 65]), "{:?} completed", s.state);
+		}
 	}
 
 	#[test]

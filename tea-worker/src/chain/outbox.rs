@@ -27,7 +27,7 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// What a submission is: at most one of each is in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Encode, Decode)]
 pub enum Key {
-	/// `nodes.register` of a node.
+	/// `nodes.register` of a node, or `nodes.claim` (a registration too).
 	Register {
 		/// The node id.
 		node: [u8; 32],
