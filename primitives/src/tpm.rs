@@ -4,8 +4,8 @@
 //! A quote is `TPMS_ATTEST` (the TPM's marshalled attestation structure) signed by the node's
 //! attestation key (a restricted P-256 ECDSA key) as a `TPMT_SIGNATURE`. [`verify_quote`]
 //! checks, in order: the ECDSA signature by the AK over SHA-256(`TPMS_ATTEST`) — first, so that
-//! every later failure is about bytes the TPM signed ([`QuoteError::is_signed`]) and nothing
-//! unsigned can ever be held against a node — then the structure (magic
+//! every later failure is about a structure the TPM signed ([`QuoteError::is_signed`]) and
+//! bytes nobody's TPM signed are never held against a node — then the structure (magic
 //! `TPM_GENERATED_VALUE`, type `TPM_ST_ATTEST_QUOTE`), that `extraData` is the expected nonce
 //! (the chain's challenge, so no old quote can be replayed), that the quoted PCR selection is
 //! exactly the submitted PCRs (SHA-256 bank), and that the PCR digest is the SHA-256 of the

@@ -112,12 +112,36 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
     api.tx.upgrades.allowMeasurement(measurement), api.tx.upgrades.addCaKey(vendor.caKey)])), keys.Alice);
   assert.equal((await api.query.upgrades.caKeys(vendor.keyHash)).unwrap().toHex(), vendor.caKey);
 
-  // The node "bad" is registered by hand and quarantined for a tampered admission quote.
+  // A squatter registers other nodes' public keys under its own account first; it can never
+  // complete those registrations (the challenge binds the operator), and the keys' holders
+  // claim them.
+  const squatter = keys.Squatter;
+  await send(api, api.tx.balances.transferKeepAlive(squatter.address, 1000n * 10n ** 12n), keys.Alice);
+  const reserved = async (who) => (await api.query.system.account(who.address)).data.reserved.toBigInt();
+
+  // The node "bad": its EK and AK squatted, claimed by hand (a `Claim` quote for Eve's
+  // account), then quarantined for a tampered admission quote.
   const badTcti = await startSwtpm('bad', vendor);
   const badKey = join(tempDir('p2p-bad'), 'p2p.key');
   const badId = tpm(['identity', '--tpm', badTcti, '--p2p-key', badKey]);
   await send(api, api.tx.nodes.register(badId.ekPublic, badId.ekCertificate, badId.attestationKey,
-    badId.peerIdBytes), keys.Eve);
+    stringToHex('squatter')), squatter);
+  await assert.rejects(send(api, api.tx.nodes.register(badId.ekPublic, badId.ekCertificate,
+    badId.attestationKey, badId.peerIdBytes), keys.Eve), /nodes\.NodeExists/);
+  {
+    // The squatter's own admission quote: a quote the node's TPM made for Eve, relayed.
+    const [anchor, nonce] = await api.call.attestationApi.challenge(badId.nodeId, keys.Eve.address, 'Admission');
+    const q = tpm(['quote', '--tpm', badTcti, '--nonce', nonce.toHex()]);
+    await assert.rejects(send(api, api.tx.attestation.submitAttestation(badId.nodeId, 'Admission',
+      anchor, q.attest, q.signature, q.pcrs, []), squatter), /attestation\.StaleChallenge/);
+  }
+  const [claimAnchor, claimNonce] = await api.call.attestationApi.challenge(badId.nodeId, keys.Eve.address, 'Claim');
+  const c = tpm(['quote', '--tpm', badTcti, '--nonce', claimNonce.toHex()]);
+  const claimedBad = await send(api, api.tx.nodes.claim(badId.ekPublic, badId.ekCertificate,
+    badId.attestationKey, badId.peerIdBytes, { anchor: claimAnchor, attest: c.attest, signature: c.signature, pcrs: c.pcrs }), keys.Eve);
+  assert.ok(claimedBad.some((e) => e.section === 'nodes' && e.method === 'Claimed'));
+  assert.equal((await api.query.nodes.nodes(badId.nodeId)).unwrap().operator.toString(), keys.Eve.address);
+  assert.equal(await reserved(squatter), 0n, 'the squatter got its deposit back');
   const [anchor, nonce] = await api.call.attestationApi.challenge(badId.nodeId, keys.Eve.address, 'Admission');
   const t = tpm(['quote', '--tpm', badTcti, '--nonce', nonce.toHex()]);
   t.pcrs[0][1] = `0x${'ab'.repeat(32)}`;
@@ -127,17 +151,15 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   assert.deepEqual(why.data.offence.toJSON(), { failedQuote: 'PcrDigestMismatch' });
   assert.deepEqual((await state(badId.nodeId)).quarantined.offence, { failedQuote: 'PcrDigestMismatch' });
 
-  // A squatter registers the keys of the node "uncertified" (public values) under its own
-  // account before that node's daemon starts. It can never complete that registration (the
-  // challenge binds the operator); the daemon proves it holds the AK and claims it.
-  const squatter = keys.Squatter;
-  await send(api, api.tx.balances.transferKeepAlive(squatter.address, 1000n * 10n ** 12n), keys.Alice);
+  // The node "uncertified": its AK squatted under an EK of the squatter's making before its
+  // daemon starts; the daemon finds its key taken and claims it by itself.
   const uncertifiedTcti = await startSwtpm('uncertified', rogue);
   const uncertifiedKey = join(tempDir('p2p-uncertified'), 'p2p.key');
   const squatted = tpm(['identity', '--tpm', uncertifiedTcti, '--p2p-key', uncertifiedKey]);
-  await send(api, api.tx.nodes.register(squatted.ekPublic, squatted.ekCertificate,
-    squatted.attestationKey, stringToHex('squatter')), squatter);
-  const reserved = async (who) => (await api.query.system.account(who.address)).data.reserved.toBigInt();
+  const fakeEk = `0x${'5a'.repeat(48)}`;
+  await send(api, api.tx.nodes.register(fakeEk, '0x', squatted.attestationKey, stringToHex('squatter')), squatter);
+  const fakeId = (await api.query.nodes.nodeByKey(squatted.attestationKey)).unwrap().toHex();
+  assert.notEqual(fakeId, squatted.nodeId);
   assert.ok(await reserved(squatter) > 0n, 'its deposit is held');
 
   // The genesis nodes' daemons: committee members.
@@ -187,12 +209,13 @@ test('tea-worker run: workers register, are admitted by the genesis daemons and 
   const verdict = await goodClosed;
   assert.equal(verdict.data.verdict.toJSON(), true);
   assert.deepEqual(verdict.data.noted.toJSON(), []);
-  // The squatted node's daemon claimed its registration (the squatter got its deposit back)
-  // and then went on as any candidate.
+  // The squatted node's daemon claimed its key (the squatter got its deposit back) and then
+  // went on as any candidate.
   const claimed = await lineOf(uncertified, (l) => l.registered, 1, 60_000);
   assert.ok(claimed.registered.includes('Nodes.Claimed'), JSON.stringify(claimed));
   const claimedInfo = (await api.query.nodes.nodes(squatted.nodeId)).unwrap();
   assert.equal(claimedInfo.operator.toString(), keys.Ferdie.address);
+  assert.ok((await api.query.nodes.nodes(fakeId)).isNone, 'the squat is gone');
   assert.equal(await reserved(squatter), 0n, 'deposit returned');
   const refused = await uncertifiedClosed;
   assert.equal(refused.data.verdict.toJSON(), false);

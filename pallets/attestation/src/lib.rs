@@ -1083,6 +1083,10 @@ pub mod pallet {
 			Ok(())
 		}
 
+		fn proven(node: &NodeId) -> bool {
+			Records::<T>::get(node).is_some_and(|record| record.last_valid.is_some())
+		}
+
 		#[cfg(feature = "runtime-benchmarks")]
 		fn valid_proof(
 			node: &NodeId,

@@ -1462,5 +1462,10 @@ fn a_squatter_never_completes_and_the_key_holder_claims_and_is_admitted() {
 			&quote(&tpm(5), node, Purpose::Admission)
 		));
 		assert!(events().contains(&Event::ReviewRequested { node, purpose: Purpose::Admission }));
+		// Complete now (its quote verified): nobody claims it any more, not even with the key.
+		assert_noop!(
+			claim(3, 5, possession(&tpm(5), node, 3)),
+			pallet_tea_nodes::Error::<Test>::NotClaimable
+		);
 	});
 }

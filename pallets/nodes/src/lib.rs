@@ -8,11 +8,12 @@
 //!   (the node id is `blake2_256` of it), EK certificate, attestation key (a P-256 point, checked
 //!   on the curve) and libp2p peer id. The node waits in the admission queue. The registration
 //!   is **provisional** until a quote signed by that attestation key for that operator verifies
-//!   (the challenge binds the operator, see `tea_primitives::tpm::challenge`): whoever registers
-//!   someone else's public EK and AK can never complete it, the real owner **claims** the
-//!   registration with a proof of possession of the AK ([`Pallet::claim`]), and a provisional
-//!   registration that never completes **expires** after `CandidateExpiry` blocks (at an epoch
-//!   boundary) and its deposit is returned.
+//!   ([`VerifyPossession::proven`]; the challenge binds the operator, see
+//!   `tea_primitives::tpm::challenge`): whoever registers someone else's public AK (with its EK
+//!   or any other) can never complete it, the holder of the AK **claims** the registrations that
+//!   hold it with a proof of possession ([`Pallet::claim`]), a provisional registration that
+//!   exits is removed at once, and one that never completes **expires** after
+//!   `CandidateExpiry` blocks (at an epoch boundary); their deposits are returned.
 //! - **Birth control.** At each epoch boundary at most `k` candidates that passed their
 //!   admission attestation ([`NodeEvidence::admission_passed`]) enter probation, where `k` is the
 //!   governance maximum per epoch and never more than keeps `probation <= active / 2`: even if
@@ -111,6 +112,9 @@ pub trait VerifyPossession<AccountId, BlockNumber> {
 		key: &AttestationKey,
 		proof: &PossessionProof<BlockNumber>,
 	) -> sp_runtime::DispatchResult;
+	/// Whether a quote by `node`'s registered key for its operator ever verified: then its
+	/// registration is complete (no longer provisional), whatever its committee decides.
+	fn proven(node: &NodeId) -> bool;
 	/// A valid proof for `node` and `operator` and the key it proves (benchmarks).
 	#[cfg(feature = "runtime-benchmarks")]
 	fn valid_proof(
@@ -128,6 +132,9 @@ impl<AccountId, BlockNumber> VerifyPossession<AccountId, BlockNumber> for () {
 		_: &PossessionProof<BlockNumber>,
 	) -> sp_runtime::DispatchResult {
 		Err(sp_runtime::DispatchError::Other("no possession proofs"))
+	}
+	fn proven(_: &NodeId) -> bool {
+		false
 	}
 	#[cfg(feature = "runtime-benchmarks")]
 	fn valid_proof(_: &NodeId, _: &AccountId) -> (AttestationKey, PossessionProof<BlockNumber>) {
@@ -365,8 +372,8 @@ pub mod pallet {
 		type OnRemoved: OnNodeRemoved;
 		/// Checks the proofs of possession of claims.
 		type Possession: VerifyPossession<Self::AccountId, BlockNumberFor<Self>>;
-		/// Blocks a registration may stay provisional (no valid admission quote by its
-		/// attestation key for its operator) before it expires and its deposit is returned.
+		/// Blocks a registration may stay provisional (no quote by its attestation key for its
+		/// operator ever verified) before it expires and its deposit is returned.
 		#[pallet::constant]
 		type CandidateExpiry: Get<BlockNumberFor<Self>>;
 		/// Weights of the calls and of the epoch boundary.
@@ -505,11 +512,12 @@ pub mod pallet {
 		ParamsSet { params: BirthControl<BlockNumberFor<T>> },
 		/// A node's operator published where its libp2p endpoint listens (none: removed).
 		AddressesSet { node: NodeId, addresses: u32 },
-		/// An operator proved it holds the node's attestation key and took over the provisional
-		/// registration `from` made; `from`'s deposit was returned.
+		/// `to` proved it holds the attestation key the provisional registration `node` by
+		/// `from` held, and took it over (same EK) or removed it (another EK); `from`'s deposit
+		/// was returned.
 		Claimed { node: NodeId, from: T::AccountId, to: T::AccountId },
-		/// A provisional registration expired (no valid admission quote in time) and its
-		/// deposit was returned.
+		/// A provisional registration expired (no quote by its key for its operator verified
+		/// in time) and its deposit was returned.
 		Expired { node: NodeId },
 	}
 
@@ -540,8 +548,9 @@ pub mod pallet {
 		BadParams,
 		/// An address is empty.
 		EmptyAddress,
-		/// Nothing to claim: the node is not registered by another account, or its registration
-		/// is no longer provisional (a quote by its attestation key for its operator verified).
+		/// Nothing to claim: neither the EK nor the attestation key is registered by another
+		/// account, or such a registration is no longer provisional (a quote by its key for its
+		/// operator verified) or not a candidate.
 		NotClaimable,
 		/// A claim must prove the attestation key the provisional registration holds: which of
 		/// two keys is bound to the EK only a committee's credential activation can tell.
@@ -550,6 +559,13 @@ pub mod pallet {
 
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn integrity_test() {
+			assert!(
+				T::CandidateExpiry::get() >= T::EpochLength::get().saturating_mul(2u32.into()),
+				"a registration needs at least two epochs to complete before it expires"
+			);
+		}
+
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			let epoch = Params::<T>::get().epoch_length;
 			if epoch.is_zero() || !(now % epoch).is_zero() {
@@ -611,13 +627,22 @@ pub mod pallet {
 		}
 
 		/// Start the exit of a node (its operator): it leaves every duty now and its deposit is
-		/// returned after the unbonding period.
+		/// returned after the unbonding period (at once for a provisional registration, none of
+		/// whose quotes ever verified: it is removed).
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::exit())]
 		pub fn exit(origin: OriginFor<T>, node: NodeId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let mut info = Nodes::<T>::get(node).ok_or(Error::<T>::UnknownNode)?;
 			ensure!(info.operator == who, Error::<T>::NotOperator);
+			if Self::is_provisional(&node, &info) {
+				// Nothing to wait for: no quote of its ever verified. Removed now, so that an
+				// exit cannot keep a squatted registration out of the owner's claim.
+				Queue::<T>::mutate(|q| q.retain(|n| *n != node));
+				Self::release(node, info);
+				Self::deposit_event(Event::Exited { node });
+				return Ok(());
+			}
 			match info.state {
 				NodeState::Quarantined { .. } => return Err(Error::<T>::Quarantined.into()),
 				NodeState::Exiting { .. } => return Err(Error::<T>::AlreadyExiting.into()),
@@ -684,12 +709,15 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Take over a provisional registration of this node by another account (the claimant
-		/// signs): `proof` is a quote by the registered attestation key over the `Claim`
-		/// challenge of this node and the claimant's account. The provisional registration is
-		/// dropped and its deposit returned; the claimant's registration replaces it (its
-		/// deposit held, its EK certificate and peer id, provisional in turn until its admission
-		/// quote verifies). A registration that completed its admission quote cannot be claimed.
+		/// Claim the registrations that hold this attestation key (the claimant signs): `proof`
+		/// is a quote by the key over the `Claim` challenge of this node (the id of `ek_public`)
+		/// and the claimant's account. Every provisional registration by another account of this
+		/// EK or of this key is dropped and its deposit returned; the claimant's registration
+		/// replaces it (its deposit held, its EK certificate and peer id, the queue place of a
+		/// registration of the same EK), provisional in turn until its admission quote
+		/// verifies. A registration of this EK with another key cannot be claimed (which key is
+		/// bound to the EK only a committee's credential activation tells), nor one that is
+		/// complete (a quote by its key for its operator verified).
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::claim())]
 		pub fn claim(
@@ -701,30 +729,64 @@ pub mod pallet {
 			proof: PossessionProof<BlockNumberFor<T>>,
 		) -> DispatchResult {
 			let claimant = ensure_signed(origin)?;
+			ensure!(!ek_public.is_empty(), Error::<T>::EmptyEndorsementKey);
 			ensure!(!peer_id.is_empty(), Error::<T>::EmptyPeerId);
 			let node = node_id(&ek_public);
-			let held = Nodes::<T>::get(node).ok_or(Error::<T>::NotClaimable)?;
-			ensure!(
-				held.operator != claimant
-					&& matches!(held.state, NodeState::Candidate { attested: false }),
-				Error::<T>::NotClaimable
-			);
-			ensure!(held.attestation_key == attestation_key, Error::<T>::ClaimKeyMismatch);
+			let same_ek = Nodes::<T>::get(node);
+			let same_key = NodeByKey::<T>::get(attestation_key)
+				.filter(|other| *other != node)
+				.and_then(|other| Nodes::<T>::get(other).map(|info| (other, info)));
+			ensure!(same_ek.is_some() || same_key.is_some(), Error::<T>::NotClaimable);
+			let claimable = |id: &NodeId, info: &NodeInfoOf<T>| {
+				info.operator != claimant && Self::is_provisional(id, info)
+			};
+			if let Some(info) = &same_ek {
+				ensure!(claimable(&node, info), Error::<T>::NotClaimable);
+				ensure!(info.attestation_key == attestation_key, Error::<T>::ClaimKeyMismatch);
+			}
+			if let Some((other, info)) = &same_key {
+				ensure!(claimable(other, info), Error::<T>::NotClaimable);
+			}
 			T::Possession::verify(&node, &claimant, &attestation_key, &proof)?;
 			let deposit = T::NodeDeposit::get();
 			T::Currency::hold(&HoldReason::NodeDeposit.into(), &claimant, deposit)?;
-			let _ = T::Currency::release(
-				&HoldReason::NodeDeposit.into(),
-				&held.operator,
-				held.deposit,
-				Precision::BestEffort,
-			);
-			Addresses::<T>::remove(node);
-			// Nothing the provisional registration did is kept (it never had a quote accepted).
-			T::OnRemoved::on_node_removed(&node);
-			let from = held.operator;
+			if let Some((other, info)) = same_key {
+				// Another EK with this key: removed, and its queue place with it.
+				Queue::<T>::mutate(|q| q.retain(|n| *n != other));
+				Self::release(other, info.clone());
+				Self::deposit_event(Event::Claimed {
+					node: other,
+					from: info.operator,
+					to: claimant.clone(),
+				});
+			}
+			match same_ek {
+				Some(info) => {
+					let reason = HoldReason::NodeDeposit.into();
+					let _ = T::Currency::release(
+						&reason,
+						&info.operator,
+						info.deposit,
+						Precision::BestEffort,
+					);
+					Addresses::<T>::remove(node);
+					// Nothing the provisional registration did is kept (none of its quotes ever
+					// verified).
+					T::OnRemoved::on_node_removed(&node);
+					Self::deposit_event(Event::Claimed {
+						node,
+						from: info.operator,
+						to: claimant.clone(),
+					});
+				}
+				None => {
+					Queue::<T>::try_mutate(|q| q.try_push(node))
+						.map_err(|_| Error::<T>::TooManyNodes)?;
+				}
+			}
+			NodeByKey::<T>::insert(attestation_key, node);
 			let info = Self::provisional(
-				claimant.clone(),
+				claimant,
 				ek_public,
 				ek_certificate,
 				attestation_key,
@@ -732,8 +794,6 @@ pub mod pallet {
 				deposit,
 			);
 			Nodes::<T>::insert(node, info);
-			// It keeps its place in the queue.
-			Self::deposit_event(Event::Claimed { node, from, to: claimant });
 			Ok(())
 		}
 	}
@@ -746,11 +806,11 @@ pub mod pallet {
 			// registrations past their expiry.
 			let expiry = T::CandidateExpiry::get();
 			let due: Vec<(NodeId, NodeInfoOf<T>)> = Nodes::<T>::iter()
-				.filter(|(_, info)| match info.state {
+				.filter(|(node, info)| match info.state {
 					NodeState::Quarantined { appeal_until, .. } => now > appeal_until,
 					NodeState::Exiting { unbond_at } => now >= unbond_at,
 					NodeState::Candidate { attested: false } => {
-						now >= info.since.saturating_add(expiry)
+						now >= info.since.saturating_add(expiry) && !T::Possession::proven(node)
 					}
 					_ => false,
 				})
@@ -824,6 +884,13 @@ pub mod pallet {
 				Self::deposit_event(Event::Admitted { node });
 			}
 			Queue::<T>::put(queue);
+		}
+
+		/// Whether `node`'s registration is provisional: a candidate none of whose quotes
+		/// verified.
+		pub fn is_provisional(node: &NodeId, info: &NodeInfoOf<T>) -> bool {
+			matches!(info.state, NodeState::Candidate { attested: false })
+				&& !T::Possession::proven(node)
 		}
 
 		/// A new registration: a candidate that has not attested, since now.

@@ -60,6 +60,10 @@ impl Config for Test {
 /// A stand-in for the attestation pallet's possession check (tested there with real quotes):
 /// a proof's signature must be `blake2_256(node ‖ operator ‖ key)` and its anchor 7.
 pub struct SignedByKey;
+parameter_types! {
+	/// Nodes a quote of which verified, as the attestation pallet would say.
+	pub static Proven: Vec<NodeId> = Vec::new();
+}
 impl SignedByKey {
 	/// The proof `operator` makes for `node` holding `key`.
 	pub fn proof(node: &NodeId, operator: AccountId, key: &AttestationKey) -> PossessionProof<u64> {
@@ -84,6 +88,9 @@ impl VerifyPossession<AccountId, u64> for SignedByKey {
 			sp_runtime::DispatchError::Other("bad possession proof")
 		);
 		Ok(())
+	}
+	fn proven(node: &NodeId) -> bool {
+		Proven::get().contains(node)
 	}
 	#[cfg(feature = "runtime-benchmarks")]
 	fn valid_proof(node: &NodeId, operator: &AccountId) -> (AttestationKey, PossessionProof<u64>) {
@@ -129,6 +136,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 /// Runs `test` with `trusted` genesis nodes and checks the invariants afterwards.
 pub fn build_and_execute(trusted: u32, test: impl FnOnce()) {
 	Destination::set(Some(TREASURY));
+	Proven::set(Vec::new());
 	new_test_ext(trusted).execute_with(|| {
 		test();
 		TeaNodes::do_try_state().expect("invariants hold");

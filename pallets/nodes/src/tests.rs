@@ -216,6 +216,8 @@ fn a_rejected_candidate_leaves_the_queue_and_without_reporters_the_destination_t
 fn leaving_does_not_escape_evidence() {
 	build_and_execute(4, || {
 		let a = register(1, 1);
+		// Its quote verified: complete, so its exit unbonds.
+		Proven::set(vec![a]);
 		assert_ok!(TeaNodes::exit(RuntimeOrigin::signed(1), a));
 		TeaNodes::report(&a, Offence::CommitteeRejected, &[7]);
 		let Some(NodeState::Quarantined { appeal_until, .. }) = state(a) else { panic!() };
@@ -244,6 +246,8 @@ fn without_a_destination_the_rest_is_burnt() {
 fn exit_returns_the_deposit_after_unbonding_and_quarantine_blocks_it() {
 	build_and_execute(4, || {
 		let a = register(1, 1);
+		// Its quote verified: complete, so its exit unbonds.
+		Proven::set(vec![a]);
 		let b = register(2, 2);
 		assert_noop!(TeaNodes::exit(RuntimeOrigin::signed(2), a), NodesError::NotOperator);
 		assert_noop!(
@@ -372,6 +376,8 @@ fn addresses(list: &[&[u8]]) -> NodeAddresses {
 fn only_the_operator_publishes_a_nodes_addresses_and_they_go_with_the_node() {
 	build_and_execute(4, || {
 		let a = register(1, 1);
+		// Its quote verified: complete, so its exit unbonds.
+		Proven::set(vec![a]);
 		let set = |who, node, list: &[&[u8]]| {
 			TeaNodes::set_addresses(RuntimeOrigin::signed(who), node, addresses(list))
 		};
@@ -502,7 +508,11 @@ fn claims_that_prove_nothing_or_take_what_completed_are_refused_without_a_trace(
 			),
 			NodesError::EmptyPeerId
 		);
-		// Attested (waiting for admission), on probation, active, quarantined, exiting.
+		// Complete: a quote by its key for its operator verified (under review, say).
+		Proven::set(vec![node]);
+		assert_noop!(claim(2, 5, ak(5), proof(2)), NodesError::NotClaimable);
+		Proven::set(vec![]);
+		// Attested (waiting for admission), on probation, active.
 		TeaNodes::admission_passed(&node);
 		assert_noop!(claim(2, 5, ak(5), proof(2)), NodesError::NotClaimable);
 		next_epoch();
@@ -535,5 +545,68 @@ fn provisional_registrations_expire_and_return_the_deposit() {
 		assert_eq!(Queue::<Test>::get().into_inner(), vec![attested]);
 		assert_eq!(state(attested), Some(NodeState::Candidate { attested: true }));
 		assert_eq!(register(3, 5), provisional, "the EK is free again");
+	});
+}
+
+/// Review finding: a squatter could register the owner's public AK under an EK of its own
+/// making (`AttestationKeyInUse` then kept the owner out), or exit its squatted registration to
+/// keep it out of a claim for the unbonding period. The claim removes a provisional
+/// registration holding the key under any EK, and a provisional registration that exits is
+/// removed at once.
+#[test]
+fn the_key_holder_claims_its_key_under_another_ek_and_an_exit_frees_a_squat_at_once() {
+	build_and_execute(4, || {
+		let squatter = 1;
+		// The owner's key (ak(5)) under the squatter's EK (ek(9)).
+		assert_ok!(TeaNodes::register(
+			RuntimeOrigin::signed(squatter),
+			ek(9).try_into().unwrap(),
+			Default::default(),
+			ak(5),
+			b"peer".to_vec().try_into().unwrap()
+		));
+		let fake = node_id(&ek(9));
+		let owner_node = node_id(&ek(5));
+		assert_noop!(
+			TeaNodes::register(
+				RuntimeOrigin::signed(2),
+				ek(5).try_into().unwrap(),
+				Default::default(),
+				ak(5),
+				b"peer".to_vec().try_into().unwrap()
+			),
+			NodesError::AttestationKeyInUse
+		);
+		assert_ok!(claim(2, 5, ak(5), SignedByKey::proof(&owner_node, 2, &ak(5))));
+		assert_eq!(state(fake), None);
+		assert_eq!(held(squatter), 0);
+		assert_eq!(NodeByKey::<Test>::get(ak(5)), Some(owner_node));
+		assert_eq!(Queue::<Test>::get().into_inner(), vec![owner_node]);
+		assert_eq!(crate::Nodes::<Test>::get(owner_node).unwrap().operator, 2);
+		assert!(emitted(Event::Claimed { node: fake, from: squatter, to: 2 }));
+		// A squat that exits is gone at once: nothing for the owner to wait for.
+		let squat = register(squatter, 6);
+		assert_ok!(TeaNodes::exit(RuntimeOrigin::signed(squatter), squat));
+		assert_eq!(state(squat), None);
+		assert_eq!(held(squatter), 0);
+		assert_eq!(Queue::<Test>::get().into_inner(), vec![owner_node]);
+		assert_eq!(register(2, 6), squat, "the owner registers it");
+		// A complete registration still unbonds.
+		Proven::set(vec![squat]);
+		assert_ok!(TeaNodes::exit(RuntimeOrigin::signed(2), squat));
+		assert!(matches!(state(squat), Some(NodeState::Exiting { .. })));
+	});
+}
+
+/// A candidate whose quote verified is complete: under review or waiting for a committee,
+/// it never expires.
+#[test]
+fn a_candidate_whose_quote_verified_never_expires() {
+	build_and_execute(0, || {
+		let node = register(1, 5);
+		Proven::set(vec![node]);
+		run_to((1 + EXPIRY).div_ceil(EPOCH) * EPOCH + EPOCH);
+		assert_eq!(state(node), Some(NodeState::Candidate { attested: false }));
+		assert_eq!(held(1), DEPOSIT);
 	});
 }

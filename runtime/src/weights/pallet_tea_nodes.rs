@@ -81,6 +81,13 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 			.saturating_add(Weight::from_parts(0, 34255))
 			.saturating_add(T::DbWeight::get().reads(4))
 			.saturating_add(T::DbWeight::get().writes(2))
+			// A provisional registration's exit removes it at once (the benchmark now measures
+			// that case): `Balances::Holds`, `System::Account`, `Nodes::NodeByKey`,
+			// `Nodes::Addresses`, `Attestation::Records` (r:1) and the records other pallets
+			// drop (w:6), added by hand until re-measured.
+			.saturating_add(Weight::from_parts(200_000_000, 8387))
+			.saturating_add(T::DbWeight::get().reads(3))
+			.saturating_add(T::DbWeight::get().writes(10))
 	}
 	/// Storage: `Nodes::Params` (r:0 w:1)
 	/// Proof: `Nodes::Params` (`max_values`: Some(1), `max_size`: Some(16), added: 511, mode: `MaxEncodedLen`)
@@ -132,8 +139,11 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 			.saturating_add(T::DbWeight::get().writes(5))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
 			// A removed node's addresses (`Nodes::Addresses`) and refusal-report record
-			// (`Actors::LastRefusalReport`), added after this was measured.
-			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
+			// (`Actors::LastRefusalReport`), added after this was measured; and an expiry of
+			// every node (deposit, key, record, the other pallets' records: up to 11 writes
+			// and one `Attestation::Records` read each), added by hand until re-measured.
+			.saturating_add(T::DbWeight::get().writes((8_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7397).saturating_mul(n.into()))
 	}
 	/// Storage: `Nodes::Nodes` (r:1 w:0)

@@ -92,14 +92,6 @@ pub struct ReportRules {
 /// Why this worker must not act for the registration it found under its node id: an EK is
 /// public, so anyone can register it first (with their own operator or peer id). `None` when
 /// the registration is this worker's.
-/// Whether another operator's registration of this node is still provisional (no quote by the
-/// key for that operator ever verified) and holds this TPM's attestation key: then this worker,
-/// which holds the key, takes it over with `nodes.claim`.
-pub fn claimable(standing: &Standing, operator: &[u8; 32], key: &[u8; 65]) -> bool {
-	standing.operator != *operator
-		&& standing.state == NodeState::Candidate { attested: false }
-		&& standing.attestation_key == *key
-}
 
 pub fn foreign_registration(
 	standing: &Standing,
@@ -122,6 +114,18 @@ pub fn foreign_registration(
 		);
 	}
 	None
+}
+
+/// Whether another operator's registration (of this node, or of another EK with this TPM's
+/// key) is still provisional — a candidate not under review none of whose quotes for that
+/// operator ever verified — and holds this TPM's attestation key: then this worker, which holds
+/// the key, takes it over with `nodes.claim`, as the chain allows.
+pub fn claimable(standing: &Standing, operator: &[u8; 32], key: &[u8; 65]) -> bool {
+	standing.operator != *operator
+		&& standing.state == NodeState::Candidate { attested: false }
+		&& !standing.under_review
+		&& standing.record.as_ref().is_none_or(|record| record.last_valid.is_none())
+		&& standing.attestation_key == *key
 }
 
 /// The attestation the node owes at finalized block `now`, if any.
@@ -283,15 +287,26 @@ fn self_checks() -> bool {
 /// Reads the node's standing and the heartbeat rules at the latest finalized block (no
 /// standing: not registered).
 #[allow(clippy::type_complexity)]
+/// What [`read`] reads at a finalized block: its number and hash, the node's standing (if
+/// registered), the heartbeat and report rules, the evidence rules, and — when the node is not
+/// registered — the registration of another EK that holds this TPM's attestation key.
+type Read = (
+	BlockNumber,
+	H256,
+	Option<Standing>,
+	HeartbeatRules<BlockNumber>,
+	ReportRules,
+	EvidenceRules,
+	Option<Standing>,
+);
+
 async fn read(
 	client: &ChainClient,
 	node: H256,
+	key: [u8; 65],
 	runtime: Option<H256>,
 	providers: &[String],
-) -> Result<
-	(BlockNumber, H256, Option<Standing>, HeartbeatRules<BlockNumber>, ReportRules, EvidenceRules),
-	ChainError,
-> {
+) -> Result<Read, ChainError> {
 	let url = client.url.as_str();
 	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let at = client.api.at_current_block().await.map_err(|e| fail("finalized block")(e.into()))?;
@@ -355,7 +370,30 @@ async fn read(
 		addresses: addresses.unwrap_or_default(),
 		last_refusal_report,
 	});
-	Ok((at.block_number() as BlockNumber, at.block_hash(), standing, rules, reports, evidence))
+	// Not registered: is this TPM's key registered under another EK (a squat `nodes.claim`
+	// removes)?
+	let mut key_holder = None;
+	if standing.is_none() {
+		let other: Option<H256> = super::by_key(&at, url, "Nodes.NodeByKey", key).await?;
+		if let Some(other) = other.filter(|other| *other != node) {
+			let info: Option<ChainNode> = by_node(&at, url, "Nodes.Nodes", other).await?;
+			let record = by_node(&at, url, "Attestation.Records", other).await?;
+			key_holder = info.map(|info| Standing {
+				state: info.state,
+				since: info.since,
+				record,
+				under_review: false,
+				reviewers: Vec::new(),
+				operator: info.operator.into(),
+				attestation_key: info.attestation_key,
+				peer_id: info.peer_id.into_inner(),
+				addresses: Vec::new(),
+				last_refusal_report: None,
+			});
+		}
+	}
+	let (now, hash) = (at.block_number() as BlockNumber, at.block_hash());
+	Ok((now, hash, standing, rules, reports, evidence, key_holder))
 }
 
 /// The name of a node state, as metrics and logs show it.
@@ -604,8 +642,9 @@ impl NodeDuty {
 				tracing::warn!(target: LOG_TARGET, error = %e, "registered peers not read; trying again next block");
 			}
 			let runtime = self.runtime.map(H256);
-			let (now, hash, standing, rules, reports, evidence) =
-				match read(client, node, runtime, &self.providers).await {
+			let key = self.identity().attestation_key;
+			let (now, hash, standing, rules, reports, evidence, key_holder) =
+				match read(client, node, key, runtime, &self.providers).await {
 					Ok(read) => read,
 					Err(e) => {
 						tracing::warn!(target: LOG_TARGET, error = %e, "standing not read; trying again next block");
@@ -648,6 +687,7 @@ impl NodeDuty {
 					continue;
 				}
 			}
+			let account: [u8; 32] = self.signer.account().0;
 			let Some(standing) = standing else {
 				if !self.attest
 					|| self
@@ -657,6 +697,11 @@ impl NodeDuty {
 					continue;
 				}
 				self.registered_at = Some(now);
+				// This TPM's key under another EK: claimed (removed), this node registered.
+				if let Some(holder) = key_holder.filter(|h| claimable(h, &account, &key)) {
+					self.claim(client, now, &hash.0, &holder).await;
+					continue;
+				}
 				let id = self.identity();
 				let call = dynamic::transaction(
 					"Nodes",
@@ -676,8 +721,7 @@ impl NodeDuty {
 				});
 				continue;
 			};
-			let account: [u8; 32] = self.signer.account().0;
-			if self.attest && claimable(&standing, &account, &self.identity().attestation_key) {
+			if self.attest && claimable(&standing, &account, &key) {
 				if self
 					.registered_at
 					.is_none_or(|at| now >= at.saturating_add(REGISTER_AGAIN_AFTER))
@@ -769,8 +813,6 @@ impl NodeDuty {
 		}
 	}
 
-	/// A quote over `nonce` as `rules` require it, with the event log entries it carries;
-	/// none (the reason logged) when the TPM failed or the chain would not take it.
 	/// Takes over another account's provisional registration of this node: quotes the `Claim`
 	/// challenge of this node and the operator (anchored at finalized block `now`, whose hash is
 	/// `hash`) and submits `nodes.claim` with this worker's registration.
@@ -822,6 +864,8 @@ impl NodeDuty {
 		});
 	}
 
+	/// A quote over `nonce` as `rules` require it, with the event log entries it carries;
+	/// none (the reason logged) when the TPM failed or the chain would not take it.
 	async fn quote(
 		&mut self,
 		purpose: Purpose,
@@ -1132,6 +1176,11 @@ mod tests {
 		assert!(claimable(&s, &[2; 32], &[4; 65]));
 		assert!(!claimable(&s, &[1; 32], &[4; 65]), "its own");
 		assert!(!claimable(&s, &[2; 32], &[5; 65]), "another key: the committee's question");
+		s.under_review = true;
+		assert!(!claimable(&s, &[2; 32], &[4; 65]), "its quote verified: under review");
+		s.under_review = false;
+		let quoted = standing(NodeState::Candidate { attested: false }, 0, Some((3, Some(4))));
+		assert!(!claimable(&quoted, &[2; 32], &[4; 65]), "a quote of its verified");
 		for state in [
 			NodeState::Candidate { attested: true },
 			NodeState::Probation { clean_epochs: 0 },
