@@ -903,10 +903,10 @@ pub mod pallet {
 			now: BlockNumberFor<T>,
 		) -> DispatchResult {
 			let seed = frame_system::Pallet::<T>::parent_hash();
-			let operator = T::Nodes::node(&node).map(|v| v.operator);
+			let operator = T::Nodes::node(&node).ok_or(Error::<T>::UnknownNode)?.operator;
 			let mut ranked: Vec<([u8; 32], NodeId)> = T::Nodes::active_nodes()
 				.into_iter()
-				.filter(|(member, by)| *member != node && Some(by) != operator.as_ref())
+				.filter(|(member, by)| *member != node && *by != operator)
 				.map(|(member, _)| {
 					(sp_io::hashing::blake2_256(&(seed, node, member).encode()), member)
 				})
@@ -1118,7 +1118,12 @@ pub mod pallet {
 			Clocks::<T>::remove(node);
 			Evidence::<T>::remove(node);
 			CommitteeMisses::<T>::remove(node);
-			Reviews::<T>::remove(node);
+			// A review of it, open or waiting for its draw, goes with it: none may later be
+			// drawn, closed early or decided for a new registration of the same node id.
+			if let Some(review) = Reviews::<T>::take(node) {
+				Self::unschedule(*node, review.deadline);
+			}
+			PendingReviews::<T>::mutate(|pending| pending.retain(|(n, _)| n != node));
 		}
 	}
 }

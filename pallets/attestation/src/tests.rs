@@ -1469,3 +1469,28 @@ fn a_squatter_never_completes_and_the_key_holder_claims_and_is_admitted() {
 		);
 	});
 }
+
+/// Review finding: a node removed while its review was open or waiting for its draw left the
+/// review's schedule (and the pending draw) behind, which could close a later review of the
+/// same node id early or decide it for a new registration. Removal takes both away.
+#[test]
+fn a_removed_node_takes_its_review_and_its_pending_draw_with_it() {
+	use pallet_tea_nodes::OnNodeRemoved;
+	build_and_execute(3, || {
+		let (a, b) = (register(1, 1), register(2, 2));
+		run_to(4);
+		assert_ok!(submit(1, a, Purpose::Admission, &quote(&tpm(1), a, Purpose::Admission)));
+		run_to(5);
+		let deadline = Reviews::<Test>::get(a).expect("a's review is open").deadline;
+		assert_ok!(submit(2, b, Purpose::Admission, &quote(&tpm(2), b, Purpose::Admission)));
+		assert!(PendingReviews::<Test>::get().iter().any(|(n, _)| *n == b));
+		TeaAttestation::on_node_removed(&a);
+		TeaAttestation::on_node_removed(&b);
+		assert!(Reviews::<Test>::get(a).is_none());
+		assert!(ReviewsDue::<Test>::iter().all(|(_, due)| !due.contains(&a)), "{deadline}");
+		assert!(PendingReviews::<Test>::get().is_empty());
+		// Nothing is drawn for it at the next block.
+		run_to(6);
+		assert!(Reviews::<Test>::get(b).is_none());
+	});
+}
