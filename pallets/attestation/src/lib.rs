@@ -1083,8 +1083,13 @@ pub mod pallet {
 			Ok(())
 		}
 
-		fn proven(node: &NodeId) -> bool {
-			Records::<T>::get(node).is_some_and(|record| record.last_valid.is_some())
+		fn last_verified(node: &NodeId) -> Option<BlockNumberFor<T>> {
+			Records::<T>::get(node).and_then(|record| record.last_valid)
+		}
+
+		fn under_review(node: &NodeId) -> bool {
+			Reviews::<T>::contains_key(node)
+				|| PendingReviews::<T>::get().iter().any(|(n, _)| n == node)
 		}
 
 		#[cfg(feature = "runtime-benchmarks")]
@@ -1123,7 +1128,9 @@ pub mod pallet {
 			if let Some(review) = Reviews::<T>::take(node) {
 				Self::unschedule(*node, review.deadline);
 			}
-			PendingReviews::<T>::mutate(|pending| pending.retain(|(n, _)| n != node));
+			if PendingReviews::<T>::get().iter().any(|(n, _)| n == node) {
+				PendingReviews::<T>::mutate(|pending| pending.retain(|(n, _)| n != node));
+			}
 		}
 	}
 }

@@ -12,8 +12,9 @@
 //!   `tea_primitives::tpm::challenge`): whoever registers someone else's public AK (with its EK
 //!   or any other) can never complete it, the holder of the AK **claims** the registrations that
 //!   hold it with a proof of possession ([`Pallet::claim`]), a provisional registration that
-//!   exits is removed at once, and one that never completes **expires** after
-//!   `CandidateExpiry` blocks (at an epoch boundary); their deposits are returned.
+//!   exits is removed at once, and a candidate that is not admitted **expires**
+//!   `CandidateExpiry` blocks after its registration or its last verified quote (at an epoch
+//!   boundary, never while a committee reviews it); their deposits are returned.
 //! - **Birth control.** At each epoch boundary at most `k` candidates that passed their
 //!   admission attestation ([`NodeEvidence::admission_passed`]) enter probation, where `k` is the
 //!   governance maximum per epoch and never more than keeps `probation <= active / 2`: even if
@@ -112,9 +113,16 @@ pub trait VerifyPossession<AccountId, BlockNumber> {
 		key: &AttestationKey,
 		proof: &PossessionProof<BlockNumber>,
 	) -> sp_runtime::DispatchResult;
+	/// The block at which a quote by `node`'s registered key for its operator last verified,
+	/// if one ever did.
+	fn last_verified(node: &NodeId) -> Option<BlockNumber>;
+	/// Whether a committee reviews `node`, or is about to be drawn for it.
+	fn under_review(node: &NodeId) -> bool;
 	/// Whether a quote by `node`'s registered key for its operator ever verified: then its
 	/// registration is complete (no longer provisional), whatever its committee decides.
-	fn proven(node: &NodeId) -> bool;
+	fn proven(node: &NodeId) -> bool {
+		Self::last_verified(node).is_some()
+	}
 	/// A valid proof for `node` and `operator` and the key it proves (benchmarks).
 	#[cfg(feature = "runtime-benchmarks")]
 	fn valid_proof(
@@ -133,7 +141,10 @@ impl<AccountId, BlockNumber> VerifyPossession<AccountId, BlockNumber> for () {
 	) -> sp_runtime::DispatchResult {
 		Err(sp_runtime::DispatchError::Other("no possession proofs"))
 	}
-	fn proven(_: &NodeId) -> bool {
+	fn last_verified(_: &NodeId) -> Option<BlockNumber> {
+		None
+	}
+	fn under_review(_: &NodeId) -> bool {
 		false
 	}
 	#[cfg(feature = "runtime-benchmarks")]
@@ -372,8 +383,9 @@ pub mod pallet {
 		type OnRemoved: OnNodeRemoved;
 		/// Checks the proofs of possession of claims.
 		type Possession: VerifyPossession<Self::AccountId, BlockNumberFor<Self>>;
-		/// Blocks a registration may stay provisional (no quote by its attestation key for its
-		/// operator ever verified) before it expires and its deposit is returned.
+		/// Blocks a candidate may stay unadmitted, counted from its registration or its last
+		/// verified quote, before it expires and its deposit is returned (never while a
+		/// committee reviews it).
 		#[pallet::constant]
 		type CandidateExpiry: Get<BlockNumberFor<Self>>;
 		/// Weights of the calls and of the epoch boundary.
@@ -513,11 +525,11 @@ pub mod pallet {
 		/// A node's operator published where its libp2p endpoint listens (none: removed).
 		AddressesSet { node: NodeId, addresses: u32 },
 		/// `to` proved it holds the attestation key the provisional registration `node` by
-		/// `from` held, and took it over (same EK) or removed it (another EK); `from`'s deposit
-		/// was returned.
+		/// `from` held, and took it over (same EK) or removed it (another EK: `Registered`
+		/// names `to`'s node); `from`'s deposit was returned.
 		Claimed { node: NodeId, from: T::AccountId, to: T::AccountId },
-		/// A provisional registration expired (no quote by its key for its operator verified
-		/// in time) and its deposit was returned.
+		/// A candidate expired (no verified quote, or no admission, for `CandidateExpiry`
+		/// blocks) and its deposit was returned.
 		Expired { node: NodeId },
 	}
 
@@ -782,6 +794,7 @@ pub mod pallet {
 				None => {
 					Queue::<T>::try_mutate(|q| q.try_push(node))
 						.map_err(|_| Error::<T>::TooManyNodes)?;
+					Self::deposit_event(Event::Registered { node, operator: claimant.clone() });
 				}
 			}
 			NodeByKey::<T>::insert(attestation_key, node);
@@ -810,7 +823,11 @@ pub mod pallet {
 					NodeState::Quarantined { appeal_until, .. } => now > appeal_until,
 					NodeState::Exiting { unbond_at } => now >= unbond_at,
 					NodeState::Candidate { attested: false } => {
-						now >= info.since.saturating_add(expiry) && !T::Possession::proven(node)
+						// From its last verified quote, if any (a candidate whose review could
+						// not decide quotes again); never while a committee reviews it.
+						let from = T::Possession::last_verified(node)
+							.map_or(info.since, |at| at.max(info.since));
+						now >= from.saturating_add(expiry) && !T::Possession::under_review(node)
 					}
 					_ => false,
 				})

@@ -61,8 +61,12 @@ impl Config for Test {
 /// a proof's signature must be `blake2_256(node ‖ operator ‖ key)` and its anchor 7.
 pub struct SignedByKey;
 parameter_types! {
-	/// Nodes a quote of which verified, as the attestation pallet would say.
+	/// Nodes a quote of which verified (at block `VerifiedAt`), as the attestation pallet would
+	/// say.
 	pub static Proven: Vec<NodeId> = Vec::new();
+	pub static VerifiedAt: u64 = 1;
+	/// Nodes a committee reviews.
+	pub static UnderReview: Vec<NodeId> = Vec::new();
 }
 impl SignedByKey {
 	/// The proof `operator` makes for `node` holding `key`.
@@ -89,8 +93,11 @@ impl VerifyPossession<AccountId, u64> for SignedByKey {
 		);
 		Ok(())
 	}
-	fn proven(node: &NodeId) -> bool {
-		Proven::get().contains(node)
+	fn last_verified(node: &NodeId) -> Option<u64> {
+		Proven::get().contains(node).then(VerifiedAt::get)
+	}
+	fn under_review(node: &NodeId) -> bool {
+		UnderReview::get().contains(node)
 	}
 	#[cfg(feature = "runtime-benchmarks")]
 	fn valid_proof(node: &NodeId, operator: &AccountId) -> (AttestationKey, PossessionProof<u64>) {
@@ -137,6 +144,8 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 pub fn build_and_execute(trusted: u32, test: impl FnOnce()) {
 	Destination::set(Some(TREASURY));
 	Proven::set(Vec::new());
+	VerifiedAt::set(1);
+	UnderReview::set(Vec::new());
 	new_test_ext(trusted).execute_with(|| {
 		test();
 		TeaNodes::do_try_state().expect("invariants hold");

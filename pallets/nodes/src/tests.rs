@@ -598,15 +598,33 @@ fn the_key_holder_claims_its_key_under_another_ek_and_an_exit_frees_a_squat_at_o
 	});
 }
 
-/// A candidate whose quote verified is complete: under review or waiting for a committee,
-/// it never expires.
+/// Review finding: with expiry skipped for every candidate whose quote ever verified, a review
+/// that never opened or could not decide left a squat (the real EK with the squatter's own AK)
+/// in place for ever. A candidate expires `CandidateExpiry` blocks after its registration or its
+/// last verified quote (an honest one quotes again after an undecided review), never while a
+/// committee reviews it.
 #[test]
-fn a_candidate_whose_quote_verified_never_expires() {
+fn a_candidate_expires_after_its_last_verified_quote_but_never_under_review() {
 	build_and_execute(0, || {
-		let node = register(1, 5);
-		Proven::set(vec![node]);
-		run_to((1 + EXPIRY).div_ceil(EPOCH) * EPOCH + EPOCH);
-		assert_eq!(state(node), Some(NodeState::Candidate { attested: false }));
+		let reviewed = register(1, 5);
+		let undecided = register(2, 6);
+		let boundary = |from: u64| (from + EXPIRY).div_ceil(EPOCH) * EPOCH;
+		// Its quote verified at block 30, then its review could not decide.
+		Proven::set(vec![reviewed, undecided]);
+		VerifiedAt::set(30);
+		UnderReview::set(vec![reviewed]);
+		run_to(boundary(30) - 1);
+		assert!(state(undecided).is_some(), "counted from its last verified quote");
+		run_to(boundary(30));
+		assert_eq!(state(undecided), None);
+		assert!(emitted(Event::Expired { node: undecided }));
+		assert_eq!(held(2), 0);
+		run_to(boundary(30) + 3 * EPOCH);
+		assert_eq!(state(reviewed), Some(NodeState::Candidate { attested: false }));
 		assert_eq!(held(1), DEPOSIT);
+		// Its review over: it expires at the next boundary.
+		UnderReview::set(vec![]);
+		next_epoch();
+		assert_eq!(state(reviewed), None);
 	});
 }

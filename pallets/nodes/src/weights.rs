@@ -49,11 +49,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
-	/// A quote verification (as `submit_attestation`'s) and a registration.
+	/// A quote verification (as `submit_attestation`'s), a registration and the removal of
+	/// another one.
 	fn claim() -> Weight {
-		Weight::from_parts(3_500_000_000, 12_000)
-			.saturating_add(T::DbWeight::get().reads(8_u64))
-			.saturating_add(T::DbWeight::get().writes(8_u64))
+		Weight::from_parts(4_500_000_000, 20_000)
+			.saturating_add(T::DbWeight::get().reads(12_u64))
+			.saturating_add(T::DbWeight::get().writes(22_u64))
 	}
 }
 
@@ -86,10 +87,11 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
-	/// A quote verification (as `submit_attestation`'s) and a registration.
+	/// A quote verification (as `submit_attestation`'s), a registration and the removal of
+	/// another one.
 	fn claim() -> Weight {
-		Weight::from_parts(3_500_000_000, 12_000)
-			.saturating_add(RocksDbWeight::get().reads(8_u64))
-			.saturating_add(RocksDbWeight::get().writes(8_u64))
+		Weight::from_parts(4_500_000_000, 20_000)
+			.saturating_add(RocksDbWeight::get().reads(12_u64))
+			.saturating_add(RocksDbWeight::get().writes(22_u64))
 	}
 }

@@ -92,7 +92,6 @@ pub struct ReportRules {
 /// Why this worker must not act for the registration it found under its node id: an EK is
 /// public, so anyone can register it first (with their own operator or peer id). `None` when
 /// the registration is this worker's.
-
 pub fn foreign_registration(
 	standing: &Standing,
 	operator: &[u8; 32],
@@ -284,9 +283,6 @@ fn self_checks() -> bool {
 	true
 }
 
-/// Reads the node's standing and the heartbeat rules at the latest finalized block (no
-/// standing: not registered).
-#[allow(clippy::type_complexity)]
 /// What [`read`] reads at a finalized block: its number and hash, the node's standing (if
 /// registered), the heartbeat and report rules, the evidence rules, and — when the node is not
 /// registered — the registration of another EK that holds this TPM's attestation key.
@@ -300,6 +296,8 @@ type Read = (
 	Option<Standing>,
 );
 
+/// Reads the node's standing and the heartbeat rules at the latest finalized block (no
+/// standing: not registered).
 async fn read(
 	client: &ChainClient,
 	node: H256,
@@ -698,8 +696,16 @@ impl NodeDuty {
 				}
 				self.registered_at = Some(now);
 				// This TPM's key under another EK: claimed (removed), this node registered.
-				if let Some(holder) = key_holder.filter(|h| claimable(h, &account, &key)) {
-					self.claim(client, now, &hash.0, &holder).await;
+				if let Some(holder) = key_holder {
+					if claimable(&holder, &account, &key) {
+						self.claim(client, now, &hash.0, &holder).await;
+					} else {
+						tracing::error!(
+							target: LOG_TARGET,
+							holder = %hex::encode(holder.operator),
+							"this TPM's attestation key is registered under another EK and that registration cannot be claimed (it is this operator's, or complete): exit it, or report it; not registering"
+						);
+					}
 					continue;
 				}
 				let id = self.identity();
