@@ -624,8 +624,8 @@ pub mod pallet {
 			let deposit = T::NodeDeposit::get();
 			T::Currency::hold(&HoldReason::NodeDeposit.into(), &operator, deposit)?;
 			Queue::<T>::try_mutate(|q| q.try_push(node)).map_err(|_| Error::<T>::TooManyNodes)?;
-			NodeByKey::<T>::insert(attestation_key, node);
-			let info = Self::provisional(
+			Self::insert_provisional(
+				node,
 				operator.clone(),
 				ek_public,
 				ek_certificate,
@@ -633,7 +633,6 @@ pub mod pallet {
 				peer_id,
 				deposit,
 			);
-			Nodes::<T>::insert(node, info);
 			Self::deposit_event(Event::Registered { node, operator });
 			Ok(())
 		}
@@ -650,8 +649,7 @@ pub mod pallet {
 			if Self::is_provisional(&node, &info) {
 				// Nothing to wait for: no quote of its ever verified. Removed now, so that an
 				// exit cannot keep a squatted registration out of the owner's claim.
-				Queue::<T>::mutate(|q| q.retain(|n| *n != node));
-				Self::release(node, info);
+				Self::drop_candidate(node, info);
 				Self::deposit_event(Event::Exited { node });
 				return Ok(());
 			}
@@ -762,43 +760,25 @@ pub mod pallet {
 			T::Possession::verify(&node, &claimant, &attestation_key, &proof)?;
 			let deposit = T::NodeDeposit::get();
 			T::Currency::hold(&HoldReason::NodeDeposit.into(), &claimant, deposit)?;
-			if let Some((other, info)) = same_key {
-				// Another EK with this key: removed, and its queue place with it.
-				Queue::<T>::mutate(|q| q.retain(|n| *n != other));
-				Self::release(other, info.clone());
-				Self::deposit_event(Event::Claimed {
-					node: other,
-					from: info.operator,
-					to: claimant.clone(),
-				});
-			}
-			match same_ek {
-				Some(info) => {
-					let reason = HoldReason::NodeDeposit.into();
-					let _ = T::Currency::release(
-						&reason,
-						&info.operator,
-						info.deposit,
-						Precision::BestEffort,
-					);
-					Addresses::<T>::remove(node);
-					// Nothing the provisional registration did is kept (none of its quotes ever
-					// verified).
-					T::OnRemoved::on_node_removed(&node);
-					Self::deposit_event(Event::Claimed {
-						node,
-						from: info.operator,
-						to: claimant.clone(),
-					});
+			// Every provisional registration of the EK or the key is removed, its deposit
+			// returned; the EK's queue place (if any) goes to the claimant's registration.
+			let replaces = same_ek.is_some();
+			for (id, info) in same_key.into_iter().chain(same_ek.map(|info| (node, info))) {
+				let from = info.operator.clone();
+				if id == node {
+					Self::release(id, info);
+				} else {
+					Self::drop_candidate(id, info);
 				}
-				None => {
-					Queue::<T>::try_mutate(|q| q.try_push(node))
-						.map_err(|_| Error::<T>::TooManyNodes)?;
-					Self::deposit_event(Event::Registered { node, operator: claimant.clone() });
-				}
+				Self::deposit_event(Event::Claimed { node: id, from, to: claimant.clone() });
 			}
-			NodeByKey::<T>::insert(attestation_key, node);
-			let info = Self::provisional(
+			if !replaces {
+				Queue::<T>::try_mutate(|q| q.try_push(node))
+					.map_err(|_| Error::<T>::TooManyNodes)?;
+				Self::deposit_event(Event::Registered { node, operator: claimant.clone() });
+			}
+			Self::insert_provisional(
+				node,
 				claimant,
 				ek_public,
 				ek_certificate,
@@ -806,7 +786,6 @@ pub mod pallet {
 				peer_id,
 				deposit,
 			);
-			Nodes::<T>::insert(node, info);
 			Ok(())
 		}
 	}
@@ -910,25 +889,31 @@ pub mod pallet {
 				&& !T::Possession::proven(node)
 		}
 
-		/// A new registration: a candidate that has not attested, since now.
-		fn provisional(
+		/// Stores a new registration of `node` (a candidate that has not attested, since now)
+		/// under its attestation key.
+		fn insert_provisional(
+			node: NodeId,
 			operator: T::AccountId,
 			ek_public: EkPublic,
 			ek_certificate: EkCertificate,
 			attestation_key: AttestationKey,
 			peer_id: PeerId,
 			deposit: BalanceOf<T>,
-		) -> NodeInfoOf<T> {
-			NodeInfo {
-				operator,
-				ek_public,
-				ek_certificate,
-				attestation_key,
-				peer_id,
-				deposit,
-				state: NodeState::Candidate { attested: false },
-				since: frame_system::Pallet::<T>::block_number(),
-			}
+		) {
+			NodeByKey::<T>::insert(attestation_key, node);
+			Nodes::<T>::insert(
+				node,
+				NodeInfo {
+					operator,
+					ek_public,
+					ek_certificate,
+					attestation_key,
+					peer_id,
+					deposit,
+					state: NodeState::Candidate { attested: false },
+					since: frame_system::Pallet::<T>::block_number(),
+				},
+			);
 		}
 
 		/// Whether one more probationary node keeps `probation <= active / 2`.
@@ -1011,6 +996,12 @@ pub mod pallet {
 			Addresses::<T>::remove(node);
 			T::OnRemoved::on_node_removed(&node);
 			Self::deposit_event(Event::Slashed { node, to_reporters: paid, to_destination: moved });
+		}
+
+		/// Removes a candidate and its queue place, and returns its deposit.
+		fn drop_candidate(node: NodeId, info: NodeInfoOf<T>) {
+			Queue::<T>::mutate(|q| q.retain(|n| *n != node));
+			Self::release(node, info);
 		}
 
 		/// Removes a node that exited or expired and returns its deposit.
