@@ -822,6 +822,12 @@ pub mod pallet {
 							.map_err(|_| Judged::Offence(Offence::UnapprovedActorLoaded))?;
 						let release = T::Releases::release(&cid)
 							.ok_or(Judged::Offence(Offence::UnapprovedActorLoaded))?;
+						// A release rolling out runs only where its tier opened: loaded
+						// anywhere else, it ran before governance let it (tiers only open
+						// further while it rolls, so an honest load never fails this).
+						if !T::Upgrades::release_tier_open(node, &release.0, release.1) {
+							return Err(Judged::Offence(Offence::UnapprovedActorLoaded));
+						}
 						let fresh = fresh_from.is_some_and(|from| i >= from);
 						let revoked = T::Releases::revoked_at(&cid).filter(|_| fresh);
 						if revoked.zip(known_revoked_before).is_some_and(|(at, by)| at < by) {
@@ -1114,6 +1120,14 @@ pub mod pallet {
 				pcrs: pcrs.try_into().expect("one PCR fits"),
 			};
 			(signer.ak(), proof)
+		}
+
+		#[cfg(feature = "runtime-benchmarks")]
+		fn set_proven(node: &NodeId) {
+			let now = frame_system::Pallet::<T>::block_number();
+			Records::<T>::mutate(node, |record| {
+				record.get_or_insert_with(Default::default).last_valid = Some(now)
+			});
 		}
 	}
 

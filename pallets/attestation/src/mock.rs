@@ -78,6 +78,8 @@ parameter_types! {
 parameter_types! {
 	/// Releases workers may run: (CID bytes, actor, version).
 	pub static Runnable: Vec<(Vec<u8>, Vec<u8>, u32)> = vec![];
+	/// Releases rolling out whose tier is open for no node: (actor, version).
+	pub static TierClosed: Vec<(Vec<u8>, u32)> = vec![];
 	/// Releases revoked, by CID, with the block of their revocation.
 	pub static RevokedAt: Vec<(Vec<u8>, u64)> = vec![];
 	/// `note_upgraded` calls for releases: (node, actor, version).
@@ -111,6 +113,9 @@ impl Allowlists<NodeId> for TestUpgrades {
 	}
 	fn measurement_ever_allowed(measurement: &Measurement) -> bool {
 		Allowed::get().contains(measurement) || Withdrawn::get().contains(measurement)
+	}
+	fn release_tier_open(_node: &NodeId, actor: &tea_primitives::Name, version: u32) -> bool {
+		!TierClosed::get().contains(&(actor.to_vec(), version))
 	}
 	fn ca_key_allowed(_key: &[u8]) -> bool {
 		false
@@ -212,6 +217,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 		Allowed::set(vec![good_measurement()]);
 		Upgraded::set(vec![]);
 		Failures::set(vec![]);
+		TierClosed::set(vec![]);
 		System::initialize(&1, &parent_of(1), &Default::default());
 	});
 	ext

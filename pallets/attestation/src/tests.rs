@@ -1215,6 +1215,15 @@ fn every_bad_log_is_evidence_with_its_reason() {
 			}),
 			Offence::UnapprovedActorLoaded,
 		),
+		// An approved release rolling out, loaded by a node whose tier has not opened.
+		(
+			Box::new(|| {
+				TierClosed::mutate(|t| t.push((b"analytics".to_vec(), 2)));
+				let log = [launch(), vec![entry(EventKind::Actor, &actor_cid())]].concat();
+				(pcrs_after([0; 32], &log), log)
+			}),
+			Offence::UnapprovedActorLoaded,
+		),
 		(
 			Box::new(|| {
 				let log = [launch(), vec![entry(EventKind::Provider, b"tea:evil")]].concat();

@@ -92,6 +92,40 @@ mod benchmarks {
 		assert!(!Nodes::<T>::contains_key(node));
 	}
 
+	/// An active node's exit, its worst case: it unbonds, and with one active node fewer the
+	/// full probation list is over its bound, so a probationary node goes back to the queue.
+	#[benchmark]
+	fn exit_unbonding() {
+		let (operator, node) = registered::<T>();
+		T::Possession::set_proven(&node);
+		Queue::<T>::mutate(|q| q.retain(|n| *n != node));
+		Nodes::<T>::mutate(node, |info| {
+			if let Some(info) = info {
+				info.state = NodeState::Active;
+			}
+		});
+		// Active nodes (this one among them) and half as many probationary ones: the most
+		// probation allows.
+		let probation = T::MaxNodes::get() / 3;
+		let mut waiting = ProbationNodes::<T>::get();
+		for i in 0..probation {
+			let id = stored::<T>(1_000 + i, NodeState::Probation { clean_epochs: 0 });
+			if waiting.try_push(id).is_err() {
+				break;
+			}
+		}
+		let probation = waiting.len() as u32;
+		ProbationNodes::<T>::put(waiting);
+		ActiveCount::<T>::put(probation.saturating_mul(2));
+		#[extrinsic_call]
+		exit(RawOrigin::Signed(operator), node);
+		assert!(matches!(
+			Nodes::<T>::get(node).map(|info| info.state),
+			Some(NodeState::Exiting { .. })
+		));
+		assert_eq!(ProbationNodes::<T>::get().len() as u32, probation - 1, "one went back");
+	}
+
 	/// The most addresses, each of the longest, replacing others.
 	#[benchmark]
 	fn set_addresses() {

@@ -129,6 +129,9 @@ pub trait VerifyPossession<AccountId, BlockNumber> {
 		node: &NodeId,
 		operator: &AccountId,
 	) -> (AttestationKey, PossessionProof<BlockNumber>);
+	/// Records that a quote by `node`'s key verified (benchmarks).
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_proven(node: &NodeId);
 }
 
 /// No possession proofs: every claim is refused.
@@ -149,6 +152,10 @@ impl<AccountId, BlockNumber> VerifyPossession<AccountId, BlockNumber> for () {
 	}
 	#[cfg(feature = "runtime-benchmarks")]
 	fn valid_proof(_: &NodeId, _: &AccountId) -> (AttestationKey, PossessionProof<BlockNumber>) {
+		unimplemented!("no possession proofs")
+	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_proven(_: &NodeId) {
 		unimplemented!("no possession proofs")
 	}
 }
@@ -555,8 +562,9 @@ pub mod pallet {
 		Quarantined,
 		/// The node is already exiting.
 		AlreadyExiting,
-		/// `epoch_length` and `probation_epochs` must be at least 1 and `appeal_window` not
-		/// zero.
+		/// `epoch_length` and `probation_epochs` must be at least 1, `appeal_window` not
+		/// zero, and two epochs at most `CandidateExpiry` (time for a registration to quote
+		/// and be reviewed before it expires).
 		BadParams,
 		/// An address is empty.
 		EmptyAddress,
@@ -641,7 +649,7 @@ pub mod pallet {
 		/// returned after the unbonding period (at once for a provisional registration, none of
 		/// whose quotes ever verified: it is removed).
 		#[pallet::call_index(1)]
-		#[pallet::weight(T::WeightInfo::exit())]
+		#[pallet::weight(T::WeightInfo::exit().max(T::WeightInfo::exit_unbonding()))]
 		pub fn exit(origin: OriginFor<T>, node: NodeId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let mut info = Nodes::<T>::get(node).ok_or(Error::<T>::UnknownNode)?;
@@ -673,8 +681,9 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Set the birth-control parameters (governance): epoch length, admissions per epoch,
-		/// probation epochs, appeal window, reporters' share of a slash.
+		/// Set the birth-control parameters (governance): epoch length (two epochs at most
+		/// `CandidateExpiry`), admissions per epoch, probation epochs, appeal window,
+		/// reporters' share of a slash.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::set_params())]
 		pub fn set_params(
@@ -685,7 +694,8 @@ pub mod pallet {
 			ensure!(
 				params.probation_epochs >= 1
 					&& !params.appeal_window.is_zero()
-					&& !params.epoch_length.is_zero(),
+					&& !params.epoch_length.is_zero()
+					&& params.epoch_length.saturating_mul(2u32.into()) <= T::CandidateExpiry::get(),
 				Error::<T>::BadParams
 			);
 			Params::<T>::put(params);

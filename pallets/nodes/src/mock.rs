@@ -104,6 +104,10 @@ impl VerifyPossession<AccountId, u64> for SignedByKey {
 		let key = ak(77);
 		(key, Self::proof(node, *operator, &key))
 	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn set_proven(node: &NodeId) {
+		Proven::mutate(|p| p.push(*node));
+	}
 }
 
 /// The EK of test node `i` (any bytes: its hash is the id).

@@ -295,6 +295,13 @@ fn governance_sets_the_parameters() {
 		);
 		assert_ok!(TeaNodes::set_params(RuntimeOrigin::root(), params));
 		assert_eq!(Params::<Test>::get(), params);
+		// An epoch so long that a registration could expire before two epoch boundaries
+		// passed (no time to quote and be reviewed) is refused; exactly half the expiry is
+		// the longest allowed.
+		let long = BirthControl { epoch_length: EXPIRY / 2 + 1, ..params };
+		assert_noop!(TeaNodes::set_params(RuntimeOrigin::root(), long), NodesError::BadParams);
+		let longest = BirthControl { epoch_length: EXPIRY / 2, ..params };
+		assert_ok!(TeaNodes::set_params(RuntimeOrigin::root(), longest));
 	});
 }
 

@@ -13,6 +13,7 @@ use core::marker::PhantomData;
 pub trait WeightInfo {
 	fn register() -> Weight;
 	fn exit() -> Weight;
+	fn exit_unbonding() -> Weight;
 	fn set_params() -> Weight;
 	fn epoch(n: u32) -> Weight;
 	fn set_addresses() -> Weight;
@@ -31,6 +32,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(100_000_000, 10_000)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
+	}
+	fn exit_unbonding() -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
 	fn set_params() -> Weight {
 		Weight::from_parts(40_000_000, 0)
@@ -69,6 +75,11 @@ impl WeightInfo for () {
 		Weight::from_parts(100_000_000, 10_000)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
+	}
+	fn exit_unbonding() -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(RocksDbWeight::get().reads(6_u64))
+			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
 	fn set_params() -> Weight {
 		Weight::from_parts(40_000_000, 0)

@@ -965,6 +965,20 @@ pub mod pallet {
 			}
 		}
 
+		fn release_tier_open(node: &T::NodeId, actor: &Name, version: u32) -> bool {
+			let Some(id) = LiveByKey::<T>::get(RolloutKey::Actor(actor.clone())) else {
+				return true;
+			};
+			let Some(rollout) = Rollouts::<T>::get(id) else { return true };
+			if !matches!(&rollout.target, RolloutTarget::Release { version: v, .. } if *v == version)
+			{
+				return true;
+			}
+			let open = rollout.state.open_tier();
+			let tier = Assignments::<T>::get(id, node).map(|a| a.tier);
+			matches!((open, tier), (Some(open), Some(tier)) if tier <= open)
+		}
+
 		fn ca_key_allowed(key: &[u8]) -> bool {
 			CaKeys::<T>::contains_key(ca_key_hash(key))
 		}

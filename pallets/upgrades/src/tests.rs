@@ -431,6 +431,31 @@ mod lifecycle {
 	}
 
 	#[test]
+	fn a_rolling_release_may_have_been_loaded_only_in_opened_tiers() {
+		build_and_execute(|| {
+			v1_active_v2_rolling();
+			let allows = |n: &NodeId, v: u32| {
+				<Upgrades as Allowlists<NodeId>>::release_tier_open(n, &name("counter"), v)
+			};
+			let (first, second) = (tier_nodes(1, 0), tier_nodes(1, 1));
+			assert!(allows(&first[0], 2), "its tier is open");
+			assert!(!allows(&second[0], 2), "its tier has not opened");
+			assert!(!allows(&99, 2), "not in the rollout");
+			assert!(allows(&second[0], 1), "the active release is not rolling");
+			assert!(allows(&99, 1));
+			assert!(
+				<Upgrades as Allowlists<NodeId>>::release_tier_open(&99, &name("other"), 1),
+				"no rollout of that actor"
+			);
+			upgrade_all_tiers();
+			assert!(allows(&second[0], 2), "every tier opened");
+			let RolloutState::Grace { until } = rollout(1).state else { panic!("in grace") };
+			run_to(until + 1);
+			assert!(allows(&99, 2), "completed: no longer rolling");
+		});
+	}
+
+	#[test]
 	fn completion_waits_for_the_grace_period_then_deprecates_the_previous_release() {
 		build_and_execute(|| {
 			v1_active_v2_rolling();

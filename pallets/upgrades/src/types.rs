@@ -378,6 +378,10 @@ pub trait Allowlists<NodeId> {
 	fn measurement_allowed(node: &NodeId, measurement: &Measurement) -> bool;
 	/// Whether governance ever allowed or rolled out `measurement` (it may be removed since).
 	fn measurement_ever_allowed(measurement: &Measurement) -> bool;
+	/// Whether `node` may have loaded release `version` of `actor` as far as rollouts go:
+	/// `false` only while that very release rolls out and `node` is not assigned to an
+	/// opened tier of its rollout (the rule workers load rolling releases by).
+	fn release_tier_open(node: &NodeId, actor: &Name, version: u32) -> bool;
 	/// Whether `key` is an allowed TPM vendor CA key.
 	fn ca_key_allowed(key: &[u8]) -> bool;
 	/// Allows `measurement` everywhere, for other pallets' benchmarks.

@@ -89,6 +89,15 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 			.saturating_add(T::DbWeight::get().reads(3))
 			.saturating_add(T::DbWeight::get().writes(10))
 	}
+	/// An active node's exit with one probationary node going back to the queue; set by hand
+	/// (the unbonding case the earlier `exit` benchmark measured, plus `Attestation::Records`
+	/// (r:1) and the demoted node (r:1 w:1)) until re-measured.
+	fn exit_unbonding() -> Weight {
+		Weight::from_parts(250_000_000, 0)
+			.saturating_add(Weight::from_parts(0, 41652))
+			.saturating_add(T::DbWeight::get().reads(6))
+			.saturating_add(T::DbWeight::get().writes(6))
+	}
 	/// Storage: `Nodes::Params` (r:0 w:1)
 	/// Proof: `Nodes::Params` (`max_values`: Some(1), `max_size`: Some(16), added: 511, mode: `MaxEncodedLen`)
 	fn set_params() -> Weight {
