@@ -418,58 +418,121 @@ test('a modified tea-worker binary started the normal way (through the launcher)
   assert.equal(await exited, 0);
 });
 
-test('a release rollout with maxFailure 0 completes because the attesting workers prove they loaded it; a worker that does not load the next release fails its tier and freezes the rollout', async () => {
+/** What the rollout tests share: the gateway and `rollOut(version)` of the actor `prover`. */
+let rollouts;
+
+test('a release rollout with maxFailure 0 completes because the attesting workers prove they loaded it', async () => {
   assert.ok(net?.good, 'the earlier tests left the network running');
   const gateway = await releases.startGateway(api);
   const workers = [net.good, net.bad];
   const ids = workers.map((w) => w.started.nodeId);
+  // The genesis nodes have no TPM behind them and can prove nothing: their operators make
+  // them exit, and the rollouts' node set is the two attesting workers.
+  for (const name of ['Alice', 'Bob', 'Charlie']) {
+    await send(api, api.tx.nodes.exit(net.members[name].started.nodeId), keys[name]);
+  }
+  await send(api, api.tx.actors.registerActor(stringToHex('prover')), keys.Bob);
+  const text = (bytes) => Buffer.from(bytes.toU8a(true)).toString('utf8');
+  /** Publishes `prover` v`version`, waits for its validation, puts it in the first worker's
+   * store (the other fetches it from that peer) and approves it with `maxFailure` 0. */
+  const rollOut = async (version) => {
+    const code = actorWasm([['tea:log', 'write']], 40 + version, { callFirst: true });
+    gateway.serve(code);
+    const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'prover' && e.data[1].toNumber() === version);
+    await releases.publish(api, keys.Bob, 'prover', version, code, [['tea:log', ['write']]]);
+    await validated;
+    const file = join(tempDir('prover'), 'prover.wasm');
+    writeFileSync(file, code);
+    const packed = worker(['actor', 'pack', file, '--data-dir', net.good.dataDir]);
+    assert.equal(packed.stdout.trim(), cidText(code), packed.stderr);
+    // Two tiers of one node each, 15 blocks to prove (a heartbeat is owed every 4).
+    const plan = { tiers: [{ share: 50, wait: 15 }, { share: 50, wait: 15 }], maxFailure: 0 };
+    const events = await send(api, api.tx.sudo.sudo(api.tx.upgrades.approveRelease(stringToHex('prover'), version, plan)), keys.Alice);
+    const started = events.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
+    assert.ok(started, JSON.stringify(events.map((e) => `${e.section}.${e.method}`)));
+    assert.equal(started.data.nodes.toNumber(), 2, 'only the attesting workers are assigned');
+    return { code, rollout: started.data.rollout.toNumber() };
+  };
+  rollouts = { gateway, rollOut };
+
+  // v1: each worker loads it when its tier opens (its event log records the CID before
+  // the module is compiled) and proves it with its next heartbeat; the rollout completes
+  // with no failure tolerated.
+  const v1 = await rollOut(1);
+  const proved = ids.map((id) => nextEvent(api, 'upgrades', 'NodeUpgraded',
+    (e) => e.data.rollout.toNumber() === v1.rollout && e.data.node.toHex() === id, 240_000));
+  const completed = nextEvent(api, 'upgrades', 'RolloutCompleted', (e) => e.data.rollout.toNumber() === v1.rollout, 300_000);
+  await Promise.all(proved);
+  for (const w of workers) {
+    const loaded = await lineOf(w, (l) => l.loaded === cidText(v1.code), 1, 60_000);
+    assert.deepEqual([loaded.actor, loaded.version], ['prover', 1]);
+  }
+  await completed;
+  const done = (await api.query.upgrades.rollouts(v1.rollout)).unwrap();
+  assert.equal(done.state.type, 'Completed');
+  assert.deepEqual(done.tiers.map((t) => [t.upgraded.toNumber(), t.failed.toNumber()]), [[1, 0], [1, 0]]);
+  assert.equal((await api.query.actors.releases(stringToHex('prover'), 1)).unwrap().status.type, 'Active');
+});
+
+test('a new worker build rolls out tier by tier: each worker fetches it by CID, relaunches into it through the launcher, and its next heartbeat proves it', async () => {
+  assert.ok(rollouts, 'the release rollout test ran');
+  const workers = [net.good, net.bad];
+  const ids = workers.map((w) => w.started.nodeId);
+  // A new build: this one with bytes appended (it runs the same; its SHA-256, the
+  // measurement, differs). Its content ID is its measurement; only the worker "good" has it.
+  const build = join(tempDir('build-2'), 'tea-worker');
+  copyFileSync(TEA_WORKER, build);
+  appendFileSync(build, Buffer.from('build 2'));
+  const next = tpm(['measurement', build]);
+  const current = tpm(['measurement']);
+  const packed = worker(['actor', 'pack', build, '--data-dir', net.good.dataDir]);
+  assert.equal(packed.stdout.trim(), next.cid, packed.stderr);
+  const plan = { tiers: [{ share: 50, wait: 15 }, { share: 50, wait: 15 }], maxFailure: 0 };
+  const events = await send(api, api.tx.sudo.sudo(api.tx.upgrades.rollOutMeasurement(next.measurement, current.measurement, plan)), keys.Alice);
+  const started = events.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
+  assert.ok(started, JSON.stringify(events.map((e) => `${e.section}.${e.method}`)));
+  const rollout = started.data.rollout.toNumber();
+  const tierOf = async (id) => (await api.query.upgrades.assignments(rollout, id)).unwrap().tier.toNumber();
+  const tiers = await Promise.all(ids.map(tierOf));
+  assert.deepEqual([...tiers].sort(), [0, 1]);
+  const [first, second] = tiers[0] === 0 ? [0, 1] : [1, 0];
+  const marks = workers.map((w) => w.lines.length);
+  const upgraded = ids.map((id) => nextEvent(api, 'upgrades', 'NodeUpgraded',
+    (e) => e.data.rollout.toNumber() === rollout && e.data.node.toHex() === id, 240_000));
+  const completed = nextEvent(api, 'upgrades', 'RolloutCompleted', (e) => e.data.rollout.toNumber() === rollout, 300_000);
+
+  // Tier by tier: the first tier's worker proves the new build before the second tier's
+  // worker is allowed to move.
+  await upgraded[first];
+  assert.ok(!workers[second].lines.slice(marks[second]).some((l) => l.relaunching),
+    'the second tier waits for its tier to open');
+  await upgraded[second];
+  await completed;
+  for (const [i, w] of workers.entries()) {
+    // It relaunched into the build (written under its data dir) and started again as the
+    // same node, measured by the launcher of the build it ran before.
+    const relaunch = await lineOf(w, (l) => l.relaunching === next.measurement, marks[i], 10_000);
+    assert.equal(relaunch.path, join(w.dataDir, 'builds', next.measurement));
+    const again = await lineOf(w, (l) => l.started, marks[i], 10_000);
+    assert.equal(again.started.nodeId, ids[i]);
+    w.started = again.started;
+    assert.equal((await api.query.attestation.records(ids[i])).unwrap().measurement.unwrap().toHex(), next.measurement);
+  }
+  // The worker without the build fetched it from the one that had it, by its CID.
+  const fetched = net.bad.lines.slice(marks[1]).find((l) => l.buildFetched);
+  assert.equal(fetched?.buildFetched, next.measurement, JSON.stringify(net.bad.lines.slice(marks[1])));
+  assert.equal(fetched.from, net.good.started.peerId);
+  const done = (await api.query.upgrades.rollouts(rollout)).unwrap();
+  assert.deepEqual(done.tiers.map((t) => [t.upgraded.toNumber(), t.failed.toNumber()]), [[1, 0], [1, 0]]);
+  // The new build is allowed everywhere, the one it replaced no longer.
+  assert.equal((await api.query.upgrades.measurements(next.measurement)).unwrap().type, 'Allowed');
+  assert.ok((await api.query.upgrades.measurements(current.measurement)).isNone);
+});
+
+test('a worker that does not load the next release fails its tier and freezes the rollout', async () => {
+  assert.ok(rollouts, 'the release rollout test ran');
+  const { gateway, rollOut } = rollouts;
   try {
-    // The genesis nodes have no TPM behind them and can prove nothing: their operators make
-    // them exit, and the rollouts' node set is the two attesting workers.
-    for (const name of ['Alice', 'Bob', 'Charlie']) {
-      await send(api, api.tx.nodes.exit(net.members[name].started.nodeId), keys[name]);
-    }
-    await send(api, api.tx.actors.registerActor(stringToHex('prover')), keys.Bob);
-    const text = (bytes) => Buffer.from(bytes.toU8a(true)).toString('utf8');
-    /** Publishes `prover` v`version`, waits for its validation, puts it in the first worker's
-     * store (the other fetches it from that peer) and approves it with `maxFailure` 0. */
-    const rollOut = async (version) => {
-      const code = actorWasm([['tea:log', 'write']], 40 + version, { callFirst: true });
-      gateway.serve(code);
-      const validated = nextEvent(api, 'actors', 'ReleaseValidated', (e) => text(e.data[0]) === 'prover' && e.data[1].toNumber() === version);
-      await releases.publish(api, keys.Bob, 'prover', version, code, [['tea:log', ['write']]]);
-      await validated;
-      const file = join(tempDir('prover'), 'prover.wasm');
-      writeFileSync(file, code);
-      const packed = worker(['actor', 'pack', file, '--data-dir', net.good.dataDir]);
-      assert.equal(packed.stdout.trim(), cidText(code), packed.stderr);
-      // Two tiers of one node each, 15 blocks to prove (a heartbeat is owed every 4).
-      const plan = { tiers: [{ share: 50, wait: 15 }, { share: 50, wait: 15 }], maxFailure: 0 };
-      const events = await send(api, api.tx.sudo.sudo(api.tx.upgrades.approveRelease(stringToHex('prover'), version, plan)), keys.Alice);
-      const started = events.find((e) => e.section === 'upgrades' && e.method === 'RolloutStarted');
-      assert.ok(started, JSON.stringify(events.map((e) => `${e.section}.${e.method}`)));
-      assert.equal(started.data.nodes.toNumber(), 2, 'only the attesting workers are assigned');
-      return { code, rollout: started.data.rollout.toNumber() };
-    };
-
-    // v1: each worker loads it when its tier opens (its event log records the CID before
-    // the module is compiled) and proves it with its next heartbeat; the rollout completes
-    // with no failure tolerated.
-    const v1 = await rollOut(1);
-    const proved = ids.map((id) => nextEvent(api, 'upgrades', 'NodeUpgraded',
-      (e) => e.data.rollout.toNumber() === v1.rollout && e.data.node.toHex() === id, 240_000));
-    const completed = nextEvent(api, 'upgrades', 'RolloutCompleted', (e) => e.data.rollout.toNumber() === v1.rollout, 300_000);
-    await Promise.all(proved);
-    for (const w of workers) {
-      const loaded = await lineOf(w, (l) => l.loaded === cidText(v1.code), 1, 60_000);
-      assert.deepEqual([loaded.actor, loaded.version], ['prover', 1]);
-    }
-    await completed;
-    const done = (await api.query.upgrades.rollouts(v1.rollout)).unwrap();
-    assert.equal(done.state.type, 'Completed');
-    assert.deepEqual(done.tiers.map((t) => [t.upgraded.toNumber(), t.failed.toNumber()]), [[1, 0], [1, 0]]);
-    assert.equal((await api.query.actors.releases(stringToHex('prover'), 1)).unwrap().status.type, 'Active');
-
     // v2 while the worker "bad" is stopped: it never loads it, so it misses its tier's
     // deadline, is reported, and the rollout freezes (no failure tolerated).
     const stopped = exitOf(net.bad);

@@ -137,7 +137,9 @@ pub enum TpmCommand {
 		pcrs: Vec<u8>,
 	},
 	/// Print the measurement of a tea-worker build (what governance allowlists with
-	/// `upgrades.allowMeasurement`): the SHA-256 of the binary, `{measurement}`.
+	/// `upgrades.allowMeasurement` or rolls out with `upgrades.rollOutMeasurement`): the
+	/// SHA-256 of the binary, and the content ID peers serve the build under (`actor pack`
+	/// stores it): `{measurement, cid}`.
 	Measurement {
 		/// The binary (default: this one).
 		file: Option<PathBuf>,
@@ -196,7 +198,8 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 				}
 				None => tea_worker::tpm::runtime_digest()?,
 			};
-			serde_json::json!({ "measurement": hex0x(&digest) })
+			let cid = tea_worker::chain::builds::build_cid(&sp_core::H256(digest));
+			serde_json::json!({ "measurement": hex0x(&digest), "cid": cid.to_text() })
 		}
 		TpmCommand::DevBoot { tpm } => {
 			tea_worker::tpm::dev_boot(&tpm)?;
@@ -210,7 +213,14 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 /// `tea-worker run`.
 pub async fn run(flags: tea_worker::daemon::config::Flags) -> Result<(), WorkerError> {
 	let config = flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
-	tea_worker::daemon::run(config).await
+	match tea_worker::daemon::run(config).await? {
+		tea_worker::daemon::Stopped::Signalled => Ok(()),
+		// On the main thread (`#[tokio::main]` polls this future there), which started the
+		// managed swtpm.
+		tea_worker::daemon::Stopped::Relaunch { binary, handoff } => {
+			Err(tea_worker::daemon::launch::relaunch(&binary, handoff))
+		}
+	}
 }
 
 /// `tea-worker launch`: on this (the main) thread, so that the managed swtpm's parent-death

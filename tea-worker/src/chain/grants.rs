@@ -251,6 +251,19 @@ async fn tier_is_open(
 	if !matches!(&rollout.target, RolloutTarget::Release { version: v, .. } if *v == version) {
 		return Ok(false);
 	}
+	open_for(at, url, id, &rollout, node).await
+}
+
+/// Whether `node` is assigned to an opened tier of `rollout` (number `id`): the rule of the
+/// upgrades pallet's `measurement_allowed` and `tier_is_open`.
+pub(super) async fn open_for(
+	at: &subxt::OnlineClientAtBlock<subxt::SubstrateConfig>,
+	url: &str,
+	id: RolloutId,
+	rollout: &ChainRollout,
+	node: H256,
+) -> Result<bool, ChainError> {
+	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
 	let assignments =
 		storage::dynamic::<(u32, Static<H256>), Static<Assignment>>("Upgrades", "Assignments");
 	let Some(assignment) = at

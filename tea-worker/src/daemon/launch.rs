@@ -50,15 +50,35 @@ pub fn run_arguments(args: &[std::ffi::OsString]) -> Vec<std::ffi::OsString> {
 	out
 }
 
-/// Measures and executes the daemon (never returns unless it fails).
+/// The arguments of the launcher a daemon relaunches into build `exec`: its own, `run`
+/// replaced by `launch --exec <exec>` (the inverse of [`run_arguments`]).
+pub fn launch_arguments(args: &[std::ffi::OsString], exec: &Path) -> Vec<std::ffi::OsString> {
+	let mut out = Vec::with_capacity(args.len() + 2);
+	let mut replaced = false;
+	for arg in args {
+		if !replaced && arg == "run" {
+			out.extend(["launch".into(), "--exec".into(), exec.as_os_str().to_owned()]);
+			replaced = true;
+		} else {
+			out.push(arg.clone());
+		}
+	}
+	out
+}
+
+/// Measures and executes the daemon (never returns unless it fails). A managed swtpm that a
+/// daemon relaunching hands over ([`swtpm::HANDOFF`]) is taken over, not started again: the
+/// TPM cycle, and the event log, go on.
 pub fn launch(config: &Config, exec: Option<&Path>) -> Result<(), WorkerError> {
 	let config_error = |e: super::config::ConfigError| WorkerError::Config(e.0);
 	std::fs::create_dir_all(&config.data_dir).map_err(|source| WorkerError::Io {
 		path: config.data_dir.display().to_string(),
 		source,
 	})?;
-	let managed = match config.tpm.as_str() {
-		"swtpm" => Some(
+	let handed = std::env::var(swtpm::HANDOFF).ok();
+	let managed = match (config.tpm.as_str(), handed) {
+		("swtpm", Some(handed)) => Some(swtpm::ManagedSwtpm::adopt(&handed).map_err(config_error)?),
+		("swtpm", None) => Some(
 			swtpm::start(&config.data_dir.join("swtpm"), config.dev_ca.as_deref())
 				.map_err(config_error)?,
 		),
@@ -84,38 +104,90 @@ pub fn launch(config: &Config, exec: Option<&Path>) -> Result<(), WorkerError> {
 	}
 	tracing::info!(target: "tea::daemon", runtime = %crate::hex0x(&runtime), "measured; executing it");
 	let args: Vec<_> = std::env::args_os().collect();
-	let argv: Vec<CString> = run_arguments(&args)
-		.into_iter()
-		.map(|a| CString::new(a.as_bytes().to_vec()))
-		.collect::<Result<_, _>>()
-		.map_err(|e| WorkerError::Usage(format!("an argument holds a NUL byte: {e}")))?;
-	let mut env: Vec<CString> = std::env::vars_os()
+	let error = execute(&binary, &run_arguments(&args), managed.map(swtpm::ManagedSwtpm::hand_off));
+	Err(WorkerError::Io { path: path.display().to_string(), source: error })
+}
+
+/// Relaunches this daemon into the build `binary` (never returns unless it fails): executes
+/// the launcher of the running build, measured when it was launched, with this daemon's
+/// options; it measures `binary` and executes it. `handoff` is the managed swtpm handed over
+/// ([`swtpm::ManagedSwtpm::hand_off`]). Call it on the main thread, which started the swtpm:
+/// its parent-death signal fires when that thread ends.
+pub fn relaunch(binary: &Path, handoff: Option<String>) -> WorkerError {
+	let exe = "/proc/self/exe";
+	let launcher = match std::fs::File::open(exe) {
+		Ok(file) => file,
+		Err(source) => return WorkerError::Io { path: exe.into(), source },
+	};
+	let args: Vec<_> = std::env::args_os().collect();
+	tracing::info!(target: "tea::daemon", build = %binary.display(), "relaunching through the launcher");
+	let source = execute(&launcher, &launch_arguments(&args, binary), handoff);
+	WorkerError::Io { path: exe.into(), source }
+}
+
+/// Executes the open file `program` with `args`, this process's environment without the
+/// dynamic loader's `LD_*` variables, and [`swtpm::HANDOFF`] set to `handoff` (unset
+/// without); returns only the error.
+fn execute(
+	program: &std::fs::File,
+	args: &[std::ffi::OsString],
+	handoff: Option<String>,
+) -> std::io::Error {
+	let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+	let argv: Vec<CString> =
+		match args.iter().map(|a| CString::new(a.as_bytes().to_vec())).collect() {
+			Ok(argv) => argv,
+			Err(e) => return invalid(format!("an argument holds a NUL byte: {e}")),
+		};
+	let env: Result<Vec<CString>, _> = std::env::vars_os()
 		// Nothing that makes the dynamic loader run other code than the binary measured.
 		.filter(|(k, _)| k != swtpm::HANDOFF && !k.as_bytes().starts_with(b"LD_"))
 		.map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()))
-		.collect::<Result<_, _>>()
-		.map_err(|e| WorkerError::Usage(format!("a variable holds a NUL byte: {e}")))?;
-	if let Some(managed) = managed {
-		let handoff = format!("{}={}", swtpm::HANDOFF, managed.hand_off());
-		env.push(CString::new(handoff).expect("no NUL in a pid and a TCTI"));
-	}
+		.chain(handoff.map(|h| CString::new(format!("{}={h}", swtpm::HANDOFF))))
+		.collect();
+	let env = match env {
+		Ok(env) => env,
+		Err(e) => return invalid(format!("a variable holds a NUL byte: {e}")),
+	};
 	let pointers = |list: &[CString]| {
 		list.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect::<Vec<_>>()
 	};
 	let (argv_p, env_p) = (pointers(&argv), pointers(&env));
 	use std::os::fd::AsRawFd as _;
 	// SAFETY: both arrays are NUL-terminated arrays of pointers to NUL-terminated strings
-	// that outlive the call; `binary` is an open descriptor of the file that was hashed.
-	unsafe { libc::fexecve(binary.as_raw_fd(), argv_p.as_ptr(), env_p.as_ptr()) };
-	Err(WorkerError::Io {
-		path: path.display().to_string(),
-		source: std::io::Error::last_os_error(),
-	})
+	// that outlive the call; `program` is an open descriptor.
+	unsafe { libc::fexecve(program.as_raw_fd(), argv_p.as_ptr(), env_p.as_ptr()) };
+	std::io::Error::last_os_error()
 }
 
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn a_relaunch_runs_the_launcher_with_the_daemons_arguments_and_the_new_build() {
+		let args = |list: &[&str]| list.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+		let daemon =
+			args(&["tea-worker", "--log", "info", "run", "--chain", "ws://a", "--data-dir", "run"]);
+		let launcher = launch_arguments(&daemon, Path::new("/d/builds/0xab"));
+		assert_eq!(
+			launcher,
+			args(&[
+				"tea-worker",
+				"--log",
+				"info",
+				"launch",
+				"--exec",
+				"/d/builds/0xab",
+				"--chain",
+				"ws://a",
+				"--data-dir",
+				"run"
+			])
+		);
+		// And the launcher gives the new build the daemon's own arguments back.
+		assert_eq!(run_arguments(&launcher), daemon);
+	}
 
 	#[test]
 	fn the_daemon_gets_the_launchers_arguments_as_run() {

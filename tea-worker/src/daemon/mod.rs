@@ -12,7 +12,11 @@
 //!   tier) from peers into its content store and compiles them, so the next invocation runs
 //!   them;
 //! - **local callers** ([`api`]): runs actors for callers on this host through the
-//!   [`Executor`], under the grants of the latest finalized block.
+//!   [`Executor`], under the grants of the latest finalized block;
+//! - **builds** ([`Builds`]): when the chain wants the node on another worker build (a
+//!   measurement rollout whose tier is open for it), fetches it by CID from peers and
+//!   relaunches into it through the launcher ([`Stopped::Relaunch`], [`launch::relaunch`]),
+//!   which measures it before it runs; the managed swtpm and its event log go on.
 //!
 //! Every extrinsic is stored signed in the persisted outbox (`<data_dir>/outbox.redb`) before
 //! it is sent, and followed until the chain settles it, also across restarts
@@ -27,7 +31,9 @@
 //! stdout carries one JSON object per line: `{"started": …}` once, then `{"submitted"}` when a
 //! pool took an extrinsic, and `{"registered"}`, `{"announced"}`, `{"attested"}` and
 //! `{"voted"}` and `{"reported"}` (refusals) as they are finalized, `{"fetched"}` per release
-//! fetched from a peer, and `{"loaded"}` (or `{"loadFailed"}`) per release compiled.
+//! fetched from a peer, and `{"loaded"}` (or `{"loadFailed"}`) per release compiled;
+//! `{"buildFetched"}`, `{"buildUnavailable"}`, `{"buildStuck"}` and `{"relaunching"}` for
+//! builds.
 
 pub mod api;
 pub mod config;
@@ -37,6 +43,7 @@ pub mod swtpm;
 use crate::hex0x;
 use crate::{
 	chain::{
+		builds::{BuildEvent, Builds},
 		committee::Member,
 		duty::{Done, NodeDuty},
 		grants::ChainGrants,
@@ -79,8 +86,23 @@ fn emit(json: serde_json::Value) {
 	let _ = out.flush();
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> Result<(), WorkerError> {
+/// How the daemon ended.
+#[derive(Debug)]
+pub enum Stopped {
+	/// Asked to (SIGINT or SIGTERM): its managed swtpm is stopped.
+	Signalled,
+	/// To run another build: call [`launch::relaunch`] on the main thread, which executes
+	/// the launcher on `binary`.
+	Relaunch {
+		/// The build to measure and execute.
+		binary: std::path::PathBuf,
+		/// The managed swtpm, handed over ([`swtpm::HANDOFF`]).
+		handoff: Option<String>,
+	},
+}
+
+/// Runs the daemon until SIGINT or SIGTERM, or until it relaunches into another build.
+pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 	let config_error = |e: ConfigError| WorkerError::Config(e.0);
 	std::fs::create_dir_all(&config.data_dir).map_err(|source| WorkerError::Io {
 		path: config.data_dir.display().to_string(),
@@ -314,6 +336,17 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 		.iter()
 		.map(|a| a.to_vec())
 		.collect();
+	// Genesis nodes attest nothing: they follow no build.
+	let mut builds = config.genesis.is_none().then(|| {
+		Builds::new(
+			node,
+			H256(measurement),
+			store.clone(),
+			network.clone(),
+			config.data_dir.join("builds"),
+			duty.not_launched.clone().map_or(Ok(()), Err),
+		)
+	});
 	let mut releases = Releases::new(
 		node,
 		store,
@@ -325,6 +358,7 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	let mut backoff = Duration::from_secs(1);
 	let mut checked = false;
 	let mut first_genesis = None;
+	let mut relaunch = None;
 	loop {
 		if *stop.borrow() {
 			break;
@@ -413,19 +447,57 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 					"reason": reason,
 				})),
 			};
+			let mut on_build = |b: &BuildEvent| match b {
+				BuildEvent::Fetched { measurement, from, size } => emit(serde_json::json!({
+					"buildFetched": hex0x(&measurement.0),
+					"from": from.map(|p| p.to_string()),
+					"size": size,
+				})),
+				BuildEvent::Unavailable { measurement, reason } => {
+					tracing::warn!(target: LOG_TARGET, build = %hex0x(&measurement.0), %reason, "build not ready; trying again later");
+					emit(
+						serde_json::json!({ "buildUnavailable": hex0x(&measurement.0), "reason": reason }),
+					)
+				}
+				BuildEvent::Stuck { measurement, reason } => {
+					tracing::error!(target: LOG_TARGET, build = %hex0x(&measurement.0), %reason, "the chain wants this node on another build, and it cannot relaunch");
+					emit(
+						serde_json::json!({ "buildStuck": hex0x(&measurement.0), "reason": reason }),
+					)
+				}
+				BuildEvent::Relaunch { measurement, path } => emit(serde_json::json!({
+					"relaunching": hex0x(&measurement.0),
+					"path": path.display().to_string(),
+				})),
+			};
 			let node_duty = duty.follow(&client, &stop, &mut on_done);
 			let committee = member.follow(&client, config.last_try, &stop, &mut on_vote);
 			let rollouts = releases.follow(&client, &stop, &mut on_rollout);
+			let build = async {
+				match builds.as_mut() {
+					Some(builds) => builds.follow(&client, &stop, &mut on_build).await,
+					None => {
+						let _ = stop.clone().wait_for(|stop| *stop).await;
+						Ok(None)
+					}
+				}
+			};
+			// A duty cancelled here resumes from its outbox entry after a reconnection or
+			// the relaunch.
 			tokio::select! {
-				r = node_duty => r,
-				r = committee => r,
-				r = rollouts => r,
+				r = node_duty => r.map(|()| None),
+				r = committee => r.map(|()| None),
+				r = rollouts => r.map(|()| None),
+				r = build => r,
 			}
 		};
 		connected.store(false, std::sync::atomic::Ordering::Relaxed);
 		crate::metrics::disconnected();
 		match lost {
-			Ok(()) => break,
+			Ok(binary) => {
+				relaunch = binary;
+				break;
+			}
 			Err(e) => {
 				tracing::warn!(target: LOG_TARGET, error = %e, "lost the chain; reconnecting")
 			}
@@ -436,9 +508,17 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 	while crate::metrics::in_flight_now() > 0 && started.elapsed() < STOP_GRACE {
 		tokio::time::sleep(Duration::from_millis(100)).await;
 	}
-	// Jobs in flight finish, then the TPM connection closes, then its swtpm stops.
+	// Jobs in flight finish, then the TPM connection closes, then its swtpm stops (or is
+	// handed to the launcher of the next build).
 	tpm.close();
+	if let Some(binary) = relaunch {
+		tracing::info!(target: LOG_TARGET, build = %binary.display(), "stopped to relaunch");
+		return Ok(Stopped::Relaunch {
+			binary,
+			handoff: managed.map(swtpm::ManagedSwtpm::hand_off),
+		});
+	}
 	drop(managed);
 	tracing::info!(target: LOG_TARGET, "stopped");
-	Ok(())
+	Ok(Stopped::Signalled)
 }

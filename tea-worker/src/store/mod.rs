@@ -202,6 +202,82 @@ impl ContentStore {
 		})
 	}
 
+	/// Copies the stored blob `cid` (at most `max_size` bytes) to the file `dest` with the
+	/// permission bits `mode`, hashing on the way: `dest` appears whole (temporary file in its
+	/// directory, fsync, rename) and only if the bytes hash to `cid` (a blob that does not is
+	/// moved aside, as [`get`](Self::get) does). For blobs too large to hold in memory.
+	pub fn export(
+		&self,
+		cid: &ContentId,
+		dest: &Path,
+		max_size: u64,
+		mode: u32,
+	) -> Result<(), StoreError> {
+		use std::os::unix::fs::PermissionsExt as _;
+		let path = self.path(cid);
+		let mut from = match fs::File::open(&path) {
+			Ok(file) => file,
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+				return Err(StoreError::Missing(cid.to_text()))
+			}
+			Err(source) => return Err(StoreError::Io { path, source }),
+		};
+		let size =
+			from.metadata().map_err(|source| StoreError::Io { path: path.clone(), source })?;
+		if size.len() > max_size {
+			return Err(StoreError::TooLarge {
+				cid: cid.to_text(),
+				size: size.len(),
+				limit: max_size,
+			});
+		}
+		let dir = dest.parent().unwrap_or(Path::new("."));
+		let out = |source| StoreError::Io { path: dest.to_owned(), source };
+		let mut tmp = tempfile::Builder::new().prefix(PARTIAL).tempfile_in(dir).map_err(out)?;
+		let mut hasher = Sha256::new();
+		let mut buffer = vec![0u8; 1 << 16];
+		loop {
+			let n = from
+				.read(&mut buffer)
+				.map_err(|source| StoreError::Io { path: path.clone(), source })?;
+			if n == 0 {
+				break;
+			}
+			hasher.update(&buffer[..n]);
+			tmp.write_all(&buffer[..n]).map_err(out)?;
+		}
+		if hasher.finalize().as_slice() != cid.digest() {
+			let _ = fs::rename(&path, path.with_extension("corrupt"));
+			tracing::warn!(target: "tea::store", cid = %cid.to_text(), "corrupt blob moved aside");
+			return Err(StoreError::Corrupt(cid.to_text()));
+		}
+		tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(out)?;
+		tmp.as_file().sync_all().map_err(out)?;
+		tmp.persist(dest).map_err(|e| out(e.error))?;
+		if let Ok(dir) = fs::File::open(dir) {
+			let _ = dir.sync_all();
+		}
+		Ok(())
+	}
+
+	/// Stores the file at `path`, which must hash to `cid`, without holding it in memory.
+	pub fn import_as(&self, cid: &ContentId, path: &Path) -> Result<(), StoreError> {
+		if self.contains(cid) {
+			return Ok(());
+		}
+		let io = |source| StoreError::Io { path: path.to_owned(), source };
+		let mut from = fs::File::open(path).map_err(io)?;
+		let mut writer = self.writer(cid)?;
+		let mut buffer = vec![0u8; 1 << 16];
+		loop {
+			match from.read(&mut buffer).map_err(io)? {
+				0 => break,
+				n => writer.write(&buffer[..n])?,
+			}
+		}
+		writer.finish().map(|_| ())
+	}
+
 	fn fetch(&self, cid: &ContentId, max_size: u64) -> Result<Vec<u8>, StoreError> {
 		let Some(fetcher) = &self.fetcher else {
 			return Err(StoreError::Missing(cid.to_text()));
@@ -278,6 +354,48 @@ mod tests {
 		assert_eq!(store.get(&cid, 100).unwrap(), b"hello");
 		assert!(matches!(store.get(&cid, 2), Err(StoreError::TooLarge { size: 5, .. })));
 		assert!(matches!(store.get(&ContentId::of(b"absent"), 100), Err(StoreError::Missing(_))));
+	}
+
+	#[test]
+	fn a_blob_is_exported_to_an_executable_file_only_whole_and_verified() {
+		use std::os::unix::fs::PermissionsExt as _;
+		let dir = tempfile::tempdir().unwrap();
+		let store = ContentStore::open(dir.path()).unwrap();
+		let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+		let source = dir.path().join("build");
+		fs::write(&source, &blob).unwrap();
+		let cid = ContentId::of(&blob);
+		// Imported under the wrong CID: refused, nothing kept.
+		let wrong = ContentId::of(b"another build");
+		assert!(matches!(store.import_as(&wrong, &source), Err(StoreError::FetchedWrongBytes(_))));
+		assert!(!store.contains(&wrong));
+		store.import_as(&cid, &source).unwrap();
+		assert!(store.contains(&cid));
+
+		let dest = dir.path().join("out");
+		assert!(matches!(
+			store.export(&cid, &dest, 1000, 0o700),
+			Err(StoreError::TooLarge { size: 200_000, limit: 1000, .. })
+		));
+		assert!(!dest.exists());
+		store.export(&cid, &dest, 1 << 20, 0o700).unwrap();
+		assert_eq!(fs::read(&dest).unwrap(), blob);
+		assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o700);
+		assert!(matches!(
+			store.export(&wrong, &dir.path().join("x"), 1 << 20, 0o700),
+			Err(StoreError::Missing(_))
+		));
+
+		// A stored blob changed on disk is never exported, and is moved aside.
+		fs::write(dir.path().join("blobs").join(cid.to_text()), b"tampered").unwrap();
+		let again = dir.path().join("again");
+		assert!(matches!(store.export(&cid, &again, 1 << 20, 0o700), Err(StoreError::Corrupt(_))));
+		assert!(!again.exists() && !store.contains(&cid));
+		let partial = fs::read_dir(dir.path()).unwrap().filter_map(Result::ok);
+		assert!(
+			!partial.into_iter().any(|e| e.file_name().to_string_lossy().starts_with(PARTIAL)),
+			"no temporary file is left"
+		);
 	}
 
 	#[test]
