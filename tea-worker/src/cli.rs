@@ -70,6 +70,10 @@ pub struct LaunchArgs {
 	/// The runtime binary to measure and execute (default: this one).
 	#[arg(long)]
 	pub exec: Option<PathBuf>,
+	/// The SHA-256 (0x-hex) the binary must have: another file is refused before anything
+	/// is measured.
+	#[arg(long, value_parser = tea_worker::daemon::launch::parse_digest)]
+	pub expect: Option<[u8; 32]>,
 }
 
 /// `tea-worker p2p ...`.
@@ -217,8 +221,8 @@ pub async fn run(flags: tea_worker::daemon::config::Flags) -> Result<(), WorkerE
 		tea_worker::daemon::Stopped::Signalled => Ok(()),
 		// On the main thread (`#[tokio::main]` polls this future there), which started the
 		// managed swtpm.
-		tea_worker::daemon::Stopped::Relaunch { binary, handoff } => {
-			Err(tea_worker::daemon::launch::relaunch(&binary, handoff))
+		tea_worker::daemon::Stopped::Relaunch { binary, measurement, handoff } => {
+			Err(tea_worker::daemon::launch::relaunch(&binary, &measurement.0, handoff))
 		}
 	}
 }
@@ -227,7 +231,7 @@ pub async fn run(flags: tea_worker::daemon::config::Flags) -> Result<(), WorkerE
 /// signal follows the daemon it executes.
 pub fn launch(args: LaunchArgs) -> Result<(), WorkerError> {
 	let config = args.flags.resolve().map_err(|e| WorkerError::Config(e.to_string()))?;
-	tea_worker::daemon::launch::launch(&config, args.exec.as_deref())
+	tea_worker::daemon::launch::launch(&config, args.exec.as_deref(), args.expect)
 }
 
 /// `tea-worker config ...`.

@@ -346,7 +346,7 @@ impl EvidenceLog {
 		{
 			return Ok(None);
 		}
-		// Room for a relaunch's two entries stays free: only actor loads wait.
+		// Room for a relaunch's entries stays free: only actor loads wait.
 		if let Some((_, max)) = self.chain.filter(|_| kind == EventKind::Actor) {
 			let unproven = self.unproven();
 			if unproven + 1 > max.saturating_sub(DEFERRED_ROOM) as usize {
@@ -439,8 +439,9 @@ impl EvidenceLog {
 /// The TEA runtime's `MaxLogEntries`, assumed until the chain says.
 pub const DEFAULT_MAX_ENTRIES: u32 = 64;
 
-/// Entries kept free below the chain's bound for a relaunch (`Runtime` and `Config`).
-pub const DEFERRED_ROOM: u32 = 2;
+/// Entries kept free below the chain's bound for a relaunch (`Runtime` and `Config`) and,
+/// should the new build not start, the launcher's fallback to its own (two more).
+pub const DEFERRED_ROOM: u32 = 4;
 
 /// Whether entries of `kind` are recorded once per cycle.
 fn once(kind: EventKind) -> bool {
@@ -598,22 +599,26 @@ mod tests {
 		let mut pcr = Pcr([0; 32]);
 		let (mut log, _) = EvidenceLog::open(&dir.path().join("e"), cycle(1), pcr.0).unwrap();
 		pcr.measure(&mut log, EventKind::Runtime, &[1; 32]);
-		// A quote may carry 6 entries: 4 actors fit beside the 2 kept for a relaunch.
-		log.set_chain(None, 6);
+		// A quote may carry 8 entries: 4 actors fit beside the 4 kept for a relaunch and the
+		// launcher's fallback.
+		log.set_chain(None, 8);
 		for i in 0..3u8 {
 			assert!(pcr.measure(&mut log, EventKind::Actor, &[i; 36]));
 		}
 		assert_eq!(log.unproven(), 4);
 		assert!(matches!(
 			log.begin(EventKind::Actor, &[9; 36]),
-			Err(LogError::Full { unproven: 4, max: 6 })
+			Err(LogError::Full { unproven: 4, max: 8 })
 		));
-		// What is logged already is no new entry; a relaunch still fits.
+		// What is logged already is no new entry; a relaunch and its fallback still fit.
 		assert!(!pcr.measure(&mut log, EventKind::Actor, &[0; 36]));
 		assert!(pcr.measure(&mut log, EventKind::Runtime, &[8; 32]));
 		assert!(pcr.measure(&mut log, EventKind::Config, &[2; 32]));
+		assert!(pcr.measure(&mut log, EventKind::Runtime, &[1; 32]));
+		assert!(pcr.measure(&mut log, EventKind::Config, &[3; 32]));
+		assert_eq!(log.unproven(), 8);
 		// The chain accepted a quote of all of it: loads go on.
-		log.set_chain(Some((1, pcr.0)), 6);
+		log.set_chain(Some((1, pcr.0)), 8);
 		assert_eq!(log.unproven(), 0);
 		assert!(pcr.measure(&mut log, EventKind::Actor, &[9; 36]));
 		assert_eq!(*log.head(), pcr.0);

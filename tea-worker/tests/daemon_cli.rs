@@ -166,6 +166,58 @@ fn a_daemon_without_its_chain_manufactures_its_swtpm_keeps_retrying_and_stops_on
 	assert!(!running(&swtpm_dir), "the swtpm died with the daemon");
 }
 
+/// Review finding (session 13): a relaunch into a build that cannot start here (not an
+/// executable for this machine, a `config show` that fails) ended the process, and after a
+/// restart the node made the same decision again. The launcher records the failure and
+/// launches its own build instead, measured, with the same swtpm.
+#[test]
+fn a_build_that_cannot_start_is_recorded_and_the_launcher_runs_its_own() {
+	let dir = tempfile::tempdir().unwrap();
+	let data = dir.path().join("node");
+	let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+	// Not an executable: what a build for another machine is to this one.
+	let build = dir.path().join("build");
+	std::fs::write(&build, b"not an executable for this machine").unwrap();
+	use std::os::unix::fs::PermissionsExt as _;
+	std::fs::set_permissions(&build, std::fs::Permissions::from_mode(0o700)).unwrap();
+	let digest = tea_worker::tpm::digest_of(std::fs::File::open(&build).unwrap()).unwrap();
+	let mut daemon = Command::new(env!("CARGO_BIN_EXE_tea-worker"))
+		.args(["launch", "--exec"])
+		.arg(&build)
+		.args(["--expect", &tea_worker::hex0x(&digest)])
+		.args(["--operator", "//Dave", "--tpm", "swtpm", "--metrics", "", "--api", ""])
+		.arg("--data-dir")
+		.arg(&data)
+		.arg("--chain")
+		.arg(format!("ws://{closed}"))
+		.args(["--log-format", "json"])
+		.env("TEA_LOG", "info")
+		.stdout(Stdio::piped())
+		.stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+		.spawn()
+		.unwrap();
+	let mut lines = BufReader::new(daemon.stdout.take().unwrap()).lines();
+	let started: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+	assert!(started["started"]["nodeId"].is_string(), "{started}");
+	let record = data.join("builds").join(format!("{}.failed", tea_worker::hex0x(&digest)));
+	let why = std::fs::read_to_string(&record).unwrap();
+	assert!(why.contains("config show"), "{why}");
+	unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+	assert!(daemon.wait().unwrap().success());
+	let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+	let lines: Vec<serde_json::Value> =
+		log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+	assert!(
+		lines.iter().any(|l| l["message"] == "the build did not start; launching this one"),
+		"{log}"
+	);
+	// Its own build, measured after the failed one: the daemon attests as launched.
+	assert!(
+		!lines.iter().any(|l| l["message"].as_str().is_some_and(|m| m.contains("does not attest"))),
+		"{log}"
+	);
+}
+
 /// A plain HTTP/1.1 GET (the whole answer as text).
 fn http_get(addr: &str, path: &str) -> String {
 	use std::io::{Read, Write};

@@ -1,6 +1,8 @@
 //! Benchmarks. Quotes are signed inside the runtime by the software signer over the chain's
 //! real challenge, so the measured path is the real verification (structure, nonce, PCR
-//! digest, ECDSA P-256): the verify dominates.
+//! digest, ECDSA P-256, freshness, the policy's judgement): the verify dominates. Every
+//! submission is judged under the worst-case policy (all 16 policy PCRs quoted, 15 of them
+//! fixed values), whatever policy the runtime's genesis sets.
 
 use super::*;
 use alloc::{vec, vec::Vec};
@@ -13,13 +15,68 @@ use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use pallet_tea_nodes::{NodeRegistry, NodeState};
 use pallet_tea_upgrades::Allowlists;
 use sp_runtime::traits::Hash;
-use tea_primitives::{soft_tpm::SoftTpm, tpm};
+use tea_primitives::{
+	evidence::{extend, EventKind, LogEvent, PcrPolicy, PcrRule},
+	soft_tpm::SoftTpm,
+	tpm,
+};
 
-fn pcrs() -> Vec<(u8, [u8; 32])> {
-	vec![(16, [7; 32]), (23, [0; 32])]
+/// The runtime binary the benchmarks' nodes launched.
+const RUNTIME: [u8; 32] = [0x5a; 32];
+/// The policy's event-log PCR.
+const LOG_PCR: u8 = 14;
+
+/// The value every fixed PCR of [`policy`] must hold.
+fn boot_value(pcr: u8) -> [u8; 32] {
+	[pcr.saturating_add(1); 32]
 }
 
-/// Moves to block 10 with a known anchor block 9 and allows the measurement.
+/// The worst-case policy: PCRs 0-15 quoted, [`LOG_PCR`] holding the log, the others fixed.
+fn policy() -> PcrPolicy {
+	let pcrs: Vec<(u8, PcrRule)> = (0..=evidence::MAX_POLICY_PCR)
+		.map(|pcr| {
+			let rule = if pcr == LOG_PCR { PcrRule::Log } else { PcrRule::Fixed(boot_value(pcr)) };
+			(pcr, rule)
+		})
+		.collect();
+	PcrPolicy { pcrs: pcrs.try_into().expect("16 PCRs") }
+}
+
+/// The PCR values a TPM quotes under [`policy`] when its log PCR holds `log_value`.
+fn pcrs(log_value: [u8; 32]) -> Vec<(u8, [u8; 32])> {
+	(0..=evidence::MAX_POLICY_PCR)
+		.map(|pcr| (pcr, if pcr == LOG_PCR { log_value } else { boot_value(pcr) }))
+		.collect()
+}
+
+/// The launcher's log entry for [`RUNTIME`].
+fn runtime_entry() -> LogEvent {
+	LogEvent {
+		pcr: LOG_PCR,
+		kind: EventKind::Runtime,
+		data: RUNTIME.to_vec().try_into().expect("32 bytes"),
+	}
+}
+
+/// The log PCR's value after `log`, from the TPM's reset.
+fn replayed(log: &[LogEvent]) -> [u8; 32] {
+	log.iter().fold([0u8; 32], |acc, e| extend(&acc, &e.digest()))
+}
+
+/// What a node whose last accepted quote showed `log` (in reset cycle 1) continues from.
+fn accepted<T: Config>(node: NodeId, log: &[LogEvent]) {
+	Evidence::<T>::insert(
+		node,
+		EvidenceState {
+			reset_count: 1,
+			pcrs: vec![(LOG_PCR, replayed(log))].try_into().expect("1 PCR"),
+			runtime: H256(RUNTIME),
+			anchor: 1u32.into(),
+		},
+	);
+}
+
+/// Moves to block 10 with a known anchor block 9, sets [`policy`] and allows [`RUNTIME`].
 fn setup<T: Config>() {
 	frame_system::Pallet::<T>::set_block_number(10u32.into());
 	let anchor: BlockNumberFor<T> = 9u32.into();
@@ -27,7 +84,9 @@ fn setup<T: Config>() {
 		anchor,
 		<T as frame_system::Config>::Hashing::hash(b"the anchor block"),
 	);
-	T::Upgrades::allow_for_benchmark(H256(tpm::pcr_digest(&pcrs())));
+	Policy::<T>::put(policy());
+	PolicyChange::<T>::kill();
+	T::Upgrades::allow_for_benchmark(H256(RUNTIME));
 }
 
 /// `n` active nodes (committee material).
@@ -45,21 +104,23 @@ fn active<T: Config>(n: u32) -> Vec<NodeId> {
 		.collect()
 }
 
-/// A quote by `tpm` for `node`'s `purpose` anchored at block 9, submitted by `operator`.
+/// A quote by `tpm` for `node`'s `purpose` anchored at block 9, submitted by `operator`,
+/// with the log PCR at `log_value`.
 fn quoted<T: Config>(
 	tpm: &SoftTpm,
 	node: NodeId,
 	operator: &T::AccountId,
 	purpose: Purpose,
+	log_value: [u8; 32],
 ) -> (BlockNumberFor<T>, AttestBytes, SignatureBytes, PcrValues) {
 	let anchor: BlockNumberFor<T> = 9u32.into();
 	let nonce = Pallet::<T>::challenge(&node, operator, purpose, anchor);
-	let (attest, signature) = tpm.quote(&nonce, &pcrs());
+	let (attest, signature) = tpm.quote(&nonce, &pcrs(log_value));
 	(
 		anchor,
 		attest.try_into().expect("fits"),
 		signature.try_into().expect("fits"),
-		pcrs().try_into().expect("fits"),
+		pcrs(log_value).try_into().expect("fits"),
 	)
 }
 
@@ -111,7 +172,8 @@ mod benchmarks {
 		assert!(Reviews::<T>::contains_key(node));
 	}
 
-	/// A candidate's valid admission quote: verified, its committee draw queued.
+	/// A candidate's valid admission quote with its launcher's log (one entry, replayed from
+	/// the reset): verified, judged, its committee draw queued.
 	#[benchmark]
 	fn submit_admission() {
 		setup::<T>();
@@ -123,8 +185,9 @@ mod benchmarks {
 			tpm.ak(),
 			NodeState::Candidate { attested: false },
 		);
+		let log = vec![runtime_entry()];
 		let (anchor, attest, signature, pcrs) =
-			quoted::<T>(&tpm, node, &operator, Purpose::Admission);
+			quoted::<T>(&tpm, node, &operator, Purpose::Admission, replayed(&log));
 
 		#[extrinsic_call]
 		submit_attestation(
@@ -135,23 +198,26 @@ mod benchmarks {
 			attest,
 			signature,
 			pcrs,
-			BoundedVec::new(),
+			log.try_into().expect("1 entry"),
 		);
 
 		assert_eq!(PendingReviews::<T>::get().len(), 1);
+		assert!(Evidence::<T>::contains_key(node), "judged under the policy");
 	}
 
-	/// An active node's valid heartbeat.
+	/// An active node's valid heartbeat with an empty log (nothing loaded since its last
+	/// accepted quote): verified, judged, the rollout signal sent.
 	#[benchmark]
 	fn submit_heartbeat() {
 		setup::<T>();
 		let operator: T::AccountId = whitelisted_caller();
 		let tpm = SoftTpm::new(2);
 		let node = T::Nodes::insert_for_benchmark(2, operator.clone(), tpm.ak(), NodeState::Active);
-		// Its last accepted quote's clock, which this one must pass.
+		// Its last accepted quote's clock, which this one must pass, and values.
 		Clocks::<T>::insert(node, tpm::TpmClock { clock: 1, reset_count: 1, restart_count: 0 });
+		accepted::<T>(node, &[runtime_entry()]);
 		let (anchor, attest, signature, pcrs) =
-			quoted::<T>(&tpm, node, &operator, Purpose::Heartbeat);
+			quoted::<T>(&tpm, node, &operator, Purpose::Heartbeat, replayed(&[runtime_entry()]));
 
 		#[extrinsic_call]
 		submit_attestation(
@@ -168,18 +234,19 @@ mod benchmarks {
 		assert_eq!(Records::<T>::get(node).and_then(|r| r.last_valid), Some(10u32.into()));
 	}
 
-	/// A heartbeat that fails after the whole verification (signature, structure, digest: its
-	/// TPM's clock went back): the active node is quarantined.
+	/// A heartbeat that fails at the end of its judgement (signature, structure, digest and
+	/// freshness pass; its log PCR is neither where its last accepted quote left it nor what
+	/// its log replays to): the active node is quarantined.
 	#[benchmark]
 	fn submit_rejected() {
 		setup::<T>();
 		let operator: T::AccountId = whitelisted_caller();
 		let tpm = SoftTpm::new(3);
 		let node = T::Nodes::insert_for_benchmark(3, operator.clone(), tpm.ak(), NodeState::Active);
-		let later = tpm::TpmClock { clock: u64::MAX, reset_count: 1, restart_count: 0 };
-		Clocks::<T>::insert(node, later);
+		Clocks::<T>::insert(node, tpm::TpmClock { clock: 1, reset_count: 1, restart_count: 0 });
+		accepted::<T>(node, &[runtime_entry()]);
 		let (anchor, attest, signature, pcrs) =
-			quoted::<T>(&tpm, node, &operator, Purpose::Heartbeat);
+			quoted::<T>(&tpm, node, &operator, Purpose::Heartbeat, [0xee; 32]);
 
 		#[extrinsic_call]
 		submit_attestation(
@@ -280,35 +347,37 @@ mod benchmarks {
 		}
 	}
 
-	/// Replaying and judging a log of `n` runtime entries (each one an allowlist read and two
-	/// SHA-256), continuing from the node's last accepted values: first tried and failed (the
-	/// log starts from the reset), then replayed from zero, the worst case.
+	/// Replaying and judging a log of `n` entries and signalling its releases: the
+	/// launcher's runtime entry, then `n - 1` actor entries, each a release rolling out in an
+	/// open tier of the node (the most an entry costs: the release, its rollout, the node's
+	/// tier and the release's revocation looked up, then the rollout counts the node). The
+	/// log is first tried from the node's last accepted values and fails (it starts from the
+	/// reset), then is replayed from zero: the worst case.
 	#[benchmark]
 	fn log_entries(n: Linear<1, { T::MaxLogEntries::get() }>) {
-		use tea_primitives::evidence::{extend, EventKind, LogEvent, PcrPolicy, PcrRule};
 		setup::<T>();
-		let runtime = [0x5a; 32];
-		T::Upgrades::allow_for_benchmark(H256(runtime));
-		let policy = PcrPolicy {
-			pcrs: vec![(0, PcrRule::Fixed([1; 32])), (14, PcrRule::Log)]
-				.try_into()
-				.expect("2 PCRs"),
-		};
-		let entry = LogEvent {
-			pcr: 14,
-			kind: EventKind::Runtime,
-			data: runtime.to_vec().try_into().expect("32 bytes"),
-		};
-		let log = vec![entry; n as usize];
-		let end = log.iter().fold([0u8; 32], |acc, e| extend(&acc, &e.digest()));
-		let pcrs = vec![(0u8, [1u8; 32]), (14u8, end)];
 		let node = NodeId::repeat_byte(4);
+		let mut log = vec![runtime_entry()];
+		for i in 1..n {
+			let cid =
+				tea_primitives::ContentId::from_digest(&sp_io::hashing::sha2_256(&i.to_le_bytes()));
+			let actor: Name = alloc::format!("actor-{i}").into_bytes().try_into().expect("short");
+			T::Releases::ran_for_benchmark(&cid, actor.clone(), 2);
+			T::Upgrades::roll_release_for_benchmark(&node, &actor, 2);
+			log.push(LogEvent {
+				pcr: LOG_PCR,
+				kind: EventKind::Actor,
+				data: cid.as_bytes().to_vec().try_into().expect("a CID fits"),
+			});
+		}
+		let quoted = pcrs(replayed(&log));
+		// Its last accepted quote in this reset cycle left the log PCR elsewhere.
 		Evidence::<T>::insert(
 			node,
 			EvidenceState {
 				reset_count: 1,
-				pcrs: vec![(14, [9; 32])].try_into().expect("1 PCR"),
-				runtime: H256(runtime),
+				pcrs: vec![(LOG_PCR, [9; 32])].try_into().expect("1 PCR"),
+				runtime: H256(RUNTIME),
 				anchor: 1u32.into(),
 			},
 		);
@@ -318,12 +387,15 @@ mod benchmarks {
 			firmware_version: 0,
 			pcr_digest: [0; 32],
 		};
-		let judged;
+		let proven;
 		#[block]
 		{
-			judged = Pallet::<T>::judge(&node, 2u32.into(), &policy, &info, &pcrs, &log);
+			let judged = Pallet::<T>::judge(&node, 2u32.into(), &policy(), &info, &quoted, &log);
+			let Ok((_, _, _, releases)) = judged else { panic!("the log is accepted") };
+			proven = releases.len() as u32;
+			Pallet::<T>::note_releases(&node, releases);
 		}
-		assert!(judged.is_ok());
+		assert_eq!(proven, n - 1);
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(0), crate::mock::Test);

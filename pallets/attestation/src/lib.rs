@@ -119,6 +119,9 @@ pub trait LoggedReleases<BlockNumber> {
 	fn revoked_at(cid: &ContentId) -> Option<BlockNumber>;
 	/// Whether `name` is a registered provider.
 	fn provider(name: &[u8]) -> bool;
+	/// Makes the release with this CID one workers may have run, for benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn ran_for_benchmark(cid: &ContentId, actor: Name, version: u32);
 }
 
 impl<BlockNumber> LoggedReleases<BlockNumber> for () {
@@ -131,6 +134,8 @@ impl<BlockNumber> LoggedReleases<BlockNumber> for () {
 	fn provider(_: &[u8]) -> bool {
 		false
 	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn ran_for_benchmark(_: &ContentId, _: Name, _: u32) {}
 }
 
 /// A node's attestation record.
@@ -280,14 +285,14 @@ pub mod pallet {
 	>;
 
 	/// The attestation policy: which PCRs a quote covers and what each holds (fixed boot
-	/// values, unchecked, or the event log). Unset: the legacy rule, under which the PCR
-	/// digest itself is the measurement the allowlist checks and quotes carry no log; that rule
-	/// proves nothing about what runs (PCRs 16 and 23 can be reset by software) and goes when
-	/// workers keep event logs.
+	/// values, unchecked, or the event log). Unset (a chain whose genesis set none): every
+	/// quote is refused until governance sets one. There is no rule without a policy: the
+	/// digest of whatever PCRs a quote selects proves nothing about what runs (PCRs 16 and 23
+	/// can be reset by software).
 	#[pallet::storage]
 	pub type Policy<T: Config> = StorageValue<_, PcrPolicy, OptionQuery>;
 
-	/// The policy before the last change (none: the legacy rule) and the block of the change:
+	/// The policy before the last change (none: unset) and the block of the change:
 	/// quotes anchored before that block are judged under it, so no quote in flight when
 	/// governance changes the policy becomes evidence.
 	#[pallet::storage]
@@ -372,8 +377,8 @@ pub mod pallet {
 		HeartbeatMissed { node: NodeId, missed: u32 },
 		/// Governance changed the heartbeat rules.
 		HeartbeatRulesSet { rules: HeartbeatRules<BlockNumberFor<T>> },
-		/// Governance set the attestation policy (none: back to the legacy rule).
-		PolicySet { policy: Option<PcrPolicy> },
+		/// Governance set the attestation policy.
+		PolicySet { policy: PcrPolicy },
 		/// Governance forgot what a node's last accepted quote left (its TPM clock and event
 		/// log state): its next quote is judged as its first.
 		TpmStateForgotten { node: NodeId },
@@ -422,8 +427,9 @@ pub mod pallet {
 		UnknownAnchor,
 		/// The policy breaks a rule: PCRs 0-15 only, ascending, at least one holding the log.
 		BadPolicy,
-		/// An event log without an attestation policy: nothing to replay it against.
-		LogWithoutPolicy,
+		/// The chain has no attestation policy yet: no quote can prove anything (governance
+		/// sets one with `set_policy`).
+		NoPolicy,
 		/// The quote does not cover exactly the policy's PCRs: quote them.
 		NotPolicySelection,
 		/// The policy changed less than a challenge window ago: quotes judged under the one
@@ -487,13 +493,10 @@ pub mod pallet {
 		/// the challenge uses; `attest` and `signature` are the TPM's `TPMS_ATTEST` and
 		/// `TPMT_SIGNATURE`; `pcrs` the quoted PCR values; `log` the event log entries the TPM
 		/// owner extended into the policy's log PCRs since the node's last accepted quote in
-		/// this TPM reset cycle, or since the reset (empty without a policy). A quote that fails
-		/// verification is recorded as evidence and the call succeeds.
+		/// this TPM reset cycle, or since the reset. A quote that fails verification is recorded
+		/// as evidence and the call succeeds.
 		#[pallet::call_index(0)]
-		#[pallet::weight(Pallet::<T>::submit_weight(
-			log.len() as u32,
-			log.iter().filter(|e| e.kind == EventKind::Actor).count() as u32,
-		))]
+		#[pallet::weight(Pallet::<T>::submit_weight(log.len() as u32))]
 		pub fn submit_attestation(
 			origin: OriginFor<T>,
 			node: NodeId,
@@ -544,12 +547,12 @@ pub mod pallet {
 			let policy = match PolicyChange::<T>::get() {
 				Some((previous, changed_at)) if anchor < changed_at => previous,
 				_ => Policy::<T>::get(),
-			};
-			ensure!(policy.is_some() || log.is_empty(), Error::<T>::LogWithoutPolicy);
+			}
+			.ok_or(Error::<T>::NoPolicy)?;
 			// Which PCRs to quote is the node's choice, not the TPM's: a wrong selection proves
 			// nothing, the node quotes again (and misses its heartbeat if it never does).
 			ensure!(
-				policy.as_ref().is_none_or(|p| p.selection().eq(pcrs.iter().map(|(i, _)| *i))),
+				policy.selection().eq(pcrs.iter().map(|(i, _)| *i)),
 				Error::<T>::NotPolicySelection
 			);
 
@@ -560,17 +563,7 @@ pub mod pallet {
 						None => Ok(info),
 					})
 					.map_err(|e| Judged::Offence(Offence::FailedQuote(e)))
-					.and_then(|info| match &policy {
-						Some(policy) => Self::judge(&node, anchor, policy, &info, &pcrs, &log),
-						None => {
-							let measurement = H256(info.pcr_digest);
-							if T::Upgrades::measurement_allowed(&node, &measurement) {
-								Ok((measurement, info.clock, None, Vec::new()))
-							} else {
-								Err(Judged::Offence(Offence::MeasurementNotAllowed))
-							}
-						}
-					});
+					.and_then(|info| Self::judge(&node, anchor, &policy, &info, &pcrs, &log));
 			let (measurement, clock, state, releases) = match verdict {
 				Err(Judged::Refused(error)) => return Err(error.into()),
 				// Bytes the node's key did not sign prove nothing about its TPM: anyone can make
@@ -598,9 +591,7 @@ pub mod pallet {
 			record.missed = 0;
 			Records::<T>::insert(node, record);
 			Clocks::<T>::insert(node, clock);
-			if let Some(state) = state {
-				Evidence::<T>::insert(node, state);
-			}
+			Evidence::<T>::insert(node, state);
 			Self::deposit_event(Event::Attested { node, purpose, measurement });
 			match (purpose, review) {
 				(_, true) => {
@@ -614,13 +605,7 @@ pub mod pallet {
 						&node,
 						&RolloutTarget::Measurement { new: measurement, replaces: None },
 					);
-					// A release in the log is proven loaded: its rollout counts the node.
-					for (actor, version) in releases {
-						T::Upgrades::note_upgraded(
-							&node,
-							&RolloutTarget::Release { actor, version },
-						);
-					}
+					Self::note_releases(&node, releases);
 				}
 			}
 			Ok(().into())
@@ -684,8 +669,8 @@ pub mod pallet {
 
 		/// Set the attestation policy (governance): the PCRs every quote must cover, each with
 		/// its rule (a fixed value, unchecked, or the event log), PCRs 0-15 only (16-23 can be
-		/// reset by software or a dynamic launch), exactly one holding the event log. `None`
-		/// returns to the legacy rule. Quotes anchored before the change are judged under the
+		/// reset by software or a dynamic launch), exactly one holding the event log. There is
+		/// no going back to no policy. Quotes anchored before the change are judged under the
 		/// policy before it (so at most one change per challenge window); nodes' logs continue
 		/// from their last accepted values, and a log from the TPM's last reset is always
 		/// accepted too.
@@ -694,11 +679,9 @@ pub mod pallet {
 			T::WeightInfo::set_heartbeat_rules()
 				.saturating_add(T::DbWeight::get().reads_writes(2, 1))
 		)]
-		pub fn set_policy(origin: OriginFor<T>, policy: Option<PcrPolicy>) -> DispatchResult {
+		pub fn set_policy(origin: OriginFor<T>, policy: PcrPolicy) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
-			if let Some(policy) = &policy {
-				policy.validate().map_err(|_| Error::<T>::BadPolicy)?;
-			}
+			policy.validate().map_err(|_| Error::<T>::BadPolicy)?;
 			let now = frame_system::Pallet::<T>::block_number();
 			if let Some((_, changed_at)) = PolicyChange::<T>::get() {
 				ensure!(
@@ -707,10 +690,7 @@ pub mod pallet {
 				);
 			}
 			PolicyChange::<T>::put((Policy::<T>::get(), now));
-			match &policy {
-				Some(policy) => Policy::<T>::put(policy),
-				None => Policy::<T>::kill(),
-			}
+			Policy::<T>::put(&policy);
 			Self::deposit_event(Event::PolicySet { policy });
 			Ok(())
 		}
@@ -740,18 +720,26 @@ pub mod pallet {
 
 	impl<T: Config> Pallet<T> {
 		/// The weight of `submit_attestation`: the heaviest of a heartbeat, an admission and a
-		/// rejected quote (which quarantines), plus one rollout signal. An admission or appeal only queues its
-		/// committee draw, which the next block's `on_initialize` pays for.
+		/// rejected quote (which quarantines), plus one rollout signal (the measurement's, or
+		/// the failure's). An admission or appeal only queues its committee draw, which the
+		/// next block's `on_initialize` pays for.
 		///
-		/// Each of the `entries` of its log adds its replay and judgement
-		/// (`WeightInfo::log_entries`), each of its `releases` (actor entries) a rollout signal.
-		pub fn submit_weight(entries: u32, releases: u32) -> Weight {
+		/// Each of the `entries` of its log adds its replay, its judgement and, for a release,
+		/// the signal to its rollout (`WeightInfo::log_entries`, measured with every entry a
+		/// release rolling out in the node's tier).
+		pub fn submit_weight(entries: u32) -> Weight {
 			T::WeightInfo::submit_heartbeat()
 				.max(T::WeightInfo::submit_rejected())
 				.max(T::WeightInfo::submit_admission())
 				.saturating_add(T::SignalsWeight::get())
 				.saturating_add(T::WeightInfo::log_entries(entries))
-				.saturating_add(T::SignalsWeight::get().saturating_mul(releases.into()))
+		}
+
+		/// Tells the rollouts that `node` proved it loaded `releases` (from its judged log).
+		pub(crate) fn note_releases(node: &NodeId, releases: Vec<(Name, u32)>) {
+			for (actor, version) in releases {
+				T::Upgrades::note_upgraded(node, &RolloutTarget::Release { actor, version });
+			}
 		}
 
 		/// Judges a verified quote under `policy`: its PCR values replayed from its log (from
@@ -770,7 +758,7 @@ pub mod pallet {
 			pcrs: &[(u8, [u8; 32])],
 			log: &[LogEvent],
 		) -> Result<
-			(H256, tpm::TpmClock, Option<EvidenceState<BlockNumberFor<T>>>, Vec<(Name, u32)>),
+			(H256, tpm::TpmClock, EvidenceState<BlockNumberFor<T>>, Vec<(Name, u32)>),
 			Judged<T>,
 		> {
 			let last = Evidence::<T>::get(node)
@@ -824,8 +812,11 @@ pub mod pallet {
 							.ok_or(Judged::Offence(Offence::UnapprovedActorLoaded))?;
 						// A release rolling out runs only where its tier opened: loaded
 						// anywhere else, it ran before governance let it (tiers only open
-						// further while it rolls, so an honest load never fails this).
-						if !T::Upgrades::release_tier_open(node, &release.0, release.1) {
+						// further while it rolls, so an honest load never fails this). An
+						// entry an accepted quote already proved was judged then: a later
+						// rollout of the same release (new tiers) does not make it evidence.
+						let proven = fresh_from.is_some_and(|from| i < from);
+						if !proven && !T::Upgrades::release_tier_open(node, &release.0, release.1) {
 							return Err(Judged::Offence(Offence::UnapprovedActorLoaded));
 						}
 						let fresh = fresh_from.is_some_and(|from| i >= from);
@@ -859,7 +850,7 @@ pub mod pallet {
 				runtime,
 				anchor,
 			};
-			Ok((runtime, info.clock, Some(state), releases))
+			Ok((runtime, info.clock, state, releases))
 		}
 
 		/// The challenge `node` must quote for `purpose` anchored at block `anchor` when

@@ -102,6 +102,14 @@ impl LoggedReleases<u64> for TestReleases {
 	fn provider(name: &[u8]) -> bool {
 		name == b"tea:log"
 	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn ran_for_benchmark(
+		cid: &tea_primitives::ContentId,
+		actor: tea_primitives::Name,
+		version: u32,
+	) {
+		Runnable::mutate(|r| r.push((cid.as_bytes().to_vec(), actor.to_vec(), version)));
+	}
 }
 
 /// The allowlist and the rollout signals.
@@ -124,6 +132,8 @@ impl Allowlists<NodeId> for TestUpgrades {
 	fn allow_for_benchmark(measurement: Measurement) {
 		Allowed::mutate(|a| a.push(measurement));
 	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn roll_release_for_benchmark(_: &NodeId, _: &tea_primitives::Name, _: u32) {}
 }
 
 impl RolloutSignals<NodeId> for TestUpgrades {
@@ -155,14 +165,45 @@ impl Config for Test {
 	type WeightInfo = ();
 }
 
-/// The PCR values of the allowed mini-runtime.
-pub fn good_pcrs() -> Vec<(u8, [u8; 32])> {
-	vec![(16, [7; 32]), (23, [0; 32])]
+/// The PCR that holds the event log under [`policy`].
+pub const LOG_PCR: u8 = 14;
+/// The worker runtime binary's SHA-256 that governance allows.
+pub const RUNTIME: [u8; 32] = [0x5a; 32];
+
+/// The test chain's attestation policy (set at genesis): PCR 0 a fixed boot value, the log
+/// in [`LOG_PCR`].
+pub fn policy() -> PcrPolicy {
+	PcrPolicy {
+		pcrs: vec![(0, PcrRule::Fixed([0xb0; 32])), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
+	}
 }
 
-/// The measurement of [`good_pcrs`].
+/// An event log entry in [`LOG_PCR`].
+pub fn entry(kind: EventKind, data: &[u8]) -> LogEvent {
+	LogEvent { pcr: LOG_PCR, kind, data: data.to_vec().try_into().unwrap() }
+}
+
+/// What the launcher logs: the allowed runtime and its configuration.
+pub fn launch() -> Vec<LogEvent> {
+	vec![entry(EventKind::Runtime, &RUNTIME), entry(EventKind::Config, &[0xc0; 32])]
+}
+
+/// The PCR values of a TPM under [`policy`] whose log PCR held `base` and then had `log`
+/// extended.
+pub fn pcrs_after(base: [u8; 32], log: &[LogEvent]) -> Vec<(u8, [u8; 32])> {
+	let end = log.iter().fold(base, |acc, e| evidence::extend(&acc, &e.digest()));
+	vec![(0, [0xb0; 32]), (LOG_PCR, end)]
+}
+
+/// The PCR values of a TPM that launched the allowed runtime (and loaded nothing since): a
+/// quote over them with [`launch`] as its log is valid in any state of the node's evidence.
+pub fn good_pcrs() -> Vec<(u8, [u8; 32])> {
+	pcrs_after([0; 32], &launch())
+}
+
+/// The measurement of [`good_pcrs`]: the runtime its log shows.
 pub fn good_measurement() -> Measurement {
-	H256(tea_primitives::tpm::pcr_digest(&good_pcrs()))
+	H256(RUNTIME)
 }
 
 /// The EK of test node `i`.
@@ -208,7 +249,7 @@ pub fn new_test_ext(trusted: u32) -> sp_io::TestExternalities {
 	.unwrap();
 	pallet_tea_attestation::GenesisConfig::<Test> {
 		heartbeats: Some(HeartbeatRules { period: PERIOD, max_missed: MAX_MISSED }),
-		policy: None,
+		policy: Some(policy().pcrs.into_inner()),
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();

@@ -7,7 +7,7 @@ use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold};
 use pallet_tea_nodes::{NodeEvidence, NodeState, Offence, PossessionProof};
 use sp_runtime::{DispatchError, DispatchResult};
 use tea_primitives::{
-	evidence::{extend, EventKind, EvidenceError, LogEvent, PcrPolicy, PcrRule},
+	evidence::{EventKind, EvidenceError, LogEvent, PcrPolicy, PcrRule},
 	testing::SoftTpm,
 	tpm::QuoteError,
 };
@@ -34,7 +34,7 @@ fn quote(tpm: &SoftTpm, node: NodeId, purpose: Purpose) -> Quote {
 	let anchor = System::block_number() - 1;
 	let nonce = challenge(node, purpose, anchor);
 	let (attest, signature) = tpm.quote(&nonce, &good_pcrs());
-	Quote { anchor, attest, signature, pcrs: good_pcrs(), log: vec![] }
+	Quote { anchor, attest, signature, pcrs: good_pcrs(), log: launch() }
 }
 
 fn submit(operator: AccountId, node: NodeId, purpose: Purpose, q: &Quote) -> DispatchResult {
@@ -371,7 +371,7 @@ fn replayed_stale_and_future_anchors_are_refused_without_a_trace() {
 		// The window's oldest block is fine.
 		let nonce = challenge(node, Purpose::Heartbeat, 12);
 		let (attest, signature) = tpm(1000).quote(&nonce, &good_pcrs());
-		let edge = Quote { anchor: 12, attest, signature, pcrs: good_pcrs(), log: vec![] };
+		let edge = Quote { anchor: 12, attest, signature, pcrs: good_pcrs(), log: launch() };
 		assert_eq!(System::block_number() - 12, WINDOW);
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &edge));
 	});
@@ -451,17 +451,24 @@ fn every_failed_check_is_evidence_with_its_reason() {
 	let cases: Vec<(Tamper, Offence)> = vec![
 		(Box::new(|q, _| q.pcrs[0].1[3] ^= 1), Offence::FailedQuote(QuoteError::PcrDigestMismatch)),
 		(
-			Box::new(|q, _| q.pcrs.truncate(1)),
+			// The TPM quoted one PCR more than the values sent (the policy's selection).
+			Box::new(|q, node| {
+				let nonce = challenge(node, Purpose::Heartbeat, q.anchor);
+				let mut more = good_pcrs();
+				more.push((15, [0; 32]));
+				(q.attest, q.signature) = tpm(1000).quote(&nonce, &more);
+			}),
 			Offence::FailedQuote(QuoteError::PcrSelectionMismatch),
 		),
 		(
+			// A valid quote whose log shows a runtime governance never allowed.
 			Box::new(|q, node| {
 				let nonce = challenge(node, Purpose::Heartbeat, q.anchor);
-				let pcrs = vec![(16, [8; 32]), (23, [0; 32])];
-				(q.attest, q.signature) = tpm(1000).quote(&nonce, &pcrs);
-				q.pcrs = pcrs;
+				q.log = vec![entry(EventKind::Runtime, &[0x66; 32])];
+				q.pcrs = pcrs_after([0; 32], &q.log);
+				(q.attest, q.signature) = tpm(1000).quote(&nonce, &q.pcrs);
 			}),
-			Offence::MeasurementNotAllowed,
+			Offence::UnknownRuntime,
 		),
 		(resigned(|a| a.truncate(30)), Offence::FailedQuote(QuoteError::Malformed)),
 		(resigned(|a| a.push(0)), Offence::FailedQuote(QuoteError::Malformed)),
@@ -840,30 +847,11 @@ fn heartbeat_rules_are_governance_and_checked() {
 
 // The attestation policy and event logs (issue 14).
 
-const LOG_PCR: u8 = 14;
-/// The worker runtime binary's SHA-256 that governance allows.
-const RUNTIME: [u8; 32] = [0x5a; 32];
 /// A release CID workers may run (sha2-256 raw CIDv1 bytes).
 fn actor_cid() -> Vec<u8> {
 	let mut cid = vec![0x01, 0x55, 0x12, 0x20];
 	cid.extend([0xac; 32]);
 	cid
-}
-
-fn policy() -> PcrPolicy {
-	PcrPolicy {
-		pcrs: vec![(0, PcrRule::Fixed([0xb0; 32])), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
-	}
-}
-
-fn entry(kind: EventKind, data: &[u8]) -> LogEvent {
-	LogEvent { pcr: LOG_PCR, kind, data: data.to_vec().try_into().unwrap() }
-}
-
-/// A TPM under `policy()` whose log PCR held `base` and then had `log` extended.
-fn pcrs_after(base: [u8; 32], log: &[LogEvent]) -> Vec<(u8, [u8; 32])> {
-	let end = log.iter().fold(base, |acc, e| extend(&acc, &e.digest()));
-	vec![(0, [0xb0; 32]), (LOG_PCR, end)]
 }
 
 /// A quote by `signer` over `pcrs` with `log`, for node `trusted(0)`'s heartbeat.
@@ -877,16 +865,10 @@ fn logged(signer: &SoftTpm, pcrs: Vec<(u8, [u8; 32])>, log: Vec<LogEvent>) -> Qu
 
 fn with_policy(test: impl FnOnce()) {
 	build_and_execute(3, || {
-		Allowed::mutate(|a| a.push(H256(RUNTIME)));
 		Runnable::mutate(|r| r.push((actor_cid(), b"analytics".to_vec(), 2)));
-		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), Some(policy())));
 		run_to(4);
 		test()
 	})
-}
-
-fn launch() -> Vec<LogEvent> {
-	vec![entry(EventKind::Runtime, &RUNTIME), entry(EventKind::Config, &[0xc0; 32])]
 }
 
 /// `node`'s TPM (returned) quotes its launch log in TPM reset cycle 1 (accepted at block 4),
@@ -906,45 +888,74 @@ fn launched_then_reset(node: NodeId) -> SoftTpm {
 #[test]
 fn a_policy_is_governance_and_never_selects_a_resettable_pcr() {
 	build_and_execute(3, || {
+		let other = PcrPolicy {
+			pcrs: vec![(0, PcrRule::Unchecked), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
+		};
 		assert_noop!(
-			TeaAttestation::set_policy(RuntimeOrigin::signed(1000), Some(policy())),
+			TeaAttestation::set_policy(RuntimeOrigin::signed(1000), other.clone()),
 			DispatchError::BadOrigin
 		);
 		for pcr in [16u8, 23] {
 			let mut bad = policy();
 			bad.pcrs.try_push((pcr, PcrRule::Log)).unwrap();
 			assert_noop!(
-				TeaAttestation::set_policy(RuntimeOrigin::root(), Some(bad)),
+				TeaAttestation::set_policy(RuntimeOrigin::root(), bad),
 				AttestationError::BadPolicy
 			);
 		}
 		let no_log = PcrPolicy { pcrs: vec![(0, PcrRule::Unchecked)].try_into().unwrap() };
 		assert_noop!(
-			TeaAttestation::set_policy(RuntimeOrigin::root(), Some(no_log)),
+			TeaAttestation::set_policy(RuntimeOrigin::root(), no_log),
 			AttestationError::BadPolicy
 		);
-		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), Some(policy())));
-		assert_eq!(Policy::<Test>::get(), Some(policy()));
-		assert!(events().contains(&Event::PolicySet { policy: Some(policy()) }));
-		assert_eq!(PolicyChange::<Test>::get(), Some((None, 1)));
+		assert_eq!(Policy::<Test>::get(), Some(policy()), "set at genesis");
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), other.clone()));
+		assert_eq!(Policy::<Test>::get(), Some(other.clone()));
+		assert!(events().contains(&Event::PolicySet { policy: other.clone() }));
+		assert_eq!(PolicyChange::<Test>::get(), Some((Some(policy()), 1)));
 		run_to(2 + WINDOW);
-		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), None));
-		assert_eq!(Policy::<Test>::get(), None);
-		assert_eq!(PolicyChange::<Test>::get(), Some((Some(policy()), 2 + WINDOW)));
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), policy()));
+		assert_eq!(PolicyChange::<Test>::get(), Some((Some(other), 2 + WINDOW)));
 	});
 }
 
+/// Review finding (issue 14): without a policy the chain fell back to a legacy rule, under
+/// which the digest of whatever PCRs a quote selected was the measurement, so a quote over the
+/// resettable PCR 16, reset and extended with the genuine binary's hash, passed for any
+/// binary; a chain whose genesis set no policy ran under it. There is no rule without a
+/// policy any more: every quote is refused (an error, never evidence) until governance sets
+/// one, and no call unsets it.
 #[test]
-fn without_a_policy_a_log_is_refused_as_an_error() {
+fn without_a_policy_every_quote_is_refused_as_an_error() {
 	build_and_execute(3, || {
 		let node = trusted(0);
+		Policy::<Test>::kill();
 		run_to(4);
-		let mut q = quote(&tpm(1000), node, Purpose::Heartbeat);
-		q.log = launch();
+		// The legacy quote, PCRs 16 and 23 whose digest governance once allowed.
+		let legacy = vec![(16, [7; 32]), (23, [0; 32])];
+		Allowed::mutate(|a| a.push(H256(tea_primitives::tpm::pcr_digest(&legacy))));
+		let anchor = System::block_number() - 1;
+		let (attest, signature) =
+			tpm(1000).quote(&challenge(node, Purpose::Heartbeat, anchor), &legacy);
+		let q = Quote { anchor, attest, signature, pcrs: legacy, log: vec![] };
+		assert_noop!(submit(1000, node, Purpose::Heartbeat, &q), AttestationError::NoPolicy);
+		// Nor a quote with a log: there is nothing to replay it against.
 		assert_noop!(
-			submit(1000, node, Purpose::Heartbeat, &q),
-			AttestationError::LogWithoutPolicy
+			submit(1000, node, Purpose::Heartbeat, &quote(&tpm(1000), node, Purpose::Heartbeat)),
+			AttestationError::NoPolicy
 		);
+		assert_eq!(state(node), Some(NodeState::Active));
+		assert!(Records::<Test>::get(node).is_none());
+		// Once governance sets one, quotes anchored after it are judged.
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), policy()));
+		run_to(5);
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&quote(&tpm(1000), node, Purpose::Heartbeat)
+		));
+		assert_eq!(Records::<Test>::get(node).unwrap().measurement, Some(good_measurement()));
 	});
 }
 
@@ -957,8 +968,9 @@ fn under_a_policy_the_legacy_quote_over_pcr_16_no_longer_passes() {
 	with_policy(|| {
 		let node = trusted(0);
 		// The legacy quote: PCRs 16 and 23 whose digest is an allowed measurement.
-		Allowed::mutate(|a| a.push(good_measurement()));
-		let q = quote(&tpm(1000), node, Purpose::Heartbeat);
+		let legacy = vec![(16, [7; 32]), (23, [0; 32])];
+		Allowed::mutate(|a| a.push(H256(tea_primitives::tpm::pcr_digest(&legacy))));
+		let q = logged(&tpm(1000), legacy, vec![]);
 		assert_noop!(
 			submit(1000, node, Purpose::Heartbeat, &q),
 			AttestationError::NotPolicySelection
@@ -979,27 +991,42 @@ fn under_a_policy_the_legacy_quote_over_pcr_16_no_longer_passes() {
 fn quotes_in_flight_across_a_policy_change_are_judged_under_the_policy_they_were_made_for() {
 	build_and_execute(3, || {
 		let node = trusted(0);
-		Allowed::mutate(|a| a.extend([good_measurement(), H256(RUNTIME)]));
 		run_to(4);
-		// A legacy heartbeat anchored at block 3, submitted after the policy was set at 4.
+		// A heartbeat anchored at block 3 under the genesis policy, submitted after a new
+		// policy (another boot value for PCR 0) was set at 4.
 		let in_flight = quote(&tpm(1000), node, Purpose::Heartbeat);
-		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), Some(policy())));
+		let new_boot = [0xb1; 32];
+		let new = PcrPolicy {
+			pcrs: vec![(0, PcrRule::Fixed(new_boot)), (LOG_PCR, PcrRule::Log)].try_into().unwrap(),
+		};
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), new.clone()));
 		run_to(5);
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &in_flight));
 		assert_eq!(state(node), Some(NodeState::Active));
-		// Anchored after the change: the policy applies.
-		let legacy = quote(&tpm(1000), node, Purpose::Heartbeat);
-		assert_noop!(
-			submit(1000, node, Purpose::Heartbeat, &legacy),
-			AttestationError::NotPolicySelection
-		);
+		// Anchored after the change: the new policy applies (the old boot value is evidence).
+		let old_boot = quote(&tpm(1000), node, Purpose::Heartbeat);
+		let mut new_boot_pcrs = good_pcrs();
+		new_boot_pcrs[0].1 = new_boot;
+		let renewed = logged(&tpm(1000), new_boot_pcrs, launch());
 		// One change per challenge window.
 		assert_noop!(
-			TeaAttestation::set_policy(RuntimeOrigin::root(), None),
+			TeaAttestation::set_policy(RuntimeOrigin::root(), policy()),
 			AttestationError::PolicyChangedRecently
 		);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &renewed));
+		assert_eq!(state(node), Some(NodeState::Active));
+		run_to(6);
+		let mut stale = old_boot;
+		let nonce = challenge(node, Purpose::Heartbeat, 5);
+		(stale.attest, stale.signature) = tpm(1000).quote(&nonce, &stale.pcrs);
+		stale.anchor = 5;
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &stale));
+		assert!(matches!(
+			state(node),
+			Some(NodeState::Quarantined { offence: Offence::BadEvidence(_), .. })
+		));
 		run_to(4 + WINDOW + 1);
-		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), None));
+		assert_ok!(TeaAttestation::set_policy(RuntimeOrigin::root(), policy()));
 	});
 }
 
@@ -1041,6 +1068,43 @@ fn a_log_from_launch_proves_the_runtime_and_the_next_continues_from_it() {
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second, all)));
 		assert_eq!(state(node), Some(NodeState::Active));
 		assert_eq!(Evidence::<Test>::get(node).unwrap().runtime, H256(RUNTIME));
+	});
+}
+
+/// Review finding (session 13): the rollout tier check ran on every release entry of a log,
+/// also on those an earlier accepted quote had already proved (a log from the reset repeats
+/// them). A release rolled back and rolled out again draws new tiers: a node that loaded it
+/// in an open tier of the first rollout and landed in an unopened tier of the second was
+/// evidence once it sent its whole log from the reset. Only entries extended after the last
+/// accepted quote are held to the tiers of now.
+#[test]
+fn a_release_proven_earlier_is_not_held_to_a_later_rollouts_tiers() {
+	with_policy(|| {
+		let node = trusted(0);
+		let signer = tpm(1000);
+		let all = [launch(), vec![entry(EventKind::Actor, &actor_cid())]].concat();
+		let loaded = pcrs_after([0; 32], &all);
+		assert_ok!(submit(
+			1000,
+			node,
+			Purpose::Heartbeat,
+			&logged(&signer, loaded.clone(), all.clone())
+		));
+		assert_eq!(ReleasesUpgraded::get(), vec![(node, b"analytics".to_vec(), 2)]);
+		// Rolled back and out again: the node's tier of the new rollout has not opened.
+		TierClosed::mutate(|t| t.push((b"analytics".to_vec(), 2)));
+		run_to(5);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, loaded.clone(), all)));
+		assert_eq!(state(node), Some(NodeState::Active));
+		// Loaded again after that quote: held to the tiers of now.
+		run_to(6);
+		let again = vec![entry(EventKind::Actor, &actor_cid())];
+		let reloaded = pcrs_after(loaded[1].1, &again);
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, reloaded, again)));
+		assert!(matches!(
+			state(node),
+			Some(NodeState::Quarantined { offence: Offence::UnapprovedActorLoaded, .. })
+		));
 	});
 }
 
@@ -1410,7 +1474,7 @@ fn a_squatter_never_completes_and_the_key_holder_claims_and_is_admitted() {
 		let anchor = System::block_number() - 1;
 		let owners = TeaAttestation::challenge(&node, &owner, Purpose::Admission, anchor);
 		let (attest, signature) = tpm(5).quote(&owners, &good_pcrs());
-		let relayed = Quote { anchor, attest, signature, pcrs: good_pcrs(), log: vec![] };
+		let relayed = Quote { anchor, attest, signature, pcrs: good_pcrs(), log: launch() };
 		assert_noop!(
 			submit(squatter, node, Purpose::Admission, &relayed),
 			AttestationError::StaleChallenge
@@ -1458,7 +1522,7 @@ fn a_squatter_never_completes_and_the_key_holder_claims_and_is_admitted() {
 			attest: proof.attest.to_vec(),
 			signature: proof.signature.to_vec(),
 			pcrs: good_pcrs(),
-			log: vec![],
+			log: launch(),
 		};
 		assert_noop!(
 			submit(owner, node, Purpose::Admission, &as_admission),

@@ -25,7 +25,8 @@ pub trait WeightInfo {
 	fn close_review() -> Weight;
 	/// The heartbeat check over `n` attesting nodes.
 	fn check_heartbeats(n: u32) -> Weight;
-	/// Replaying and judging an event log of `n` entries (on top of a submission without one).
+	/// Replaying and judging an event log of `n` entries and signalling the rollouts of the
+	/// releases in it (on top of a submission without a log).
 	fn log_entries(n: u32) -> Weight;
 }
 
@@ -71,7 +72,8 @@ impl WeightInfo for () {
 		Weight::from_parts(10_000_000, 1_000)
 			.saturating_add(Weight::from_parts(10_000_000, 3_000).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
-			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().reads((5_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(n.into())))
 	}
 	fn check_heartbeats(n: u32) -> Weight {
 		Weight::from_parts(20_000_000, 1_000)

@@ -2,12 +2,18 @@
 //! removal, a promotion or an admission.
 
 use super::*;
-use alloc::vec;
+use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
-use frame_support::traits::{fungible::Mutate, EnsureOrigin, Get};
+use frame_support::{
+	traits::{
+		fungible::{Mutate, MutateHold},
+		EnsureOrigin, Get,
+	},
+	BoundedVec,
+};
 use frame_system::RawOrigin;
 use pallet::{ActiveCount, NodeByKey, Nodes, Params, ProbationNodes, Queue};
-use sp_runtime::traits::{Bounded, Zero};
+use sp_runtime::traits::{Bounded, Saturating, Zero};
 
 /// A valid attestation key no genesis node uses (genesis presets use the dev keys 1, 2, 3).
 fn fresh_key() -> AttestationKey {
@@ -162,6 +168,40 @@ mod benchmarks {
 		assert_eq!(Nodes::<T>::get(node).map(|info| info.operator), Some(claimant));
 	}
 
+	/// A claim of the claimant's key, registered first by another account under an EK of its
+	/// making, with the queue near its bound: that registration is dropped (out of the queue,
+	/// its deposit back) and the claimant's joins the queue.
+	#[benchmark]
+	fn claim_other_key() {
+		let claimant = funded::<T>();
+		let squatter: T::AccountId = account("squatter", 0, 0);
+		T::Currency::set_balance(&squatter, BalanceOf::<T>::max_value() / 4u32.into());
+		let ek = EkPublic::truncate_from(vec![7; 600]);
+		let node = node_id(&ek);
+		let (key, proof) = T::Possession::valid_proof(&node, &claimant);
+		let peer = PeerId::truncate_from(vec![7; 64]);
+		let made_up = EkPublic::truncate_from(vec![8; 600]);
+		Pallet::<T>::register(
+			RawOrigin::Signed(squatter).into(),
+			made_up.clone(),
+			Default::default(),
+			key,
+			peer.clone(),
+		)
+		.unwrap();
+		// Others wait before the squatter's registration: it is removed from the queue's end.
+		Queue::<T>::mutate(|q| {
+			for i in 0..T::MaxNodes::get().saturating_sub(q.len() as u32 + 2) {
+				let _ = q.try_insert(0, NodeId::from_low_u64_be(u64::from(i) + 1));
+			}
+		});
+		let cert = EkCertificate::truncate_from(vec![7; 4096]);
+		#[extrinsic_call]
+		claim(RawOrigin::Signed(claimant.clone()), ek, cert, key, peer, proof);
+		assert_eq!(Nodes::<T>::get(node).map(|info| info.operator), Some(claimant));
+		assert!(!Nodes::<T>::contains_key(node_id(&made_up)));
+	}
+
 	#[benchmark]
 	fn set_params() {
 		let origin = T::GovernanceOrigin::try_successful_origin().expect("reachable");
@@ -213,6 +253,40 @@ mod benchmarks {
 			Pallet::<T>::epoch(now);
 		}
 		assert!(Queue::<T>::get().is_empty());
+	}
+
+	/// An epoch boundary with `n` nodes whose appeal window passed, each removed and its
+	/// deposit slashed, shared among the most reporters (each a new account).
+	#[benchmark]
+	fn epoch_slashing(n: Linear<0, { T::MaxNodes::get() / 2 }>) {
+		let deposit = T::NodeDeposit::get();
+		let before = Nodes::<T>::count();
+		for i in 0..n {
+			let id = stored::<T>(
+				i,
+				NodeState::Quarantined {
+					appeal_until: Zero::zero(),
+					offence: Offence::MissedHeartbeats,
+				},
+			);
+			let operator: T::AccountId = account("operator", i, 0);
+			T::Currency::set_balance(&operator, deposit.saturating_mul(4u32.into()));
+			T::Currency::hold(&HoldReason::NodeDeposit.into(), &operator, deposit).expect("funded");
+			Nodes::<T>::mutate(id, |info| {
+				if let Some(info) = info {
+					info.deposit = deposit;
+				}
+			});
+			let reporters: Vec<T::AccountId> =
+				(0..T::MaxReporters::get()).map(|r| account("reporter", r, i)).collect();
+			pallet::Reporters::<T>::insert(id, BoundedVec::truncate_from(reporters));
+		}
+		let now = T::EpochLength::get().max(T::CandidateExpiry::get()).max(1u32.into());
+		#[block]
+		{
+			Pallet::<T>::epoch(now);
+		}
+		assert_eq!(Nodes::<T>::count(), before, "all removed");
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(0), crate::mock::Test);

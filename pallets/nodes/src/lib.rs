@@ -243,6 +243,19 @@ pub struct BirthControl<BlockNumber> {
 	pub reporter_share: Perbill,
 }
 
+impl<BlockNumber: sp_runtime::traits::AtLeast32BitUnsigned + Copy> BirthControl<BlockNumber> {
+	/// Whether the parameters work with registrations that expire `candidate_expiry` blocks
+	/// after they were made: non-zero epochs, probation and appeal window, and two epochs at
+	/// most that expiry (a registration needs an epoch boundary to complete before it expires).
+	/// `set_params`, the genesis and the pallet's invariants hold the parameters to it.
+	pub fn valid(&self, candidate_expiry: BlockNumber) -> bool {
+		self.probation_epochs >= 1
+			&& !self.appeal_window.is_zero()
+			&& !self.epoch_length.is_zero()
+			&& self.epoch_length.saturating_mul(2u32.into()) <= candidate_expiry
+	}
+}
+
 /// Evidence that quarantines a node.
 #[derive(
 	Clone,
@@ -259,7 +272,9 @@ pub struct BirthControl<BlockNumber> {
 pub enum Offence {
 	/// A quote that does not verify (the reason says which check failed).
 	FailedQuote(tea_primitives::tpm::QuoteError),
-	/// A valid quote over a mini-runtime measurement that is not in the allowlist.
+	/// A valid quote over a mini-runtime measurement that is not in the allowlist. No longer
+	/// raised (it was the rule without an attestation policy, now gone: see `UnknownRuntime`);
+	/// kept so that the offences after it keep their encoding.
 	MeasurementNotAllowed,
 	/// Too many heartbeat periods without a valid attestation.
 	MissedHeartbeats,
@@ -493,11 +508,9 @@ pub mod pallet {
 			}
 			if let Some(params) = self.params {
 				assert!(
-					!params.epoch_length.is_zero()
-						&& params.probation_epochs >= 1
-						&& !params.appeal_window.is_zero(),
+					params.valid(T::CandidateExpiry::get()),
 					"genesis birth-control parameters: epoch length, probation epochs and appeal \
-					 window must not be zero"
+					 window must not be zero, and two epochs at most the candidate expiry"
 				);
 				Params::<T>::put(params);
 			}
@@ -593,7 +606,9 @@ pub mod pallet {
 			}
 			let nodes = Nodes::<T>::count();
 			Self::epoch(now);
-			T::WeightInfo::epoch(nodes).saturating_add(T::DbWeight::get().reads(1))
+			T::WeightInfo::epoch(nodes)
+				.max(T::WeightInfo::epoch_slashing(nodes))
+				.saturating_add(T::DbWeight::get().reads(1))
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -691,13 +706,7 @@ pub mod pallet {
 			params: BirthControl<BlockNumberFor<T>>,
 		) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
-			ensure!(
-				params.probation_epochs >= 1
-					&& !params.appeal_window.is_zero()
-					&& !params.epoch_length.is_zero()
-					&& params.epoch_length.saturating_mul(2u32.into()) <= T::CandidateExpiry::get(),
-				Error::<T>::BadParams
-			);
+			ensure!(params.valid(T::CandidateExpiry::get()), Error::<T>::BadParams);
 			Params::<T>::put(params);
 			Self::deposit_event(Event::ParamsSet { params });
 			Ok(())
@@ -739,7 +748,7 @@ pub mod pallet {
 		/// bound to the EK only a committee's credential activation tells), nor one that is
 		/// complete (a quote by its key for its operator verified).
 		#[pallet::call_index(4)]
-		#[pallet::weight(T::WeightInfo::claim())]
+		#[pallet::weight(T::WeightInfo::claim().max(T::WeightInfo::claim_other_key()))]
 		pub fn claim(
 			origin: OriginFor<T>,
 			ek_public: EkPublic,
@@ -1032,6 +1041,10 @@ pub mod pallet {
 		/// only registered nodes that are not exiting have addresses.
 		#[cfg(any(feature = "try-runtime", feature = "std"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+			ensure!(
+				Params::<T>::get().valid(T::CandidateExpiry::get()),
+				"birth-control parameters out of bounds"
+			);
 			let (mut active, mut probation, mut candidates) = (0u32, 0u32, 0u32);
 			for (node, info) in Nodes::<T>::iter() {
 				ensure!(node == node_id(&info.ek_public), "node id is not the EK hash");

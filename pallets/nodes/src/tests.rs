@@ -305,6 +305,20 @@ fn governance_sets_the_parameters() {
 	});
 }
 
+/// Review finding: the genesis took birth-control parameters `set_params` refuses (an epoch
+/// longer than half the candidate expiry), so a chain could start with registrations that
+/// expire before an epoch boundary lets them complete.
+#[test]
+#[should_panic(expected = "two epochs at most the candidate expiry")]
+fn the_genesis_refuses_parameters_set_params_refuses() {
+	let params = BirthControl {
+		epoch_length: EXPIRY / 2 + 1,
+		..<DefaultParams<Test> as frame_support::traits::Get<_>>::get()
+	};
+	let genesis = crate::GenesisConfig::<Test> { trusted: vec![], params: Some(params) };
+	let _ = sp_runtime::BuildStorage::build_storage(&genesis);
+}
+
 #[test]
 fn governance_sets_the_epoch_length() {
 	build_and_execute(2, || {

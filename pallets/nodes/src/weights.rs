@@ -15,9 +15,17 @@ pub trait WeightInfo {
 	fn exit() -> Weight;
 	fn exit_unbonding() -> Weight;
 	fn set_params() -> Weight;
+	/// An epoch boundary over `n` nodes, a mix of removals, promotions and admissions.
 	fn epoch(n: u32) -> Weight;
+	/// An epoch boundary over `n` nodes, every one removed and slashed with the most
+	/// reporters (the dearest kind of node at a boundary).
+	fn epoch_slashing(n: u32) -> Weight;
 	fn set_addresses() -> Weight;
+	/// A claim of an EK registered with the claimant's key.
 	fn claim() -> Weight;
+	/// A claim of a key registered under another EK: that registration leaves the queue and
+	/// the claimant's joins it.
+	fn claim_other_key() -> Weight;
 }
 
 /// Hand-set bounds, to be replaced by generated weights when the runtime includes the pallet.
@@ -50,6 +58,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 			.saturating_add(T::DbWeight::get().writes((4_u64).saturating_mul(n.into())))
 	}
+	fn epoch_slashing(n: u32) -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(Weight::from_parts(2_000_000_000, 40_000).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().reads((20_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+			.saturating_add(T::DbWeight::get().writes((40_u64).saturating_mul(n.into())))
+	}
 	fn set_addresses() -> Weight {
 		Weight::from_parts(100_000_000, 10_000)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
@@ -58,6 +74,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// A quote verification (as `submit_attestation`'s), a registration and the removal of
 	/// another one.
 	fn claim() -> Weight {
+		Weight::from_parts(4_500_000_000, 20_000)
+			.saturating_add(T::DbWeight::get().reads(12_u64))
+			.saturating_add(T::DbWeight::get().writes(22_u64))
+	}
+	fn claim_other_key() -> Weight {
 		Weight::from_parts(4_500_000_000, 20_000)
 			.saturating_add(T::DbWeight::get().reads(12_u64))
 			.saturating_add(T::DbWeight::get().writes(22_u64))
@@ -93,6 +114,14 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(n.into())))
 	}
+	fn epoch_slashing(n: u32) -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(Weight::from_parts(2_000_000_000, 40_000).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().reads((20_u64).saturating_mul(n.into())))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
+			.saturating_add(RocksDbWeight::get().writes((40_u64).saturating_mul(n.into())))
+	}
 	fn set_addresses() -> Weight {
 		Weight::from_parts(100_000_000, 10_000)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
@@ -101,6 +130,11 @@ impl WeightInfo for () {
 	/// A quote verification (as `submit_attestation`'s), a registration and the removal of
 	/// another one.
 	fn claim() -> Weight {
+		Weight::from_parts(4_500_000_000, 20_000)
+			.saturating_add(RocksDbWeight::get().reads(12_u64))
+			.saturating_add(RocksDbWeight::get().writes(22_u64))
+	}
+	fn claim_other_key() -> Weight {
 		Weight::from_parts(4_500_000_000, 20_000)
 			.saturating_add(RocksDbWeight::get().reads(12_u64))
 			.saturating_add(RocksDbWeight::get().writes(22_u64))

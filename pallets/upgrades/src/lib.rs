@@ -948,6 +948,16 @@ pub mod pallet {
 		}
 	}
 
+	impl<T: Config> Pallet<T> {
+		/// Whether `node` is assigned to an opened tier of rollout `id`: where workers may run
+		/// its target.
+		fn tier_open(id: RolloutId, rollout: &RolloutOf<T>, node: &T::NodeId) -> bool {
+			let open = rollout.state.open_tier();
+			let tier = Assignments::<T>::get(id, node).map(|a| a.tier);
+			matches!((open, tier), (Some(open), Some(tier)) if tier <= open)
+		}
+	}
+
 	impl<T: Config> Allowlists<T::NodeId> for Pallet<T> {
 		fn measurement_ever_allowed(measurement: &Measurement) -> bool {
 			EverAllowed::<T>::contains_key(measurement)
@@ -956,11 +966,8 @@ pub mod pallet {
 		fn measurement_allowed(node: &T::NodeId, measurement: &Measurement) -> bool {
 			match Measurements::<T>::get(measurement) {
 				Some(MeasurementStatus::Allowed) => true,
-				Some(MeasurementStatus::Rolling(id)) => {
-					let open = Rollouts::<T>::get(id).and_then(|r| r.state.open_tier());
-					let tier = Assignments::<T>::get(id, node).map(|a| a.tier);
-					matches!((open, tier), (Some(open), Some(tier)) if tier <= open)
-				}
+				Some(MeasurementStatus::Rolling(id)) => Rollouts::<T>::get(id)
+					.is_some_and(|rollout| Self::tier_open(id, &rollout, node)),
 				None => false,
 			}
 		}
@@ -974,9 +981,7 @@ pub mod pallet {
 			{
 				return true;
 			}
-			let open = rollout.state.open_tier();
-			let tier = Assignments::<T>::get(id, node).map(|a| a.tier);
-			matches!((open, tier), (Some(open), Some(tier)) if tier <= open)
+			Self::tier_open(id, &rollout, node)
 		}
 
 		fn ca_key_allowed(key: &[u8]) -> bool {
@@ -986,6 +991,36 @@ pub mod pallet {
 		#[cfg(feature = "runtime-benchmarks")]
 		fn allow_for_benchmark(measurement: Measurement) {
 			Self::allow(measurement, MeasurementStatus::Allowed);
+		}
+
+		#[cfg(feature = "runtime-benchmarks")]
+		fn roll_release_for_benchmark(node: &T::NodeId, actor: &Name, version: u32) {
+			let id = NextRolloutId::<T>::mutate(|next| {
+				let id = *next;
+				*next = next.saturating_add(1);
+				id
+			});
+			let target = RolloutTarget::Release { actor: actor.clone(), version };
+			LiveByKey::<T>::insert(target.key(), id);
+			Rollouts::<T>::insert(
+				id,
+				Rollout {
+					target,
+					tiers: Default::default(),
+					max_failure: sp_runtime::Percent::zero(),
+					state: RolloutState::Running {
+						tier: 0,
+						deadline: sp_runtime::traits::Bounded::max_value(),
+					},
+					started_at: Zero::zero(),
+					seed: Default::default(),
+				},
+			);
+			Assignments::<T>::insert(
+				id,
+				node,
+				Assignment { tier: 0, status: NodeUpgrade::Pending },
+			);
 		}
 	}
 }

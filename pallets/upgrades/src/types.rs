@@ -387,6 +387,10 @@ pub trait Allowlists<NodeId> {
 	/// Allows `measurement` everywhere, for other pallets' benchmarks.
 	#[cfg(feature = "runtime-benchmarks")]
 	fn allow_for_benchmark(measurement: Measurement);
+	/// Starts a rollout of release `version` of `actor` whose open tier holds `node` (the
+	/// worst case of [`Self::release_tier_open`]), for other pallets' benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn roll_release_for_benchmark(node: &NodeId, actor: &Name, version: u32);
 }
 
 /// Checks that `key` is one DER `SEQUENCE` (tag `0x30`, definite length) covering all of `key`

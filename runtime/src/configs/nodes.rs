@@ -90,4 +90,12 @@ impl pallet_tea_attestation::LoggedReleases<crate::BlockNumber> for LoggedReleas
 		tea_primitives::Name::try_from(name.to_vec())
 			.is_ok_and(|name| pallet_tea_actors::Providers::<Runtime>::contains_key(name))
 	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn ran_for_benchmark(
+		cid: &tea_primitives::ContentId,
+		actor: tea_primitives::Name,
+		version: u32,
+	) {
+		pallet_tea_actors::EverRan::<Runtime>::insert(cid, (actor, version));
+	}
 }

@@ -237,4 +237,20 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 			.saturating_add(T::DbWeight::get().writes((6_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7398).saturating_mul(n.into()))
 	}
+	/// Placeholder until `scripts/benchmark.sh pallet_tea_nodes` measures it: the pallet's
+	/// hand-set bound.
+	fn epoch_slashing(n: u32, ) -> Weight {
+		Weight::from_parts(100_000_000, 10_000)
+			.saturating_add(Weight::from_parts(2_000_000_000, 40_000).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(5_u64))
+			.saturating_add(T::DbWeight::get().reads((20_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(5_u64))
+			.saturating_add(T::DbWeight::get().writes((40_u64).saturating_mul(n.into())))
+	}
+	/// Placeholder until measured: the pallet's hand-set claim bound.
+	fn claim_other_key() -> Weight {
+		Weight::from_parts(4_500_000_000, 20_000)
+			.saturating_add(T::DbWeight::get().reads(12_u64))
+			.saturating_add(T::DbWeight::get().writes(22_u64))
+	}
 }

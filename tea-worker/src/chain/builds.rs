@@ -134,8 +134,8 @@ pub enum BuildEvent {
 		/// Its size.
 		size: u64,
 	},
-	/// The chain wants this node on another build, and this node cannot relaunch (it was not
-	/// started through `tea-worker launch`).
+	/// The chain wants this node on another build, and this node cannot relaunch into it (it
+	/// was not started through `tea-worker launch`, or that build did not start here).
 	Stuck {
 		/// The build wanted.
 		measurement: H256,
@@ -188,13 +188,13 @@ impl Builds {
 	}
 
 	/// Follows finalized blocks until `stop` is set (`Ok(None)`), the connection is lost
-	/// (the error), or a build to relaunch into is ready (`Ok(Some(path))`).
+	/// (the error), or a build to relaunch into is ready (`Ok(Some((measurement, path)))`).
 	pub async fn follow(
 		&mut self,
 		client: &Arc<ChainClient>,
 		stop: &tokio::sync::watch::Receiver<bool>,
 		report: &mut (dyn FnMut(&BuildEvent) + Send),
-	) -> Result<Option<PathBuf>, ChainError> {
+	) -> Result<Option<(H256, PathBuf)>, ChainError> {
 		let mut blocks = client.finalized_blocks().await?;
 		let mut stop = stop.clone();
 		loop {
@@ -202,8 +202,8 @@ impl Builds {
 				block = client.next_finalized(&mut blocks) => { block?; }
 				_ = stop.wait_for(|stop| *stop) => return Ok(None),
 			}
-			if let Some(path) = self.step(client, report).await {
-				return Ok(Some(path));
+			if let Some(ready) = self.step(client, report).await {
+				return Ok(Some(ready));
 			}
 		}
 	}
@@ -212,7 +212,7 @@ impl Builds {
 		&mut self,
 		client: &Arc<ChainClient>,
 		report: &mut (dyn FnMut(&BuildEvent) + Send),
-	) -> Option<PathBuf> {
+	) -> Option<(H256, PathBuf)> {
 		let view = match read_view(client, self.node, &self.running).await {
 			Ok(view) => view,
 			Err(e) => {
@@ -232,6 +232,17 @@ impl Builds {
 		if self.failed.get(&target).is_some_and(|at| view.block < at.saturating_add(RETRY_AFTER)) {
 			return None;
 		}
+		// It did not start on this machine (the launcher fell back to this build).
+		let record = crate::daemon::launch::failed_record(&self.dir, &target.0);
+		if let Ok(why) = std::fs::read_to_string(&record) {
+			if self.stuck != Some(target) {
+				self.stuck = Some(target);
+				let reason =
+					format!("it did not start here ({}): {}", record.display(), why.trim());
+				report(&BuildEvent::Stuck { measurement: target, reason });
+			}
+			return None;
+		}
 		let cid = build_cid(&target);
 		if !self.store.contains(&cid) {
 			if let Err(reason) = self.fetch(client, &target, report).await {
@@ -241,14 +252,22 @@ impl Builds {
 			}
 		}
 		let (running, dir) = (self.running, self.dir.clone());
-		let prepared =
-			tokio::task::spawn_blocking(move || prepare(&store, &running, &target, &dir))
-				.await
-				.unwrap_or_else(|e| Err(e.to_string()));
+		let prepared = tokio::task::spawn_blocking({
+			let store = store.clone();
+			move || prepare(&store, &running, &target, &dir)
+		})
+		.await
+		.unwrap_or_else(|e| Err(e.to_string()));
 		match prepared {
 			Ok(path) => {
+				// A fetch can take minutes: relaunch only if the chain still wants this build
+				// (not rolled back meanwhile); else the next block decides again.
+				let now = read_view(client, self.node, &self.running).await.ok()?;
+				if choose(&self.running, &now, |m| store.contains(&build_cid(m))) != Some(target) {
+					return None;
+				}
 				report(&BuildEvent::Relaunch { measurement: target, path: path.clone() });
-				Some(path)
+				Some((target, path))
 			}
 			Err(reason) => {
 				self.failed.insert(target, view.block);

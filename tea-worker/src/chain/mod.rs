@@ -285,7 +285,10 @@ pub async fn registered_peers(client: &ChainClient) -> Result<Vec<libp2p::PeerId
 }
 
 /// Every registered node that published addresses: its libp2p peer id and those addresses as
-/// dialable `…/p2p/<peer id>` multiaddrs, at the latest finalized block.
+/// dialable `…/p2p/<peer id>` multiaddrs, at the latest finalized block. Vetted nodes (active
+/// or on probation) come first, each group in a random order: a fetch tries peers in this
+/// order, and registering (a deposit) must not buy the first place with a peer that stalls
+/// every fetch.
 pub async fn peer_addresses(
 	client: &ChainClient,
 ) -> Result<Vec<(libp2p::PeerId, Vec<libp2p::Multiaddr>)>, ChainError> {
@@ -311,11 +314,20 @@ pub async fn peer_addresses(
 		if let Ok(peer) = libp2p::PeerId::from_bytes(&info.peer_id) {
 			let dialable = crate::p2p::published(peer, &addresses);
 			if !dialable.is_empty() {
-				peers.push((peer, dialable));
+				let vetted = matches!(
+					info.state,
+					pallet_tea_nodes::NodeState::Active
+						| pallet_tea_nodes::NodeState::Probation { .. }
+				);
+				// Best effort: without the OS's randomness, the storage order.
+				let mut draw = [0u8; 8];
+				let _ = getrandom::getrandom(&mut draw);
+				peers.push((!vetted, u64::from_le_bytes(draw), peer, dialable));
 			}
 		}
 	}
-	Ok(peers)
+	peers.sort_unstable_by_key(|(unvetted, draw, _, _)| (*unvetted, *draw));
+	Ok(peers.into_iter().map(|(_, _, peer, dialable)| (peer, dialable)).collect())
 }
 
 /// The chain's type (`system_chainType`: `Development`, `Local`, `Live`).

@@ -96,6 +96,8 @@ pub enum Stopped {
 	Relaunch {
 		/// The build to measure and execute.
 		binary: std::path::PathBuf,
+		/// Its SHA-256: the launcher refuses another file.
+		measurement: H256,
 		/// The managed swtpm, handed over ([`swtpm::HANDOFF`]).
 		handoff: Option<String>,
 	},
@@ -343,7 +345,7 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 			H256(measurement),
 			store.clone(),
 			network.clone(),
-			config.data_dir.join("builds"),
+			config.data_dir.join(launch::BUILDS),
 			duty.not_launched.clone().map_or(Ok(()), Err),
 		)
 	});
@@ -511,10 +513,11 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 	// Jobs in flight finish, then the TPM connection closes, then its swtpm stops (or is
 	// handed to the launcher of the next build).
 	tpm.close();
-	if let Some(binary) = relaunch {
+	if let Some((measurement, binary)) = relaunch {
 		tracing::info!(target: LOG_TARGET, build = %binary.display(), "stopped to relaunch");
 		return Ok(Stopped::Relaunch {
 			binary,
+			measurement,
 			handoff: managed.map(swtpm::ManagedSwtpm::hand_off),
 		});
 	}

@@ -236,12 +236,22 @@ impl ContentStore {
 		let mut tmp = tempfile::Builder::new().prefix(PARTIAL).tempfile_in(dir).map_err(out)?;
 		let mut hasher = Sha256::new();
 		let mut buffer = vec![0u8; 1 << 16];
+		// Bounded by what was checked, should the file grow while it is read.
+		let (mut from, mut total) = ((&mut from).take(max_size.saturating_add(1)), 0u64);
 		loop {
 			let n = from
 				.read(&mut buffer)
 				.map_err(|source| StoreError::Io { path: path.clone(), source })?;
 			if n == 0 {
 				break;
+			}
+			total = total.saturating_add(n as u64);
+			if total > max_size {
+				return Err(StoreError::TooLarge {
+					cid: cid.to_text(),
+					size: total,
+					limit: max_size,
+				});
 			}
 			hasher.update(&buffer[..n]);
 			tmp.write_all(&buffer[..n]).map_err(out)?;
