@@ -192,7 +192,9 @@ mod benchmarks {
 		// Others wait before the squatter's registration: it is removed from the queue's end.
 		Queue::<T>::mutate(|q| {
 			for i in 0..T::MaxNodes::get().saturating_sub(q.len() as u32 + 2) {
-				let _ = q.try_insert(0, NodeId::from_low_u64_be(u64::from(i) + 1));
+				let mut id = [0xee; 32];
+				id[..4].copy_from_slice(&i.to_le_bytes());
+				let _ = q.try_insert(0, NodeId::from(id));
 			}
 		});
 		let cert = EkCertificate::truncate_from(vec![7; 4096]);

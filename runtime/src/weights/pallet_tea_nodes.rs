@@ -7,7 +7,7 @@
 //! THIS FILE WAS AUTO-GENERATED USING THE SUBSTRATE BENCHMARK CLI VERSION 64.0.0
 //! DATE: 2026-12-02, STEPS: `20`, REPEAT: `10`, LOW RANGE: `[]`, HIGH RANGE: `[]`
 //! WORST CASE MAP SIZE: `1000000`
-//! HOSTNAME: `vm`, CPU: `Intel(R) Xeon(R) Processor`
+//! HOSTNAME: `vm`, CPU: `AMD EPYC`
 //! WASM-EXECUTION: `Compiled`, CHAIN: `None`, DB CACHE: 1024
 
 // Executed Command:
@@ -58,8 +58,8 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `482`
 		//  Estimated: `34255`
-		// Minimum execution time: 209_807_000 picoseconds.
-		Weight::from_parts(223_053_000, 0)
+		// Minimum execution time: 341_587_000 picoseconds.
+		Weight::from_parts(555_194_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
 			.saturating_add(T::DbWeight::get().reads(6))
 			.saturating_add(T::DbWeight::get().writes(6))
@@ -96,8 +96,8 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `809`
 		//  Estimated: `34255`
-		// Minimum execution time: 211_879_000 picoseconds.
-		Weight::from_parts(222_546_000, 0)
+		// Minimum execution time: 347_416_000 picoseconds.
+		Weight::from_parts(543_787_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
 			.saturating_add(T::DbWeight::get().reads(8))
 			.saturating_add(T::DbWeight::get().writes(12))
@@ -116,8 +116,8 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `12913`
 		//  Estimated: `34255`
-		// Minimum execution time: 288_290_000 picoseconds.
-		Weight::from_parts(295_902_000, 0)
+		// Minimum execution time: 512_250_000 picoseconds.
+		Weight::from_parts(769_963_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
 			.saturating_add(T::DbWeight::get().reads(5))
 			.saturating_add(T::DbWeight::get().writes(6))
@@ -130,8 +130,8 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `569`
 		//  Estimated: `8388`
-		// Minimum execution time: 50_013_000 picoseconds.
-		Weight::from_parts(55_625_000, 0)
+		// Minimum execution time: 86_919_000 picoseconds.
+		Weight::from_parts(140_789_000, 0)
 			.saturating_add(Weight::from_parts(0, 8388))
 			.saturating_add(T::DbWeight::get().reads(1))
 			.saturating_add(T::DbWeight::get().writes(1))
@@ -168,11 +168,51 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1824`
 		//  Estimated: `8388`
-		// Minimum execution time: 1_382_785_000 picoseconds.
-		Weight::from_parts(1_446_936_000, 0)
+		// Minimum execution time: 2_144_843_000 picoseconds.
+		Weight::from_parts(3_517_190_000, 0)
 			.saturating_add(Weight::from_parts(0, 8388))
 			.saturating_add(T::DbWeight::get().reads(11))
 			.saturating_add(T::DbWeight::get().writes(13))
+	}
+	/// Storage: `Nodes::Nodes` (r:2 w:2)
+	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4923), added: 7398, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::NodeByKey` (r:1 w:1)
+	/// Proof: `Nodes::NodeByKey` (`max_values`: None, `max_size`: Some(113), added: 2588, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Records` (r:1 w:1)
+	/// Proof: `Attestation::Records` (`max_values`: None, `max_size`: Some(79), added: 2554, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:2 w:2)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:2 w:2)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Queue` (r:1 w:1)
+	/// Proof: `Nodes::Queue` (`max_values`: Some(1), `max_size`: Some(32770), added: 33265, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::CounterForNodes` (r:1 w:1)
+	/// Proof: `Nodes::CounterForNodes` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Reviews` (r:1 w:0)
+	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:0)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Addresses` (r:0 w:1)
+	/// Proof: `Nodes::Addresses` (`max_values`: None, `max_size`: Some(297), added: 2772, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Clocks` (r:0 w:1)
+	/// Proof: `Attestation::Clocks` (`max_values`: None, `max_size`: Some(48), added: 2523, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::CommitteeMisses` (r:0 w:1)
+	/// Proof: `Attestation::CommitteeMisses` (`max_values`: None, `max_size`: Some(36), added: 2511, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Evidence` (r:0 w:1)
+	/// Proof: `Attestation::Evidence` (`max_values`: None, `max_size`: Some(601), added: 3076, mode: `MaxEncodedLen`)
+	/// Storage: `Actors::LastRefusalReport` (r:0 w:1)
+	/// Proof: `Actors::LastRefusalReport` (`max_values`: None, `max_size`: Some(36), added: 2511, mode: `MaxEncodedLen`)
+	fn claim_other_key() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `34521`
+		//  Estimated: `34255`
+		// Minimum execution time: 3_931_735_000 picoseconds.
+		Weight::from_parts(4_243_908_000, 0)
+			.saturating_add(Weight::from_parts(0, 34255))
+			.saturating_add(T::DbWeight::get().reads(13))
+			.saturating_add(T::DbWeight::get().writes(15))
 	}
 	/// Storage: `Nodes::Params` (r:0 w:1)
 	/// Proof: `Nodes::Params` (`max_values`: Some(1), `max_size`: Some(20), added: 515, mode: `MaxEncodedLen`)
@@ -180,8 +220,8 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 20_119_000 picoseconds.
-		Weight::from_parts(21_360_000, 0)
+		// Minimum execution time: 36_194_000 picoseconds.
+		Weight::from_parts(46_469_000, 0)
 			.saturating_add(Weight::from_parts(0, 0))
 			.saturating_add(T::DbWeight::get().writes(1))
 	}
@@ -226,31 +266,65 @@ impl<T: frame_system::Config> pallet_tea_nodes::WeightInfo for WeightInfo<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `1377 + n * (192 ±0)`
 		//  Estimated: `34255 + n * (7398 ±1)`
-		// Minimum execution time: 73_863_000 picoseconds.
-		Weight::from_parts(74_472_000, 0)
+		// Minimum execution time: 138_736_000 picoseconds.
+		Weight::from_parts(139_667_000, 0)
 			.saturating_add(Weight::from_parts(0, 34255))
-			// Standard Error: 175_004
-			.saturating_add(Weight::from_parts(97_411_587, 0).saturating_mul(n.into()))
+			// Standard Error: 2_587_235
+			.saturating_add(Weight::from_parts(209_314_000, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(10))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(4))
 			.saturating_add(T::DbWeight::get().writes((6_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7398).saturating_mul(n.into()))
 	}
-	/// Placeholder until `scripts/benchmark.sh pallet_tea_nodes` measures it: the pallet's
-	/// hand-set bound.
+	/// Storage: `Nodes::Params` (r:1 w:0)
+	/// Proof: `Nodes::Params` (`max_values`: Some(1), `max_size`: Some(20), added: 515, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Nodes` (r:516 w:512)
+	/// Proof: `Nodes::Nodes` (`max_values`: None, `max_size`: Some(4923), added: 7398, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Reporters` (r:512 w:512)
+	/// Proof: `Nodes::Reporters` (`max_values`: None, `max_size`: Some(545), added: 3020, mode: `MaxEncodedLen`)
+	/// Storage: `Balances::Holds` (r:512 w:512)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
+	/// Storage: `System::Account` (r:8704 w:8704)
+	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::CounterForNodes` (r:1 w:1)
+	/// Proof: `Nodes::CounterForNodes` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Reviews` (r:512 w:0)
+	/// Proof: `Attestation::Reviews` (`max_values`: None, `max_size`: Some(234), added: 2709, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::PendingReviews` (r:1 w:0)
+	/// Proof: `Attestation::PendingReviews` (`max_values`: Some(1), `max_size`: Some(265), added: 760, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::ProbationNodes` (r:1 w:1)
+	/// Proof: `Nodes::ProbationNodes` (`max_values`: Some(1), `max_size`: Some(32770), added: 33265, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Queue` (r:1 w:1)
+	/// Proof: `Nodes::Queue` (`max_values`: Some(1), `max_size`: Some(32770), added: 33265, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::Addresses` (r:0 w:512)
+	/// Proof: `Nodes::Addresses` (`max_values`: None, `max_size`: Some(297), added: 2772, mode: `MaxEncodedLen`)
+	/// Storage: `Nodes::NodeByKey` (r:0 w:512)
+	/// Proof: `Nodes::NodeByKey` (`max_values`: None, `max_size`: Some(113), added: 2588, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Clocks` (r:0 w:512)
+	/// Proof: `Attestation::Clocks` (`max_values`: None, `max_size`: Some(48), added: 2523, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::CommitteeMisses` (r:0 w:512)
+	/// Proof: `Attestation::CommitteeMisses` (`max_values`: None, `max_size`: Some(36), added: 2511, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Evidence` (r:0 w:512)
+	/// Proof: `Attestation::Evidence` (`max_values`: None, `max_size`: Some(601), added: 3076, mode: `MaxEncodedLen`)
+	/// Storage: `Attestation::Records` (r:0 w:512)
+	/// Proof: `Attestation::Records` (`max_values`: None, `max_size`: Some(79), added: 2554, mode: `MaxEncodedLen`)
+	/// Storage: `Actors::LastRefusalReport` (r:0 w:512)
+	/// Proof: `Actors::LastRefusalReport` (`max_values`: None, `max_size`: Some(36), added: 2511, mode: `MaxEncodedLen`)
+	/// The range of component `n` is `[0, 512]`.
 	fn epoch_slashing(n: u32, ) -> Weight {
-		Weight::from_parts(100_000_000, 10_000)
-			.saturating_add(Weight::from_parts(2_000_000_000, 40_000).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().reads((20_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
-			.saturating_add(T::DbWeight::get().writes((40_u64).saturating_mul(n.into())))
-	}
-	/// Placeholder until measured: the pallet's hand-set claim bound.
-	fn claim_other_key() -> Weight {
-		Weight::from_parts(4_500_000_000, 20_000)
-			.saturating_add(T::DbWeight::get().reads(12_u64))
-			.saturating_add(T::DbWeight::get().writes(22_u64))
+		// Proof Size summary in bytes:
+		//  Measured:  `998 + n * (882 ±0)`
+		//  Estimated: `34255 + n * (44251 ±0)`
+		// Minimum execution time: 115_892_000 picoseconds.
+		Weight::from_parts(119_348_000, 0)
+			.saturating_add(Weight::from_parts(0, 34255))
+			// Standard Error: 37_923_144
+			.saturating_add(Weight::from_parts(5_039_182_634, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(9))
+			.saturating_add(T::DbWeight::get().reads((21_u64).saturating_mul(n.into())))
+			.saturating_add(T::DbWeight::get().writes(3))
+			.saturating_add(T::DbWeight::get().writes((27_u64).saturating_mul(n.into())))
+			.saturating_add(Weight::from_parts(0, 44251).saturating_mul(n.into()))
 	}
 }
