@@ -54,6 +54,10 @@ pub enum EventKind {
 	/// A built-in provider the worker enabled (its code is part of the runtime binary); data:
 	/// its registered name.
 	Provider,
+	/// The receipt key the worker runtime generated when it started (`receipt` module): data:
+	/// its 32-byte ed25519 public key. Valid only after a `Runtime` entry in the same TPM
+	/// cycle; the latest one since the latest runtime is the node's receipt key.
+	ReceiptKey,
 }
 
 /// One entry of the event log: `data` of `kind` was extended into PCR `pcr`.
@@ -203,6 +207,11 @@ pub enum EvidenceError {
 	/// ones: an entry was changed, removed, reordered or added, or something else was
 	/// extended.
 	EventLogMismatch,
+	/// A receipt key was extended with no worker runtime launched before it in the TPM cycle:
+	/// no measured process made it.
+	ReceiptKeyWithoutRuntime,
+	/// A receipt key entry whose data is not a 32-byte public key.
+	MalformedReceiptKey,
 }
 
 /// Checks quoted PCR values against `policy`, replaying `log` over `base`.

@@ -11,6 +11,8 @@
 //! - [`refusals`]: what a worker reports on chain that it refused while running a release.
 //! - [`tpm`]: TPM 2.0 quote verification (TPMS_ATTEST, PCR digest, P-256 ECDSA), TPM clock
 //!   freshness.
+//! - [`receipt`]: clients' signed task requests, nodes' proof-of-trust receipts and their
+//!   checks.
 //! - [`evidence`]: the event log of what a worker extended into its log PCR, the PCR policy, and
 //!   the replay that checks quoted PCR values against both.
 
@@ -23,6 +25,7 @@ pub mod cid;
 pub mod code;
 pub mod evidence;
 pub mod manifest;
+pub mod receipt;
 pub mod refusals;
 #[cfg(any(feature = "std", feature = "soft-tpm"))]
 pub mod soft_tpm;

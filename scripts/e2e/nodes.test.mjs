@@ -11,11 +11,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keyring } from '@polkadot/keyring';
-import { cryptoWaitReady } from '@polkadot/util-crypto';
-import { stringToHex } from '@polkadot/util';
+import { cryptoWaitReady, ed25519Verify, sha256AsU8a } from '@polkadot/util-crypto';
+import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   startNode, connect, stopAll, send, nextEvent, worker, startSwtpm, startWorker, tempDir, freePort,
   sleep, TEA_WORKER,
@@ -61,7 +61,7 @@ function devCa(name) {
  * `started` line. */
 async function daemon(name, args, dataDir = tempDir(`daemon-${name}`)) {
   const w = await startWorker(name, ['launch', '--chain', node.ws, '--data-dir', dataDir,
-    '--metrics', '127.0.0.1:0', '--api', '127.0.0.1:0', ...args], 120_000);
+    '--metrics', '127.0.0.1:0', '--api', '127.0.0.1:0', '--tasks', '127.0.0.1:0', ...args], 120_000);
   const { started } = await w.nextLine(0, 120_000);
   return { ...w, dataDir, started, args };
 }
@@ -472,6 +472,131 @@ test('a release rollout with maxFailure 0 completes because the attesting worker
   assert.equal(done.state.type, 'Completed');
   assert.deepEqual(done.tiers.map((t) => [t.upgraded.toNumber(), t.failed.toNumber()]), [[1, 0], [1, 0]]);
   assert.equal((await api.query.actors.releases(stringToHex('prover'), 1)).unwrap().status.type, 'Active');
+});
+
+/** The SCALE types of `tea_primitives::receipt` as the TEA runtime instantiates them. */
+const RECEIPT_TYPES = {
+  TeaTaskTarget: { _enum: { Actor: 'Bytes', Release: 'Bytes' } },
+  TeaTaskRequest: { node: '[u8;32]', target: 'TeaTaskTarget', input: '[u8;32]', client: 'AccountId32', nonce: 'u64', validUntil: 'u32' },
+  TeaReceipt: {
+    node: '[u8;32]', actor: 'Bytes', version: 'u32', cid: 'Bytes', input: '[u8;32]', output: '[u8;32]',
+    fuelUsed: 'u64', client: 'AccountId32', nonce: 'u64', block: 'u32', blockHash: 'H256', attestation: 'u32', key: '[u8;32]',
+  },
+  TeaSignedReceipt: { receipt: 'TeaReceipt', signature: '[u8;64]' },
+};
+
+/** Verifies a receipt (SCALE hex) the way a web client would, with @polkadot/api: the
+ * ed25519 signature over `tea/receipt/v1 ‖ receipt`, then the chain's state at the receipt's
+ * block. Returns null if it verifies, else the reason. */
+async function verifyInJs(hex, input, output) {
+  api.registry.register(RECEIPT_TYPES);
+  const { receipt, signature } = api.createType('TeaSignedReceipt', hex);
+  const message = u8aConcat(stringToU8a('tea/receipt/v1'), receipt.toU8a());
+  if (!ed25519Verify(message, signature, receipt.key)) return 'BadSignature';
+  if (u8aToHex(sha256AsU8a(input)) !== receipt.input.toHex()) return 'InputMismatch';
+  if (u8aToHex(sha256AsU8a(output)) !== receipt.output.toHex()) return 'OutputMismatch';
+  const hash = receipt.blockHash.toHex();
+  const finalized = await api.rpc.chain.getFinalizedHead();
+  const number = (await api.rpc.chain.getHeader(hash)).number.toNumber();
+  if ((await api.rpc.chain.getBlockHash(number)).toHex() !== hash || number > (await api.rpc.chain.getHeader(finalized)).number.toNumber()
+    || number !== receipt.block.toNumber()) return 'UnknownBlock';
+  const at = await api.at(hash);
+  const node = u8aToHex(receipt.node);
+  const info = await at.query.nodes.nodes(node);
+  if (info.isNone) return 'UnknownNode';
+  const st = info.unwrap().state;
+  if (!st.isActive && !st.isProbation) return 'NodeNotServing';
+  const record = await at.query.attestation.records(node);
+  if (record.isNone || record.unwrap().lastValid.unwrapOr(null)?.toNumber() !== receipt.attestation.toNumber()) return 'UnknownAttestation';
+  const evidence = await at.query.attestation.evidence(node);
+  if (evidence.isNone || evidence.unwrap().receiptKey.unwrapOr(null)?.toHex() !== receipt.key.toHex()) return 'KeyNotBound';
+  const release = await at.query.actors.releaseByCid(receipt.cid);
+  if (release.isNone) return 'ReleaseNotAllowed';
+  const [actor, version] = release.unwrap();
+  if (actor.toHex() !== receipt.actor.toHex() || version.toNumber() !== receipt.version.toNumber()) return 'ReleaseNotAllowed';
+  const status = (await at.query.actors.releases(actor, version)).unwrap().status;
+  return status.isActive ? null : 'ReleaseNotAllowed';
+}
+
+test('a client runs a task on an attested worker and gets a receipt that verifies with tea-worker and from JavaScript; tampered or replayed, it fails with its reason', async () => {
+  assert.ok(rollouts, 'the release rollout test ran: prover v1 is active on both workers');
+  const w = net.good;
+  assert.ok(w.started.tasks, JSON.stringify(w.started));
+  const dir = tempDir('receipt');
+  const input = join(dir, 'input');
+  writeFileSync(input, 'a task for prover');
+  const out = join(dir, 'receipt.json');
+  // The worker's key is in an accepted attestation since its first heartbeat after start.
+  const key = w.started.receiptKey;
+  for (let i = 0; i < 60; i++) {
+    const e = await api.query.attestation.evidence(w.started.nodeId);
+    if (e.isSome && e.unwrap().receiptKey.unwrapOr(null)?.toHex() === key) break;
+    await sleep(1000);
+  }
+  const run = worker(['task', 'run', '--worker', w.started.tasks, '--actor', 'prover', '--input', input,
+    '--key', '//Eve', '--chain', node.ws, '--out', out]);
+  assert.equal(run.status, 0, run.stderr);
+  const ran = JSON.parse(run.stdout);
+  assert.equal(ran.output, u8aToHex(new Uint8Array(41)), 'prover v1 answers 41 zero bytes');
+  assert.equal(ran.verified.actor, 'prover');
+  assert.equal(ran.verified.version, 1);
+  assert.equal(ran.verified.node, w.started.nodeId);
+  assert.equal(ran.verified.key, key);
+  assert.equal(ran.verified.client, keys.Eve.address);
+  // tea-worker verify, and @polkadot/api, agree.
+  const verified = worker(['verify', out, '--chain', node.ws]);
+  assert.equal(verified.status, 0, verified.stderr);
+  const answer = JSON.parse(readFileSync(out, 'utf8'));
+  assert.equal(await verifyInJs(answer.receipt, Buffer.from('a task for prover'), new Uint8Array(41)), null);
+
+  // Tampered: the output, the input, a byte of the receipt itself; each with its reason.
+  const tampered = (name, change) => {
+    const copy = { ...answer };
+    change(copy);
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(copy));
+    const res = worker(['verify', file, '--chain', node.ws]);
+    assert.equal(res.status, 1, `${name}: ${res.stdout} ${res.stderr}`);
+    return res.stderr;
+  };
+  assert.match(tampered('output', (c) => { c.output = u8aToHex(new Uint8Array(40)); }), /OutputMismatch/);
+  assert.match(tampered('input', (c) => { c.input = stringToHex('another task'); }), /InputMismatch/);
+  const flip = (hex, at) => hex.slice(0, at) + (hex[at] === '0' ? '1' : '0') + hex.slice(at + 1);
+  // Every byte of the receipt is signed: the node id (first byte), the fuel, the nonce, the
+  // key, the signature itself.
+  for (const at of [2, 120, 200, answer.receipt.length - 130, answer.receipt.length - 1]) {
+    assert.match(tampered(`byte-${at}`, (c) => { c.receipt = flip(c.receipt, at); }), /BadSignature|not a receipt/);
+    const reason = await verifyInJs(flip(answer.receipt, at), Buffer.from('a task for prover'), new Uint8Array(41)).catch((e) => `${e}`);
+    assert.notEqual(reason, null, `byte ${at}`);
+  }
+
+  // A replayed request is refused; a request for another node too.
+  const request = await (await fetch(`${w.started.tasks}/node`)).json();
+  assert.equal(request.nodeId, w.started.nodeId);
+  assert.equal(request.receiptKey, key);
+  api.registry.register(RECEIPT_TYPES);
+  const body = (node, nonce) => {
+    const bytes = Buffer.from('replayed');
+    const req = api.createType('TeaTaskRequest', {
+      node, target: { Actor: stringToHex('prover') }, input: sha256AsU8a(bytes), client: keys.Eve.address, nonce, validUntil: request.block + 10,
+    });
+    const signature = api.createType('MultiSignature', { Sr25519: keys.Eve.sign(u8aConcat(stringToU8a('tea/task/v1'), req.toU8a())) });
+    return JSON.stringify({ request: req.toHex(), signature: signature.toHex(), input: u8aToHex(bytes) });
+  };
+  const post = async (b) => { const r = await fetch(`${w.started.tasks}/tasks`, { method: 'POST', body: b }); return [r.status, await r.json()]; };
+  const once = body(w.started.nodeId, 7);
+  const [first, done] = await post(once);
+  assert.equal(first, 200, JSON.stringify(done));
+  assert.equal(await verifyInJs(done.receipt, Buffer.from('replayed'), new Uint8Array(41)), null, 'a receipt for a request signed in JavaScript');
+  assert.deepEqual((await post(once)).map((x, i) => (i ? x.error : x)), [409, 'replayed']);
+  assert.deepEqual((await post(body(net.bad.started.nodeId, 8))).map((x, i) => (i ? x.error : x)), [421, 'wrong_node']);
+  const forged = JSON.parse(body(w.started.nodeId, 9));
+  forged.input = stringToHex('not the input signed');
+  assert.deepEqual((await post(JSON.stringify(forged))).map((x, i) => (i ? x.error : x)), [400, 'input_mismatch']);
+  const badSig = JSON.parse(body(w.started.nodeId, 10));
+  badSig.signature = flip(badSig.signature, 20);
+  assert.deepEqual((await post(JSON.stringify(badSig))).map((x, i) => (i ? x.error : x)), [401, 'bad_signature']);
+  rollouts.receipt = { file: out, answer };
 });
 
 test('a new worker build rolls out tier by tier: each worker fetches it by CID, relaunches into it through the launcher, and its next heartbeat proves it', async () => {

@@ -34,7 +34,7 @@ test('scripts/run: three workers reach Active within 3 minutes, /metrics answers
     TEA_RPC_PORT: String(await freePort()),
     TEA_P2P_PORT: String(await freePort()),
     TEA_PROMETHEUS_PORT: String(await freePort()),
-    ...await (async () => { const b = await freeRange(12); return { TEA_METRICS_PORT: String(b), TEA_API_PORT: String(b + 6) }; })(),
+    ...await (async () => { const b = await freeRange(15); return { TEA_METRICS_PORT: String(b), TEA_API_PORT: String(b + 6), TEA_TASKS_PORT: String(b + 12) }; })(),
     TEA_WORKER_P2P_PORT: String(await freeRange(3)),
     TEA_ACTIVE_TIMEOUT: '240',
     // The same build environment as scripts/test's, so that scripts/run's build is a no-op.
@@ -77,6 +77,15 @@ test('scripts/run: three workers reach Active within 3 minutes, /metrics answers
       text = await (await fetch(metrics)).text();
     }
     assert.match(text, /tea_worker_node_state\{state="active"\} 1/, name);
+  }
+  // Each worker's client task API answers with the node a request must name and its receipt key.
+  const tasks = [...out.matchAll(/worker-(Dave|Eve|Ferdie)\s+(http:\S+\/v1)$/gm)];
+  assert.equal(tasks.length, 3, out);
+  for (const [, name, url] of tasks) {
+    const info = await (await fetch(`${url}/node`)).json();
+    const id = workers.find(([, n]) => n === name)[2];
+    assert.equal(info.nodeId, id, name);
+    assert.match(info.receiptKey, /^0x[0-9a-f]{64}$/, name);
   }
   const genesis = [...out.matchAll(/genesis-(Alice|Bob|Charlie)\s+(0x[0-9a-f]{64})\s+(http:\S+)/g)];
   assert.equal(genesis.length, 3, out);

@@ -59,6 +59,184 @@ pub enum Command {
 	/// The libp2p identity.
 	#[command(subcommand)]
 	P2p(P2pCommand),
+	/// Check a proof-of-trust receipt (the JSON answer of a client task, or its `receipt`
+	/// hex): its signature, its input and output, and what the chain said at its block (the
+	/// node registered and serving, the attestation it names its latest accepted one, the
+	/// receipt key bound by that attestation's evidence, the release one it could run).
+	/// Prints the receipt as JSON; exits 1 with the reason if it does not verify.
+	Verify(VerifyArgs),
+	/// Client tasks: run an actor on a worker and verify its receipt.
+	#[command(subcommand)]
+	Task(TaskCommand),
+}
+
+/// `tea-worker verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+	/// The receipt: a JSON file with `receipt` (and `output`, `input` as 0x-hex, if known),
+	/// or a file holding the receipt's 0x-hex.
+	pub receipt: PathBuf,
+	/// The input file the receipt should name (else the receipt file's `input`, if any).
+	#[arg(long)]
+	pub input: Option<PathBuf>,
+	/// A tea-node RPC endpoint (it must still have the state of the receipt's block).
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	pub chain: String,
+	/// Seconds to wait for the node.
+	#[arg(long, default_value_t = 10)]
+	pub timeout: u64,
+}
+
+/// `tea-worker task ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TaskCommand {
+	/// Run an actor on a worker's client task API, print its output (0x-hex) and verify the
+	/// receipt against the chain; `--out` keeps the answer (with the input) for `verify`.
+	Run {
+		/// The worker's client task API, as `tea-worker run` prints it (`http://HOST:PORT/v1`
+		/// or `http://HOST:PORT`).
+		#[arg(long)]
+		worker: String,
+		/// The actor's name, or a release CID.
+		#[arg(long)]
+		actor: String,
+		/// The input file (empty input without it).
+		#[arg(long)]
+		input: Option<PathBuf>,
+		/// The client account's secret URI (e.g. `//Eve` on dev chains, or a mnemonic).
+		#[arg(long, env = "TEA_CLIENT_KEY", hide_env_values = true)]
+		key: String,
+		/// A tea-node RPC endpoint to verify the receipt against.
+		#[arg(long, default_value = "ws://127.0.0.1:9944")]
+		chain: String,
+		/// Blocks the request stays valid.
+		#[arg(long, default_value_t = 20)]
+		valid_for: u32,
+		/// Where to write the answer as JSON (the receipt, output and input).
+		#[arg(long)]
+		out: Option<PathBuf>,
+		/// Seconds to wait for the worker and the node.
+		#[arg(long, default_value_t = 30)]
+		timeout: u64,
+	},
+}
+
+/// The receipt in `text` (a JSON answer or bare hex), and the input and output it carries.
+fn read_receipt(
+	text: &str,
+) -> Result<(tea_worker::receipts::ChainSignedReceipt, Option<Vec<u8>>, Option<Vec<u8>>), WorkerError>
+{
+	let bad = |e: String| WorkerError::Usage(format!("the receipt file: {e}"));
+	let (hex_receipt, input, output) = match serde_json::from_str::<serde_json::Value>(text) {
+		Ok(json) if json.is_object() => {
+			let field = |name: &str| -> Result<Option<Vec<u8>>, WorkerError> {
+				json.get(name)
+					.and_then(|v| v.as_str())
+					.map(|t| {
+						hex::decode(t.trim_start_matches("0x"))
+							.map_err(|e| bad(format!("`{name}`: {e}")))
+					})
+					.transpose()
+			};
+			let receipt = json
+				.get("receipt")
+				.and_then(|v| v.as_str())
+				.ok_or_else(|| bad("no `receipt`".into()))?
+				.to_owned();
+			(receipt, field("input")?, field("output")?)
+		}
+		_ => (text.trim().trim_matches('"').to_owned(), None, None),
+	};
+	let receipt =
+		tea_worker::receipts::decode_receipt(&hex_receipt).map_err(|e| bad(e.to_string()))?;
+	Ok((receipt, input, output))
+}
+
+/// The receipt as JSON, for people and scripts.
+fn receipt_json(signed: &tea_worker::receipts::ChainSignedReceipt) -> serde_json::Value {
+	let r = &signed.receipt;
+	serde_json::json!({
+		"node": hex0x(&r.node),
+		"actor": String::from_utf8_lossy(&r.actor),
+		"version": r.version,
+		"cid": r.cid.to_text(),
+		"input": hex0x(&r.input),
+		"output": hex0x(&r.output),
+		"fuelUsed": r.fuel_used,
+		"client": r.client.to_string(),
+		"nonce": r.nonce,
+		"block": r.block,
+		"blockHash": hex0x(r.block_hash.as_bytes()),
+		"attestation": r.attestation,
+		"key": hex0x(&r.key),
+	})
+}
+
+/// `tea-worker verify`.
+pub async fn verify(args: VerifyArgs) -> Result<(), WorkerError> {
+	let text = std::fs::read_to_string(&args.receipt)
+		.map_err(|source| WorkerError::Io { path: args.receipt.display().to_string(), source })?;
+	let (receipt, carried_input, output) = read_receipt(&text)?;
+	let input = match &args.input {
+		Some(path) => Some(read(path)?),
+		None => carried_input,
+	};
+	let client = ChainClient::connect(&args.chain, Duration::from_secs(args.timeout)).await?;
+	tea_worker::receipts::verify(&client, &receipt, input.as_deref(), output.as_deref())
+		.await
+		.map_err(|e| WorkerError::Rejected(e.to_string()))?;
+	println!("{}", serde_json::json!({ "verified": receipt_json(&receipt) }));
+	Ok(())
+}
+
+/// `tea-worker task ...`.
+pub async fn task(command: TaskCommand) -> Result<(), WorkerError> {
+	match command {
+		TaskCommand::Run { worker, actor, input, key, chain, valid_for, out, timeout } => {
+			use sp_core::Pair;
+			let pair = sp_core::sr25519::Pair::from_string(&key, None)
+				.map_err(|e| WorkerError::Usage(format!("--key: not a secret URI: {e:?}")))?;
+			let input = match &input {
+				Some(path) => read(path)?,
+				None => Vec::new(),
+			};
+			let target = match ContentId::parse(&actor) {
+				Ok(cid) => tea_primitives::receipt::TaskTarget::Release(cid),
+				Err(_) => tea_primitives::receipt::TaskTarget::Actor(
+					actor.as_bytes().to_vec().try_into().map_err(|_| {
+						WorkerError::Usage(format!("--actor {actor:?}: names are at most 64 bytes"))
+					})?,
+				),
+			};
+			let base = worker.trim_end_matches('/').trim_end_matches("/v1").to_owned();
+			let timeout = Duration::from_secs(timeout);
+			let run =
+				tea_worker::receipts::run_remote(&base, &pair, target, &input, valid_for, timeout)
+					.await
+					.map_err(WorkerError::Rejected)?;
+			let mut answer = run.answer.clone();
+			answer["input"] = serde_json::Value::String(hex0x(&input));
+			if let Some(path) = &out {
+				std::fs::write(
+					path,
+					format!(
+						"{answer}
+"
+					),
+				)
+				.map_err(|source| WorkerError::Io { path: path.display().to_string(), source })?;
+			}
+			let client = ChainClient::connect(&chain, timeout).await?;
+			tea_worker::receipts::verify(&client, &run.receipt, Some(&input), Some(&run.output))
+				.await
+				.map_err(|e| WorkerError::Rejected(e.to_string()))?;
+			println!(
+				"{}",
+				serde_json::json!({ "output": hex0x(&run.output), "verified": receipt_json(&run.receipt) })
+			);
+		}
+	}
+	Ok(())
 }
 
 /// `tea-worker launch` options: those of `run`, and the binary to run.

@@ -34,6 +34,9 @@ pub enum WorkerError {
 	/// A misconfiguration (exit code 2).
 	#[error("{0}")]
 	Config(String),
+	/// What was checked does not hold (a receipt that does not verify, a refused task).
+	#[error("{0}")]
+	Rejected(String),
 	/// Bad command-line input.
 	#[error("{0}")]
 	Usage(String),

@@ -439,9 +439,10 @@ impl EvidenceLog {
 /// The TEA runtime's `MaxLogEntries`, assumed until the chain says.
 pub const DEFAULT_MAX_ENTRIES: u32 = 64;
 
-/// Entries kept free below the chain's bound for a relaunch (`Runtime` and `Config`) and,
-/// should the new build not start, the launcher's fallback to its own (two more).
-pub const DEFERRED_ROOM: u32 = 4;
+/// Entries kept free below the chain's bound for a relaunch (`Runtime`, `Config` and the new
+/// process's `ReceiptKey`) and, should the new build not start, the launcher's fallback to its
+/// own (three more).
+pub const DEFERRED_ROOM: u32 = 6;
 
 /// Whether entries of `kind` are recorded once per cycle.
 fn once(kind: EventKind) -> bool {
@@ -599,26 +600,28 @@ mod tests {
 		let mut pcr = Pcr([0; 32]);
 		let (mut log, _) = EvidenceLog::open(&dir.path().join("e"), cycle(1), pcr.0).unwrap();
 		pcr.measure(&mut log, EventKind::Runtime, &[1; 32]);
-		// A quote may carry 8 entries: 4 actors fit beside the 4 kept for a relaunch and the
-		// launcher's fallback.
-		log.set_chain(None, 8);
+		// A quote may carry 10 entries: 4 fit beside the 6 kept for a relaunch (its runtime,
+		// configuration and receipt key) and the launcher's fallback (three more).
+		log.set_chain(None, 10);
 		for i in 0..3u8 {
 			assert!(pcr.measure(&mut log, EventKind::Actor, &[i; 36]));
 		}
 		assert_eq!(log.unproven(), 4);
 		assert!(matches!(
 			log.begin(EventKind::Actor, &[9; 36]),
-			Err(LogError::Full { unproven: 4, max: 8 })
+			Err(LogError::Full { unproven: 4, max: 10 })
 		));
 		// What is logged already is no new entry; a relaunch and its fallback still fit.
 		assert!(!pcr.measure(&mut log, EventKind::Actor, &[0; 36]));
 		assert!(pcr.measure(&mut log, EventKind::Runtime, &[8; 32]));
 		assert!(pcr.measure(&mut log, EventKind::Config, &[2; 32]));
+		assert!(pcr.measure(&mut log, EventKind::ReceiptKey, &[5; 32]));
 		assert!(pcr.measure(&mut log, EventKind::Runtime, &[1; 32]));
 		assert!(pcr.measure(&mut log, EventKind::Config, &[3; 32]));
-		assert_eq!(log.unproven(), 8);
+		assert!(pcr.measure(&mut log, EventKind::ReceiptKey, &[6; 32]));
+		assert_eq!(log.unproven(), 10);
 		// The chain accepted a quote of all of it: loads go on.
-		log.set_chain(Some((1, pcr.0)), 8);
+		log.set_chain(Some((1, pcr.0)), 10);
 		assert_eq!(log.unproven(), 0);
 		assert!(pcr.measure(&mut log, EventKind::Actor, &[9; 36]));
 		assert_eq!(*log.head(), pcr.0);

@@ -86,3 +86,61 @@ where
 	});
 	Ok(bound)
 }
+
+/// A JSON request to the HTTP server at `base` (`http://HOST:PORT`, as `tea-worker run`
+/// prints its APIs): `method path` with `body`, on a fresh connection, within `timeout`.
+/// Returns the status and the JSON answer (at most [`MAX_ANSWER`] bytes).
+pub async fn call_json(
+	base: &str,
+	method: hyper::Method,
+	path: &str,
+	body: Option<&serde_json::Value>,
+	timeout: Duration,
+) -> Result<(StatusCode, serde_json::Value), String> {
+	let url = url::Url::parse(base).map_err(|e| format!("{base:?} is not a URL: {e}"))?;
+	if url.scheme() != "http" {
+		return Err(format!("{base:?}: only http:// URLs are supported"));
+	}
+	let host = url.host_str().ok_or_else(|| format!("{base:?} has no host"))?.to_owned();
+	let port = url.port().unwrap_or(80);
+	let authority = format!("{host}:{port}");
+	let call = async {
+		let connect = host.trim_start_matches('[').trim_end_matches(']');
+		let stream = tokio::net::TcpStream::connect((connect, port))
+			.await
+			.map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+		let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
+			hyper_util::rt::TokioIo::new(stream),
+		)
+		.await
+		.map_err(|e| format!("cannot speak HTTP to {authority}: {e}"))?;
+		tokio::spawn(connection);
+		let path = format!("{}{path}", url.path().trim_end_matches('/'));
+		let request = Request::builder()
+			.method(method)
+			.uri(&path)
+			.header(hyper::header::HOST, &authority)
+			.header(hyper::header::CONTENT_TYPE, "application/json")
+			.body(Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))
+			.map_err(|e| format!("cannot make the request {path:?}: {e}"))?;
+		let response = sender
+			.send_request(request)
+			.await
+			.map_err(|e| format!("no answer from {authority}: {e}"))?;
+		let status = response.status();
+		let bytes = Limited::new(response.into_body(), MAX_ANSWER)
+			.collect()
+			.await
+			.map_err(|e| format!("the answer of {authority} did not arrive whole: {e}"))?
+			.to_bytes();
+		let json = serde_json::from_slice(&bytes)
+			.map_err(|e| format!("{authority} answered HTTP {status} that is not JSON: {e}"))?;
+		Ok((status, json))
+	};
+	tokio::time::timeout(timeout, call)
+		.await
+		.map_err(|_| format!("{authority} did not answer within {timeout:?}"))?
+}
+
+/// Largest answer [`call_json`] reads.
+pub const MAX_ANSWER: usize = 8 << 20;

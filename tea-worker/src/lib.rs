@@ -13,6 +13,7 @@
 //! - [`daemon`]: `tea-worker run`, one long-running process per node.
 //! - [`metrics`]: Prometheus metrics, `/metrics` and `/health`.
 //! - [`tasks`]: running what the chain lets this node run, for callers.
+//! - [`receipts`]: client tasks (signed requests) and their proof-of-trust receipts.
 //! - [`http`]: the small HTTP servers (metrics, the local invocation API).
 //! - [`logs`]: log lines as text or JSON.
 
@@ -27,6 +28,7 @@ pub mod logs;
 pub mod metrics;
 pub mod p2p;
 pub mod providers;
+pub mod receipts;
 pub mod runtime;
 pub mod store;
 pub mod tasks;

@@ -24,6 +24,8 @@ async fn main() -> ExitCode {
 		Command::Config(command) => cli::config(command),
 		Command::Committee(command) => cli::committee(command),
 		Command::P2p(command) => cli::p2p(command),
+		Command::Verify(args) => cli::verify(args).await,
+		Command::Task(command) => cli::task(command).await,
 	};
 	match result {
 		Ok(()) => ExitCode::SUCCESS,

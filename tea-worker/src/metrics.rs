@@ -16,6 +16,7 @@ struct Metrics {
 	refusals: IntCounterVec,
 	fetches: IntCounterVec,
 	invocations: IntCounterVec,
+	client_tasks: IntCounterVec,
 	loaded: IntGauge,
 	tpm: Histogram,
 	finalized: IntGauge,
@@ -70,6 +71,11 @@ fn metrics() -> &'static Metrics {
 			"Actor invocations by local callers, by outcome (ok, or the refusal or failure kind).",
 			&["outcome"],
 		);
+		let client_tasks = counter(
+			"client_tasks_total",
+			"Client tasks (signed requests, receipts), by outcome (ok, or the refusal kind).",
+			&["outcome"],
+		);
 		let tpm = Histogram::with_opts(
 			HistogramOpts::new("tpm_seconds", "Time of one TPM job (quote, credential, …).")
 				.buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
@@ -92,6 +98,7 @@ fn metrics() -> &'static Metrics {
 			refusals,
 			fetches,
 			invocations,
+			client_tasks,
 			loaded: gauge("actors_loaded", "Releases compiled and ready to run."),
 			tpm,
 			finalized: gauge("finalized_block", "The latest finalized block the worker saw."),
@@ -161,6 +168,11 @@ pub fn fetch(outcome: &str) {
 /// An invocation's outcome.
 pub fn invocation(outcome: &str) {
 	metrics().invocations.with_label_values(&[outcome]).inc();
+}
+
+/// A client task's outcome.
+pub fn client_task(outcome: &str) {
+	metrics().client_tasks.with_label_values(&[outcome]).inc();
 }
 
 /// Releases compiled and ready to run.

@@ -15,11 +15,15 @@
 //! grants again.
 
 use crate::{
-	chain::grants::{ChainGrants, ReleaseView},
+	chain::{
+		grants::{ChainGrants, ReleaseView},
+		receipts::NodeFacts,
+	},
 	grants::ApprovedRelease,
 	runtime::{InvokeError, LoadError, MiniRuntime},
 	store::ContentStore,
 };
+use sp_core::H256;
 use std::{
 	collections::{HashMap, HashSet},
 	sync::{Arc, Mutex},
@@ -48,6 +52,10 @@ pub struct Outcome {
 	pub cid: ContentId,
 	/// The finalized block whose grants it ran under.
 	pub block: u32,
+	/// That block's hash.
+	pub hash: H256,
+	/// What the chain said of this node at that block (none: nothing read yet, or no node id).
+	pub node: Option<NodeFacts>,
 	/// What it returned.
 	pub output: Vec<u8>,
 	/// Fuel it burned.
@@ -133,6 +141,8 @@ pub struct Executor {
 	updated: Mutex<Option<std::time::Instant>>,
 	/// How long grants stay good without an update.
 	stale_after: std::time::Duration,
+	/// The block of the grants, its hash and the node's facts there, set with them.
+	context: std::sync::RwLock<(u32, H256, Option<NodeFacts>)>,
 }
 
 /// How long grants read from the chain stay good without a newer finalized block (ten blocks
@@ -163,6 +173,7 @@ impl Executor {
 			failed: Mutex::new(HashMap::new()),
 			updated: Mutex::new(None),
 			stale_after: STALE_AFTER,
+			context: Default::default(),
 		}
 	}
 
@@ -182,8 +193,20 @@ impl Executor {
 		self.max_input
 	}
 
+	/// The finalized block of the current grants (0: none read yet).
+	pub fn current_block(&self) -> u32 {
+		self.context.read().unwrap_or_else(|e| e.into_inner()).0
+	}
+
+	/// What the chain said of this node at that block.
+	pub fn node_facts(&self) -> Option<NodeFacts> {
+		self.context.read().unwrap_or_else(|e| e.into_inner()).2
+	}
+
 	/// Takes what the chain says at a finalized block: from now on invocations run under it.
 	pub fn update(&self, view: ReleaseView) {
+		*self.context.write().unwrap_or_else(|e| e.into_inner()) =
+			(view.block, view.hash, view.node);
 		self.grants.apply(view);
 		*self.updated.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
 	}
@@ -191,6 +214,25 @@ impl Executor {
 	/// The release `target` names, if it may run on this node, or why not.
 	pub fn release(&self, target: &Target) -> Result<ApprovedRelease, TaskError> {
 		self.resolve(target).map(|(release, _)| release)
+	}
+
+	/// [`Executor::release`] and the block whose grants allowed it, its hash and the node's
+	/// facts there, read together (an update between the two reads is read again).
+	fn resolve_at(
+		&self,
+		target: &Target,
+	) -> Result<(ApprovedRelease, u32, H256, Option<NodeFacts>), TaskError> {
+		for _ in 0..16 {
+			let (release, block) = self.resolve(target)?;
+			let (at, hash, node) = *self.context.read().unwrap_or_else(|e| e.into_inner());
+			if at == block {
+				return Ok((release, block, hash, node));
+			}
+			std::thread::yield_now();
+		}
+		// Grants whose block moved on without a view (`ChainGrants::follow`): no facts.
+		let (release, block) = self.resolve(target)?;
+		Ok((release, block, H256::zero(), None))
 	}
 
 	/// [`Executor::release`] and the block whose grants allowed it, read together.
@@ -232,7 +274,7 @@ impl Executor {
 		if let Some(age) = updated.map(|at| at.elapsed()).filter(|age| *age > self.stale_after) {
 			return Err(TaskError::Stale(age));
 		}
-		let (release, block) = self.resolve(&target)?;
+		let (release, block, hash, node) = self.resolve_at(&target)?;
 		if !self.store.contains(&release.cid) {
 			return Err(TaskError::NotFetched(release.cid.to_text()));
 		}
@@ -262,6 +304,8 @@ impl Executor {
 			version: release.version,
 			cid: release.cid,
 			block,
+			hash,
+			node,
 			output: invocation.output,
 			fuel_used: invocation.fuel_used,
 		})

@@ -47,6 +47,7 @@ fn view(block: u32, runnable: &[ApprovedRelease], refused: &[(&ContentId, &str)]
 			.iter()
 			.map(|(c, r)| ((*c).clone(), r.to_string()))
 			.collect::<HashMap<_, _>>(),
+		..Default::default()
 	}
 }
 

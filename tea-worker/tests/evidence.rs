@@ -36,6 +36,7 @@ fn accepted(quote: &tea_worker::tpm::Quote, runtime: [u8; 32]) -> EvidenceState<
 		pcrs: log_values(&policy(), &quote.pcrs).try_into().unwrap(),
 		runtime: runtime.into(),
 		anchor: 1,
+		receipt_key: None,
 	}
 }
 

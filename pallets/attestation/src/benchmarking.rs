@@ -72,6 +72,7 @@ fn accepted<T: Config>(node: NodeId, log: &[LogEvent]) {
 			pcrs: vec![(LOG_PCR, replayed(log))].try_into().expect("1 PCR"),
 			runtime: H256(RUNTIME),
 			anchor: 1u32.into(),
+			receipt_key: None,
 		},
 	);
 }
@@ -379,6 +380,7 @@ mod benchmarks {
 				pcrs: vec![(LOG_PCR, [9; 32])].try_into().expect("1 PCR"),
 				runtime: H256(RUNTIME),
 				anchor: 1u32.into(),
+				receipt_key: None,
 			},
 		);
 		let info = tpm::QuoteInfo {

@@ -99,6 +99,10 @@ pub struct EvidenceState<BlockNumber> {
 	/// Its anchor: the TPM made it after this block was final for the node, so every entry of a
 	/// log that continues from it was extended later still.
 	pub anchor: BlockNumber,
+	/// The receipt key (ed25519 public key) the log showed last since that runtime launched:
+	/// the key the node's proof-of-trust receipts are signed with
+	/// (`tea_primitives::receipt`). None: that runtime extended none yet.
+	pub receipt_key: Option<[u8; 32]>,
 }
 
 /// How a quote fails its judgement: evidence against the node, or a refusal that proves
@@ -789,6 +793,7 @@ pub mod pallet {
 				last.as_ref().map(|state| state.anchor.saturating_sub(T::ChallengeWindow::get()));
 			let last = last.filter(|_| continued);
 			let mut runtime = last.as_ref().map(|state| state.runtime);
+			let mut receipt_key = last.as_ref().and_then(|state| state.receipt_key);
 			let mut releases = Vec::new();
 			for (i, entry) in log.iter().enumerate() {
 				match entry.kind {
@@ -802,6 +807,18 @@ pub mod pallet {
 							return Err(Judged::Offence(Offence::UnknownRuntime));
 						}
 						runtime = Some(H256(digest));
+						// A new runtime: its own key comes after it.
+						receipt_key = None;
+					}
+					EventKind::ReceiptKey => {
+						let bad = |e| Judged::Offence(Offence::BadEvidence(e));
+						if runtime.is_none() {
+							return Err(bad(evidence::EvidenceError::ReceiptKeyWithoutRuntime));
+						}
+						let key: [u8; 32] = entry.data[..]
+							.try_into()
+							.map_err(|_| bad(evidence::EvidenceError::MalformedReceiptKey))?;
+						receipt_key = Some(key);
 					}
 					// Bound into the PCR; governance does not list configurations (yet).
 					EventKind::Config => {}
@@ -849,6 +866,7 @@ pub mod pallet {
 				})?,
 				runtime,
 				anchor,
+				receipt_key,
 			};
 			Ok((runtime, info.clock, state, releases))
 		}

@@ -271,6 +271,16 @@ pub fn unfit_evidence(
 	}
 }
 
+/// Whether the latest receipt key `log` shows is not `own`, the key this process made (one
+/// made by an earlier process before it is fine: this process's comes later).
+pub fn foreign_receipt_key(log: &[LogEvent], own: Option<[u8; 32]>) -> bool {
+	let Some(own) = own else { return false };
+	log.iter()
+		.rev()
+		.find(|e| e.kind == EventKind::ReceiptKey)
+		.is_some_and(|e| e.data[..] != own[..])
+}
+
 /// Whether the worker checks its own evidence before it submits it. Test-only fault (feature
 /// `test-faults`, never in a release build): with `TEA_FAULT_NO_SELF_CHECK` set it submits what
 /// its checks would withhold, as a modified worker would, so that a test shows the chain
@@ -521,6 +531,9 @@ pub struct NodeDuty {
 	/// The providers this worker enabled (and logged), checked against the chain's registry
 	/// before it quotes.
 	pub providers: Vec<String>,
+	/// The receipt key this process made and logged (none: it logged none): a log whose
+	/// latest receipt key is another is not quoted ([`foreign_receipt_key`]).
+	pub receipt_key: Option<[u8; 32]>,
 	/// When a quote was last withheld (it is not tried again for a few blocks).
 	withheld_at: Option<BlockNumber>,
 	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
@@ -594,6 +607,7 @@ impl NodeDuty {
 			not_launched: None,
 			runtime: None,
 			providers: Vec::new(),
+			receipt_key: None,
 			withheld_at: None,
 			refusals: None,
 			busy: false,
@@ -925,9 +939,15 @@ impl NodeDuty {
 				return None;
 			}
 		};
-		if let Some(why) = unfit_evidence(rules, quote.clock.reset_count, &quote.pcrs, &log)
-			.filter(|_| self_checks())
-		{
+		let why = unfit_evidence(rules, quote.clock.reset_count, &quote.pcrs, &log).or_else(|| {
+			foreign_receipt_key(&log, self.receipt_key).then(|| {
+				"a receipt key this process did not make was logged after its own: another \
+				 program extends the log PCR and writes the event log, and receipts signed with \
+				 that key would verify; the node does not attest until the TPM is reset"
+					.to_owned()
+			})
+		});
+		if let Some(why) = why.filter(|_| self_checks()) {
 			withheld(&format!("{why} ({} log entries)", log.len()));
 			return None;
 		}
@@ -1065,6 +1085,31 @@ impl NodeDuty {
 mod tests {
 	use super::*;
 	use pallet_tea_nodes::Offence;
+
+	/// Attack: root writes the worker's event log and extends its own receipt key after the
+	/// daemon's, so that receipts it signs would verify. The daemon does not quote such a log.
+	#[test]
+	fn a_receipt_key_logged_after_this_processs_own_is_never_quoted() {
+		let key = |b: u8| LogEvent {
+			pcr: 13,
+			kind: EventKind::ReceiptKey,
+			data: vec![b; 32].try_into().unwrap(),
+		};
+		let other =
+			LogEvent { pcr: 13, kind: EventKind::Actor, data: vec![3; 36].try_into().unwrap() };
+		assert!(!foreign_receipt_key(&[key(1)], Some([1; 32])));
+		assert!(
+			!foreign_receipt_key(&[key(9), key(1), other.clone()], Some([1; 32])),
+			"an earlier process's"
+		);
+		assert!(
+			!foreign_receipt_key(&[other.clone()], Some([1; 32])),
+			"none in this part of the log"
+		);
+		assert!(foreign_receipt_key(&[key(1), key(9)], Some([1; 32])));
+		assert!(foreign_receipt_key(&[key(1), other, key(9)], Some([1; 32])));
+		assert!(!foreign_receipt_key(&[key(9)], None), "a process that logged no key judges none");
+	}
 
 	const RULES: HeartbeatRules<BlockNumber> = HeartbeatRules { period: 20, max_missed: 2 };
 

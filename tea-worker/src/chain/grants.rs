@@ -32,6 +32,11 @@ pub type ChainRollout = pallet_tea_upgrades::Rollout<BlockNumber, ConstU32<256>>
 pub struct ReleaseView {
 	/// The finalized block read.
 	pub block: BlockNumber,
+	/// Its hash.
+	pub hash: H256,
+	/// What the chain says of this worker's node there (none without a node id): what its
+	/// receipts claim.
+	pub node: Option<super::receipts::NodeFacts>,
 	/// Releases this worker may run.
 	pub runnable: Vec<ApprovedRelease>,
 	/// The release of each actor that runs here by name (and as a `tea:message` target): the
@@ -161,7 +166,14 @@ pub async fn read_view(
 		.at_current_block()
 		.await
 		.map_err(|e| request_error(url, "finalized block", &e))?;
-	let mut view = ReleaseView { block: at.block_number() as BlockNumber, ..Default::default() };
+	let mut view = ReleaseView {
+		block: at.block_number() as BlockNumber,
+		hash: at.block_hash(),
+		..Default::default()
+	};
+	if let Some(node) = node {
+		view.node = Some(super::receipts::node_facts(&at, url, node).await?);
+	}
 	let releases =
 		storage::dynamic::<(Static<Name>, u32), Static<ChainRelease>>("Actors", "Releases");
 	let mut entries =
@@ -217,7 +229,7 @@ pub async fn read_view(
 }
 
 /// Whether `node` is assigned to an opened tier of the live rollout of `actor` `version`.
-async fn tier_is_open(
+pub(super) async fn tier_is_open(
 	at: &subxt::OnlineClientAtBlock<subxt::SubstrateConfig>,
 	url: &str,
 	actor: &Name,

@@ -14,6 +14,7 @@ pub mod committee;
 pub mod duty;
 pub mod grants;
 pub mod outbox;
+pub mod receipts;
 pub mod releases;
 pub mod signer;
 

@@ -46,7 +46,8 @@ fn error(status: StatusCode, kind: &str, reason: &str) -> Reply {
 	http::json(status, &serde_json::json!({ "error": kind, "reason": reason }))
 }
 
-fn refused(e: &TaskError) -> Reply {
+/// The reply to what the executor refused (also the client task API's).
+pub(super) fn refused(e: &TaskError) -> Reply {
 	let status = match e {
 		TaskError::UnknownActor(_) => StatusCode::NOT_FOUND,
 		TaskError::NotRunnable(_) => StatusCode::FORBIDDEN,

@@ -39,6 +39,11 @@ pub struct File {
 	/// Loopback `HOST:PORT` of the local invocation API (`POST /v1/actors/<name>`); empty:
 	/// none. Its requests are unsigned, so it never listens beyond loopback.
 	pub api: Option<String>,
+	/// `HOST:PORT` of the client task API (`POST /v1/tasks`: signed requests, answered with
+	/// proof-of-trust receipts); empty (the default): none.
+	pub tasks: Option<String>,
+	/// Client tasks per second one client account may run here (twice that in a burst).
+	pub client_rate: Option<u32>,
 	/// On a dev chain: serve as that chain's genesis node of this name (`Alice`, `Bob`,
 	/// `Charlie`): committee duty only, the node's TPM makes credentials.
 	pub genesis: Option<String>,
@@ -92,6 +97,12 @@ pub struct Flags {
 	/// Loopback `HOST:PORT` of the local invocation API (empty: none).
 	#[arg(long, env = "TEA_API")]
 	pub api: Option<String>,
+	/// `HOST:PORT` of the client task API (empty: none).
+	#[arg(long, env = "TEA_TASKS")]
+	pub tasks: Option<String>,
+	/// Client tasks per second per client account.
+	#[arg(long, env = "TEA_CLIENT_RATE")]
+	pub client_rate: Option<u32>,
 	/// Serve as the dev chain's genesis node of this name.
 	#[arg(long, env = "TEA_GENESIS")]
 	pub genesis: Option<String>,
@@ -134,6 +145,10 @@ pub struct Config {
 	pub metrics: Option<std::net::SocketAddr>,
 	/// Local invocation API address (loopback).
 	pub api: Option<std::net::SocketAddr>,
+	/// Client task API address.
+	pub tasks: Option<std::net::SocketAddr>,
+	/// Client tasks per second per client.
+	pub client_rate: u32,
 	/// Genesis node name.
 	pub genesis: Option<String>,
 	/// Last-try blocks.
@@ -176,6 +191,8 @@ impl Flags {
 		set(&mut file.p2p_key, &self.p2p_key);
 		set(&mut file.metrics, &self.metrics);
 		set(&mut file.api, &self.api);
+		set(&mut file.tasks, &self.tasks);
+		file.client_rate = self.client_rate.or(file.client_rate);
 		set(&mut file.genesis, &self.genesis);
 		if !self.listen.is_empty() {
 			file.listen = Some(self.listen.clone());
@@ -290,6 +307,13 @@ impl Flags {
 				Some(parsed)
 			}
 		};
+		let tasks = match file.tasks.as_deref().unwrap_or("") {
+			"" => None,
+			addr => Some(
+				addr.parse()
+					.map_err(|e| bad("tasks", format!("{addr:?} is not HOST:PORT: {e}")))?,
+			),
+		};
 		let positive = |key: &str, v: u64| {
 			if v == 0 {
 				Err(bad(key, "must be at least 1".into()))
@@ -322,6 +346,8 @@ impl Flags {
 			announce,
 			metrics,
 			api,
+			tasks,
+			client_rate: positive("client_rate", file.client_rate.unwrap_or(1000).into())? as u32,
 			genesis,
 			last_try: file.last_try.unwrap_or(3),
 			request_timeout: positive("request_timeout", file.request_timeout.unwrap_or(10))?,
@@ -363,6 +389,8 @@ impl Config {
 			announce: self.announce.as_ref().map(|a| a.iter().map(ToString::to_string).collect()),
 			metrics: Some(self.metrics.map(|a| a.to_string()).unwrap_or_default()),
 			api: Some(self.api.map(|a| a.to_string()).unwrap_or_default()),
+			tasks: Some(self.tasks.map(|a| a.to_string()).unwrap_or_default()),
+			client_rate: Some(self.client_rate),
 			genesis: self.genesis.clone(),
 			last_try: Some(self.last_try),
 			request_timeout: Some(self.request_timeout),

@@ -36,6 +36,7 @@
 //! builds.
 
 pub mod api;
+pub mod client_api;
 pub mod config;
 pub mod launch;
 pub mod swtpm;
@@ -227,6 +228,20 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 			break;
 		}
 	}
+	// The receipt key: made now, extended before any task is answered; a receipt verifies
+	// only once a quote the chain accepted carries it (`tea_primitives::receipt`). A node that
+	// does not attest (a genesis node, or one not started by `tea-worker launch`) binds none.
+	let receipt_key = crate::receipts::ReceiptKey::generate();
+	let mut key_logged = false;
+	if config.genesis.is_none() && not_launched.is_none() {
+		let public = receipt_key.public();
+		match tpm.run(move |tpm| tpm.measure(EventKind::ReceiptKey, &public)).await {
+			Ok(_) => key_logged = true,
+			Err(e) => {
+				tracing::error!(target: LOG_TARGET, error = %e, "receipt key not measured: receipts will not verify")
+			}
+		}
+	}
 	let grants = ChainGrants::empty(Some(node));
 	let measure: Arc<dyn crate::runtime::Measure> = Arc::new(tpm.clone());
 	let runtime = MiniRuntime::measured(
@@ -243,6 +258,20 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 		match config.api {
 			Some(addr) => Some(api::serve(addr, executor.clone()).await.map_err(|e| {
 				WorkerError::Config(format!("`api`: cannot listen on {addr}: {e}"))
+			})?),
+			None => None,
+		};
+	let receipt_public = receipt_key.public();
+	let client_tasks = Arc::new(crate::receipts::ClientTasks::new(
+		executor.clone(),
+		receipt_key,
+		node.0,
+		config.client_rate,
+	));
+	let tasks_api =
+		match config.tasks {
+			Some(addr) => Some(client_api::serve(addr, client_tasks).await.map_err(|e| {
+				WorkerError::Config(format!("`tasks`: cannot listen on {addr}: {e}"))
 			})?),
 			None => None,
 		};
@@ -281,6 +310,31 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 		None => None,
 	};
 
+	// SIGINT and SIGTERM are handled from here on, before anyone learns the daemon started (a
+	// signal between the two would kill it with the default action, review of CI run 14).
+	let (stop_tx, stop) = tokio::sync::watch::channel(false);
+	{
+		use tokio::signal::unix::{signal, SignalKind};
+		let handler = |kind| {
+			signal(kind).map_err(|e| WorkerError::Config(format!("cannot handle signals: {e}")))
+		};
+		let (mut term, mut int) =
+			(handler(SignalKind::terminate())?, handler(SignalKind::interrupt())?);
+		tokio::spawn(async move {
+			tokio::select! {
+				_ = int.recv() => {}
+				_ = term.recv() => {}
+			}
+			tracing::info!(target: LOG_TARGET, "stopping: finishing in-flight submissions (again to stop at once)");
+			let _ = stop_tx.send(true);
+			tokio::select! {
+				_ = int.recv() => {}
+				_ = term.recv() => {}
+			}
+			tracing::warn!(target: LOG_TARGET, "stopped at once");
+			std::process::exit(130);
+		});
+	}
 	let peer = network.peer_id();
 	emit(serde_json::json!({
 		"started": {
@@ -290,28 +344,12 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 			"operator": signer.account().to_string(),
 			"metrics": metrics.map(|a| format!("http://{a}/metrics")),
 			"api": api.map(|a| format!("http://{a}/v1")),
+			"tasks": tasks_api.map(|a| format!("http://{a}/v1")),
+			"receiptKey": hex0x(&receipt_public),
 			"genesis": config.genesis,
 			"ekCertificate": !tpm.identity().ek_certificate.is_empty(),
 		}
 	}));
-
-	let (stop_tx, stop) = tokio::sync::watch::channel(false);
-	tokio::spawn(async move {
-		let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-			.expect("a SIGTERM handler");
-		tokio::select! {
-			_ = tokio::signal::ctrl_c() => {}
-			_ = term.recv() => {}
-		}
-		tracing::info!(target: LOG_TARGET, "stopping: finishing in-flight submissions (again to stop at once)");
-		let _ = stop_tx.send(true);
-		tokio::select! {
-			_ = tokio::signal::ctrl_c() => {}
-			_ = term.recv() => {}
-		}
-		tracing::warn!(target: LOG_TARGET, "stopped at once");
-		std::process::exit(130);
-	});
 
 	let extra_peers: Vec<_> = config.peers.iter().filter_map(p2p::peer_of).collect();
 	let mut duty = NodeDuty::new(
@@ -330,6 +368,7 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 	duty.not_launched = not_launched;
 	duty.runtime = Some(measurement);
 	duty.providers = names.iter().map(|n| n.to_string()).collect();
+	duty.receipt_key = key_logged.then_some(receipt_public);
 	duty.refusals = Some(security);
 	duty.announce = config
 		.announce

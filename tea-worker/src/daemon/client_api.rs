@@ -1,0 +1,166 @@
+//! The client task API: anyone may ask this node to run a task, with a request signed by
+//! their account, and gets the output with a proof-of-trust receipt
+//! ([`crate::receipts`]). It listens where `tasks` says (`HOST:PORT`; none by default), and
+//! answers web pages too (CORS): requests are signed, so a page can spend only its own
+//! client's tasks.
+//!
+//! - `GET /v1/node`: `{"nodeId", "receiptKey", "block"}` — the node a request must name, the
+//!   key its receipts are signed with, and the latest finalized block it read (a request's
+//!   `valid_until` is at most [`MAX_VALIDITY`](crate::receipts::MAX_VALIDITY) blocks after).
+//! - `POST /v1/tasks` with `{"request": "0x…", "signature": "0x…", "input": "0x…"}`: the SCALE
+//!   `TaskRequest`, the client's SCALE `MultiSignature` over `b"tea/task/v1" ‖ request`, and
+//!   the input bytes. `200` answers `{"output", "receipt", "actor", "version", "cid", "block",
+//!   "blockHash", "attestation", "fuelUsed"}` (`receipt`: the SCALE `SignedReceipt`, what
+//!   `tea-worker verify` checks). A refusal answers `{"error": <kind>, "reason"}`: `400
+//!   bad_request` / `input_mismatch` / `too_long`, `401 bad_signature`, `421 wrong_node`, `409
+//!   replayed`, `410 expired`, `429 rate_limited` (with `retry-after`), `503 not_attested` /
+//!   `full`, and the local API's statuses for what the executor refuses.
+
+use crate::{
+	hex0x,
+	http::{self, Reply},
+	receipts::{ClientTasks, Refusal},
+};
+use hyper::{header, Method, StatusCode};
+use std::{net::SocketAddr, sync::Arc};
+
+const LOG_TARGET: &str = "tea::tasks";
+
+/// Serves the client task API of `tasks` on `addr` until the process ends; returns the bound
+/// address.
+pub async fn serve(addr: SocketAddr, tasks: Arc<ClientTasks>) -> std::io::Result<SocketAddr> {
+	http::serve(addr, move |request| {
+		let tasks = tasks.clone();
+		async move {
+			let mut reply = answer(&tasks, request).await;
+			let headers = reply.headers_mut();
+			headers
+				.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+			reply
+		}
+	})
+	.await
+}
+
+fn error(status: StatusCode, kind: &str, reason: &str) -> Reply {
+	http::json(status, &serde_json::json!({ "error": kind, "reason": reason }))
+}
+
+fn refused(e: &Refusal) -> Reply {
+	let status = match e {
+		Refusal::Malformed(_) | Refusal::InputMismatch | Refusal::TooLong { .. } => {
+			StatusCode::BAD_REQUEST
+		}
+		Refusal::BadSignature => StatusCode::UNAUTHORIZED,
+		Refusal::WrongNode(_) => StatusCode::MISDIRECTED_REQUEST,
+		Refusal::Replayed(_) => StatusCode::CONFLICT,
+		Refusal::Expired { .. } => StatusCode::GONE,
+		Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+		Refusal::Full | Refusal::NotAttested(_) => StatusCode::SERVICE_UNAVAILABLE,
+		Refusal::Task(e) => return super::api::refused(e),
+	};
+	let mut reply = error(status, e.kind(), &e.to_string());
+	if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+		reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+	}
+	reply
+}
+
+/// `0x`-prefixed hex of a JSON field.
+fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, Refusal> {
+	let text = body
+		.get(name)
+		.and_then(|v| v.as_str())
+		.ok_or_else(|| Refusal::Malformed(format!("no `{name}` (a 0x-prefixed hex string)")))?;
+	let digits = text.strip_prefix("0x").unwrap_or(text);
+	hex::decode(digits).map_err(|e| Refusal::Malformed(format!("`{name}`: {e}")))
+}
+
+async fn answer(tasks: &ClientTasks, request: hyper::Request<hyper::body::Incoming>) -> Reply {
+	let path = request.uri().path().to_owned();
+	match (request.method(), path.as_str()) {
+		(&Method::OPTIONS, "/v1/tasks" | "/v1/node") => {
+			let mut reply = http::reply(StatusCode::NO_CONTENT, "text/plain", "");
+			let headers = reply.headers_mut();
+			headers.insert(
+				header::ACCESS_CONTROL_ALLOW_METHODS,
+				header::HeaderValue::from_static("GET, POST"),
+			);
+			headers.insert(
+				header::ACCESS_CONTROL_ALLOW_HEADERS,
+				header::HeaderValue::from_static("content-type"),
+			);
+			reply
+		}
+		(&Method::GET, "/v1/node") => http::json(
+			StatusCode::OK,
+			&serde_json::json!({
+				"nodeId": hex0x(&tasks.node()),
+				"receiptKey": hex0x(&tasks.key()),
+				"block": tasks.executor().current_block(),
+			}),
+		),
+		(&Method::POST, "/v1/tasks") => {
+			// Hex doubles the input; the request and signature add a few hundred bytes.
+			let max = tasks.executor().max_input() * 2 + 4096;
+			let body = match http::body(request, max).await {
+				Ok(body) => body,
+				Err(true) => {
+					return error(
+						StatusCode::PAYLOAD_TOO_LARGE,
+						"input_too_large",
+						&format!(
+							"the body is over {max} bytes (inputs of at most {} bytes)",
+							tasks.executor().max_input()
+						),
+					)
+				}
+				Err(false) => {
+					return error(
+						StatusCode::BAD_REQUEST,
+						"bad_body",
+						"the body was not sent whole",
+					)
+				}
+			};
+			let result = async {
+				let body: serde_json::Value = serde_json::from_slice(&body)
+					.map_err(|e| Refusal::Malformed(format!("the body is not JSON: {e}")))?;
+				let request = hex_field(&body, "request")?;
+				let signature = hex_field(&body, "signature")?;
+				let input = hex_field(&body, "input")?;
+				tasks.run(&request, &signature, input).await
+			}
+			.await;
+			match result {
+				Ok(done) => {
+					let r = &done.receipt.receipt;
+					crate::metrics::client_task("ok");
+					http::json(
+						StatusCode::OK,
+						&serde_json::json!({
+							"output": hex0x(&done.outcome.output),
+							"receipt": hex0x(&codec::Encode::encode(&done.receipt)),
+							"actor": done.outcome.actor,
+							"version": r.version,
+							"cid": r.cid.to_text(),
+							"block": r.block,
+							"blockHash": hex0x(r.block_hash.as_bytes()),
+							"attestation": r.attestation,
+							"fuelUsed": r.fuel_used,
+						}),
+					)
+				}
+				Err(e) => {
+					crate::metrics::client_task(e.kind());
+					tracing::info!(target: LOG_TARGET, error = %e, "client task refused or failed");
+					refused(&e)
+				}
+			}
+		}
+		(_, "/v1/tasks" | "/v1/node") => {
+			error(StatusCode::METHOD_NOT_ALLOWED, "method", "POST /v1/tasks, GET /v1/node")
+		}
+		_ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
+	}
+}
