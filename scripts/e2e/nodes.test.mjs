@@ -510,12 +510,25 @@ async function verifyInJs(hex, input, output) {
   if (record.isNone || record.unwrap().lastValid.unwrapOr(null)?.toNumber() !== receipt.attestation.toNumber()) return 'UnknownAttestation';
   const evidence = await at.query.attestation.evidence(node);
   if (evidence.isNone || evidence.unwrap().receiptKey.unwrapOr(null)?.toHex() !== receipt.key.toHex()) return 'KeyNotBound';
-  const release = await at.query.actors.releaseByCid(receipt.cid);
-  if (release.isNone) return 'ReleaseNotAllowed';
+  // As hex: a Uint8Array would be taken as SCALE (length-prefixed) bytes.
+  const release = await at.query.actors.releaseByCid(receipt.cid.toHex());
+  if (release.isNone) return 'ReleaseNotAllowed (no release under the CID)';
   const [actor, version] = release.unwrap();
   if (actor.toHex() !== receipt.actor.toHex() || version.toNumber() !== receipt.version.toNumber()) return 'ReleaseNotAllowed';
   const status = (await at.query.actors.releases(actor, version)).unwrap().status;
-  return status.isActive ? null : 'ReleaseNotAllowed';
+  if (status.isActive) return null;
+  if (!status.isRolling) return `ReleaseNotAllowed (${status.type})`;
+  // Rolling (a completed rollout not yet finalized as Active, say): the node's tier is open.
+  const live = await at.query.upgrades.liveByKey({ Actor: actor });
+  if (live.isNone) return 'ReleaseNotAllowed (rolling, no live rollout)';
+  const id = live.unwrap();
+  const rollout = (await at.query.upgrades.rollouts(id)).unwrap();
+  if (!rollout.target.isRelease || rollout.target.asRelease.version.toNumber() !== version.toNumber()) return 'ReleaseNotAllowed';
+  const state = rollout.state;
+  const open = state.isRunning ? state.asRunning.tier.toNumber() : state.isFrozen ? state.asFrozen.tier.toNumber()
+    : (state.isGrace || state.isCompleted) ? Infinity : -1;
+  const assignment = await at.query.upgrades.assignments(id, node);
+  return assignment.isSome && assignment.unwrap().tier.toNumber() <= open ? null : 'ReleaseNotAllowed';
 }
 
 test('a client runs a task on an attested worker and gets a receipt that verifies with tea-worker and from JavaScript; tampered or replayed, it fails with its reason', async () => {
