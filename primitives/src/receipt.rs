@@ -21,9 +21,13 @@
 //! is the one that attestation's evidence bound, and the release was one the node could run;
 //! and that the node is not quarantined now (evidence since makes what it signed suspect).
 //!
+//! **Acknowledged work.** A client that verified a receipt may sign it back ([`Acknowledged`]):
+//! the worker batches acknowledged receipts on chain, which counts them as the node's work
+//! points (`pallet-tea-rewards`).
+//!
 //! Every signed payload is domain-separated ([`TASK_SIGNING_DOMAIN`],
-//! [`RECEIPT_SIGNING_DOMAIN`]), so that neither can be replayed as a manifest, a transaction or
-//! the other.
+//! [`RECEIPT_SIGNING_DOMAIN`], [`ACK_SIGNING_DOMAIN`]), so that none can be replayed as a
+//! manifest, a transaction or another.
 
 use crate::{cid::ContentId, manifest::Name};
 use alloc::vec::Vec;
@@ -36,6 +40,8 @@ use sp_runtime::traits::{IdentifyAccount, Verify};
 pub const TASK_SIGNING_DOMAIN: &[u8] = b"tea/task/v1";
 /// Domain separator of a node's receipt signature.
 pub const RECEIPT_SIGNING_DOMAIN: &[u8] = b"tea/receipt/v1";
+/// Domain separator of a client's acknowledgement of a receipt.
+pub const ACK_SIGNING_DOMAIN: &[u8] = b"tea/ack/v1";
 
 /// SHA-256 of `bytes` (the input and output hashes of requests and receipts).
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -136,6 +142,33 @@ pub struct SignedReceipt<AccountId, BlockNumber, Hash> {
 	pub signature: [u8; 64],
 }
 
+/// A receipt the client accepted, and the client's signature over
+/// [`SignedReceipt::acknowledgement_payload`]: what a worker batches on chain to earn work
+/// points (`pallet-tea-rewards`). The client signs only what it verified; the chain checks both
+/// signatures, so neither the worker nor the client alone can make one.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct Acknowledged<AccountId, BlockNumber, Hash, Signature> {
+	/// The receipt, as the node signed it.
+	pub signed: SignedReceipt<AccountId, BlockNumber, Hash>,
+	/// The client's (`signed.receipt.client`) signature.
+	pub acknowledgement: Signature,
+}
+
+impl<AccountId: Encode, BlockNumber: Encode, Hash: Encode, Signature>
+	Acknowledged<AccountId, BlockNumber, Hash, Signature>
+where
+	Signature: Verify,
+	Signature::Signer: IdentifyAccount<AccountId = AccountId>,
+{
+	/// Whether the acknowledgement is the receipt's client's signature over the signed receipt.
+	pub fn acknowledgement_valid(&self) -> bool {
+		self.acknowledgement
+			.verify(&self.signed.acknowledgement_payload()[..], &self.signed.receipt.client)
+	}
+}
+
 /// Why a receipt does not verify. Each says which check failed.
 #[derive(
 	Clone,
@@ -175,10 +208,40 @@ pub enum ReceiptError {
 	QuarantinedSince,
 }
 
+impl ReceiptError {
+	/// What the error means, for people (the CLI and the client API print it).
+	pub fn reason(&self) -> &'static str {
+		use ReceiptError::*;
+		match self {
+			BadSignature => {
+				"the signature is not the receipt key's over this receipt: it was changed or forged"
+			}
+			InputMismatch => "the input is not the one the receipt names",
+			OutputMismatch => "the output is not the one the receipt names",
+			UnknownBlock => "its block is not a finalized block of this chain",
+			UnknownNode => "the node was not registered at its block",
+			NodeNotServing => {
+				"the node was not serving (candidate, quarantined or exiting) at its block"
+			}
+			UnknownAttestation => {
+				"the attestation it names is not the node's latest accepted one at its block"
+			}
+			KeyNotBound => {
+				"the node's accepted evidence did not bind this receipt key at its block"
+			}
+			ReleaseNotAllowed => "the release was not one the node could run at its block",
+			QuarantinedSince => {
+				"the node is quarantined now: evidence against it since makes what it signed suspect"
+			}
+		}
+	}
+}
+
 /// Where a node stood at a block, as a receipt check needs it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum Standing {
 	/// Not registered.
+	#[default]
 	Unknown,
 	/// On probation or active: it attests and may serve tasks.
 	Serving,
@@ -268,16 +331,28 @@ impl<AccountId: Encode, BlockNumber: Encode, Hash: Encode>
 		signature.verify(&self.receipt.signing_payload()[..], &key)
 	}
 
-	/// The checks that need no chain: the signature, and that `input` and `output` are the
-	/// bytes the receipt names.
-	pub fn verify_offline(&self, input: &[u8], output: &[u8]) -> Result<(), ReceiptError> {
+	/// The exact bytes a client signs to acknowledge this receipt ([`Acknowledged`]): domain
+	/// separator, then the SHA-256 of the signed receipt's SCALE encoding.
+	pub fn acknowledgement_payload(&self) -> Vec<u8> {
+		let mut payload = ACK_SIGNING_DOMAIN.to_vec();
+		payload.extend(sha256(&self.encode()));
+		payload
+	}
+
+	/// The checks that need no chain: the signature, and that `input` and `output` (each when
+	/// given) are the bytes the receipt names.
+	pub fn verify_offline(
+		&self,
+		input: Option<&[u8]>,
+		output: Option<&[u8]>,
+	) -> Result<(), ReceiptError> {
 		if !self.signature_valid() {
 			return Err(ReceiptError::BadSignature);
 		}
-		if sha256(input) != self.receipt.input {
+		if input.is_some_and(|input| sha256(input) != self.receipt.input) {
 			return Err(ReceiptError::InputMismatch);
 		}
-		if sha256(output) != self.receipt.output {
+		if output.is_some_and(|output| sha256(output) != self.receipt.output) {
 			return Err(ReceiptError::OutputMismatch);
 		}
 		Ok(())
@@ -334,10 +409,16 @@ mod tests {
 	#[test]
 	fn a_signed_receipt_verifies_and_every_tampered_field_fails() {
 		let signed = receipt().sign(&key());
-		assert_eq!(signed.verify_offline(b"in", b"out"), Ok(()));
+		assert_eq!(signed.verify_offline(Some(b"in"), Some(b"out")), Ok(()));
 		assert_eq!(signed.receipt.check_chain(&facts()), Ok(()));
-		assert_eq!(signed.verify_offline(b"in!", b"out"), Err(ReceiptError::InputMismatch));
-		assert_eq!(signed.verify_offline(b"in", b"out!"), Err(ReceiptError::OutputMismatch));
+		assert_eq!(
+			signed.verify_offline(Some(b"in!"), Some(b"out")),
+			Err(ReceiptError::InputMismatch)
+		);
+		assert_eq!(
+			signed.verify_offline(Some(b"in"), Some(b"out!")),
+			Err(ReceiptError::OutputMismatch)
+		);
 
 		// Every field changed after signing breaks the signature.
 		let tampered: [&dyn Fn(&mut TestReceipt); 13] = [
@@ -362,7 +443,7 @@ mod tests {
 		}
 		let mut bad = signed.clone();
 		bad.signature[10] ^= 1;
-		assert_eq!(bad.verify_offline(b"in", b"out"), Err(ReceiptError::BadSignature));
+		assert_eq!(bad.verify_offline(Some(b"in"), Some(b"out")), Err(ReceiptError::BadSignature));
 	}
 
 	#[test]
@@ -440,5 +521,32 @@ mod tests {
 		// A manifest signature over the same bytes without the domain is not a request's.
 		let raw: MultiSignature = Sr25519Keyring::Alice.pair().sign(&request.encode()).into();
 		assert!(!request.verify(&raw));
+	}
+
+	#[test]
+	fn an_acknowledgement_is_the_clients_signature_over_the_signed_receipt() {
+		let signed = receipt().sign(&key());
+		let client = Sr25519Keyring::Alice;
+		assert_eq!(signed.receipt.client, client.to_account_id());
+		let ack = |by: Sr25519Keyring, payload: &[u8]| Acknowledged {
+			signed: signed.clone(),
+			acknowledgement: MultiSignature::from(by.pair().sign(payload)),
+		};
+		assert!(ack(client, &signed.acknowledgement_payload()).acknowledgement_valid());
+		// Someone else's signature, or the client's over the receipt without the domain, or
+		// over the node's payload, is no acknowledgement.
+		assert!(
+			!ack(Sr25519Keyring::Bob, &signed.acknowledgement_payload()).acknowledgement_valid()
+		);
+		assert!(!ack(client, &signed.encode()).acknowledgement_valid());
+		assert!(!ack(client, &signed.receipt.signing_payload()).acknowledgement_valid());
+		// It covers the node's signature too: the same receipt signed again (another key) is
+		// another acknowledgement.
+		let mut good = ack(client, &signed.acknowledgement_payload());
+		good.signed.signature[0] ^= 1;
+		assert!(!good.acknowledgement_valid());
+		good.signed.signature[0] ^= 1;
+		good.signed.receipt.fuel_used += 1;
+		assert!(!good.acknowledgement_valid());
 	}
 }

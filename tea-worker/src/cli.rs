@@ -132,10 +132,7 @@ fn read_receipt(
 			let field = |name: &str| -> Result<Option<Vec<u8>>, WorkerError> {
 				json.get(name)
 					.and_then(|v| v.as_str())
-					.map(|t| {
-						hex::decode(t.trim_start_matches("0x"))
-							.map_err(|e| bad(format!("`{name}`: {e}")))
-					})
+					.map(|t| tea_worker::unhex0x(t).map_err(|e| bad(format!("`{name}`: {e}"))))
 					.transpose()
 			};
 			let receipt = json
@@ -356,7 +353,7 @@ pub fn tpm(command: TpmCommand) -> Result<(), WorkerError> {
 			json
 		}
 		TpmCommand::Quote { tpm, nonce, pcrs } => {
-			let nonce = hex::decode(nonce.strip_prefix("0x").unwrap_or(&nonce))
+			let nonce = tea_worker::unhex0x(&nonce)
 				.map_err(|e| WorkerError::Usage(format!("--nonce is not hex: {e}")))?;
 			if !pcrs.windows(2).all(|w| w[0] < w[1]) {
 				return Err(WorkerError::Usage(format!(
@@ -585,8 +582,7 @@ pub enum ActorCommand {
 
 /// A node id: `0x` and 64 hex digits.
 fn parse_node_id(text: &str) -> Result<sp_core::H256, WorkerError> {
-	let digits = text.strip_prefix("0x").unwrap_or(text);
-	let bytes = hex::decode(digits).ok().filter(|b| b.len() == 32).ok_or_else(|| {
+	let bytes = tea_worker::unhex0x(text).ok().filter(|b| b.len() == 32).ok_or_else(|| {
 		WorkerError::Usage(format!("--node-id {text:?} is not 0x and 64 hex digits"))
 	})?;
 	Ok(sp_core::H256::from_slice(&bytes))

@@ -251,7 +251,7 @@ impl SignedManifestJson {
 		})?;
 		let developer = AccountId32::from_ss58check(developer)
 			.map_err(|e| ManifestError::Field { field: "developer", reason: format!("{e:?}") })?;
-		let raw = hex::decode(self.signature.trim_start_matches("0x"))
+		let raw = crate::unhex0x(&self.signature)
 			.map_err(|e| ManifestError::Field { field: "signature", reason: e.to_string() })?;
 		let raw: [u8; 64] = raw.try_into().map_err(|_| ManifestError::Field {
 			field: "signature",

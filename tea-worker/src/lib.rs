@@ -38,3 +38,8 @@ pub mod tpm;
 pub fn hex0x(bytes: &[u8]) -> String {
 	format!("0x{}", hex::encode(bytes))
 }
+
+/// The bytes of hex `text`, with or without the `0x` prefix (the inverse of [`hex0x`]).
+pub fn unhex0x(text: &str) -> Result<Vec<u8>, hex::FromHexError> {
+	hex::decode(text.strip_prefix("0x").unwrap_or(text))
+}

@@ -25,7 +25,7 @@ use std::{
 	sync::{Arc, Mutex},
 	time::Instant,
 };
-use tea_primitives::receipt::{self, Receipt, TaskRequest, TaskTarget};
+use tea_primitives::receipt::{self, Receipt, Standing, TaskRequest, TaskTarget};
 
 /// A request as the TEA runtime's types make it.
 pub type ChainTaskRequest = TaskRequest<AccountId32, u32>;
@@ -245,7 +245,7 @@ impl ClientTasks {
 	/// The block of the node's latest accepted attestation if a receipt at `block` with these
 	/// facts would verify.
 	fn attested(&self, node: NodeFacts, block: u32) -> Result<u32, Refusal> {
-		if !node.serving {
+		if node.standing != Standing::Serving {
 			return Err(Refusal::NotAttested(format!(
 				"this node is not serving at block {} (not registered, a candidate, quarantined or exiting): a receipt would not verify",
 				block
@@ -299,7 +299,7 @@ impl ClientTasks {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
 	/// The receipt fails a check (the reason says which).
-	#[error("the receipt does not verify: {0:?} ({reason})", reason = explain(.0))]
+	#[error("the receipt does not verify: {0:?} ({reason})", reason = .0.reason())]
 	Receipt(receipt::ReceiptError),
 	/// The receipt is not a receipt.
 	#[error("not a receipt: {0}")]
@@ -309,35 +309,10 @@ pub enum VerifyError {
 	Chain(#[from] crate::chain::receipts::BlockError),
 }
 
-/// What each [`receipt::ReceiptError`] means, for people.
-pub fn explain(e: &receipt::ReceiptError) -> &'static str {
-	use receipt::ReceiptError::*;
-	match e {
-		BadSignature => {
-			"the signature is not the receipt key's over this receipt: it was changed or forged"
-		}
-		InputMismatch => "the input is not the one the receipt names",
-		OutputMismatch => "the output is not the one the receipt names",
-		UnknownBlock => "its block is not a finalized block of this chain",
-		UnknownNode => "the node was not registered at its block",
-		NodeNotServing => {
-			"the node was not serving (candidate, quarantined or exiting) at its block"
-		}
-		UnknownAttestation => {
-			"the attestation it names is not the node's latest accepted one at its block"
-		}
-		KeyNotBound => "the node's accepted evidence did not bind this receipt key at its block",
-		ReleaseNotAllowed => "the release was not one the node could run at its block",
-		QuarantinedSince => {
-			"the node is quarantined now: evidence against it since makes what it signed suspect"
-		}
-	}
-}
-
 /// Decodes a SCALE [`ChainSignedReceipt`] (`0x` hex allowed).
 pub fn decode_receipt(text: &str) -> Result<ChainSignedReceipt, VerifyError> {
-	let digits = text.trim().strip_prefix("0x").unwrap_or(text.trim());
-	let bytes = hex::decode(digits).map_err(|e| VerifyError::Malformed(format!("not hex: {e}")))?;
+	let bytes =
+		crate::unhex0x(text.trim()).map_err(|e| VerifyError::Malformed(format!("not hex: {e}")))?;
 	ChainSignedReceipt::decode_all(&mut &bytes[..])
 		.map_err(|e| VerifyError::Malformed(format!("not a SCALE SignedReceipt: {e}")))
 }
@@ -351,15 +326,7 @@ pub async fn verify(
 	output: Option<&[u8]>,
 ) -> Result<(), VerifyError> {
 	let r = &signed.receipt;
-	if !signed.signature_valid() {
-		return Err(VerifyError::Receipt(receipt::ReceiptError::BadSignature));
-	}
-	if input.is_some_and(|input| receipt::sha256(input) != r.input) {
-		return Err(VerifyError::Receipt(receipt::ReceiptError::InputMismatch));
-	}
-	if output.is_some_and(|output| receipt::sha256(output) != r.output) {
-		return Err(VerifyError::Receipt(receipt::ReceiptError::OutputMismatch));
-	}
+	signed.verify_offline(input, output).map_err(VerifyError::Receipt)?;
 	let facts =
 		crate::chain::receipts::chain_facts(client, r.block_hash, sp_core::H256(r.node), &r.cid)
 			.await?;
@@ -395,8 +362,7 @@ pub async fn run_remote(
 	}
 	let hex_of = |value: &serde_json::Value, name: &str| -> Result<Vec<u8>, String> {
 		let text = value.get(name).and_then(|v| v.as_str()).unwrap_or_default();
-		hex::decode(text.trim_start_matches("0x"))
-			.map_err(|e| format!("`{name}` of the answer: {e}"))
+		crate::unhex0x(text).map_err(|e| format!("`{name}` of the answer: {e}"))
 	};
 	let node_id: [u8; 32] = hex_of(&node, "nodeId")?
 		.try_into()

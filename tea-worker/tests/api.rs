@@ -4,6 +4,8 @@
 //! rolling tiers) is covered end to end in `scripts/e2e/actors.test.mjs`; here the view is the
 //! one `read_view` would return.
 
+mod common;
+
 use std::{
 	collections::HashMap,
 	io::{Read, Write},
@@ -21,12 +23,6 @@ use tea_worker::{
 	tasks::Executor,
 };
 
-/// Returns its input: `tea_run(ptr, len)` answers `(ptr << 32) | len`.
-const ECHO: &str = r#"(module (memory (export "memory") 1)
-	(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
-	(func (export "tea_run") (param i32 i32) (result i64)
-		local.get 0 i64.extend_i32_u i64.const 32 i64.shl
-		local.get 1 i64.extend_i32_u i64.or))"#;
 /// Never returns.
 const SPIN: &str = r#"(module (memory (export "memory") 1)
 	(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
@@ -115,7 +111,7 @@ async fn call_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_callers_run_what_the_chain_allows_and_get_typed_refusals() {
 	let api = api(RuntimeConfig::default(), 1024).await;
-	let echo = api.store.put(&wat::parse_str(ECHO).unwrap()).unwrap();
+	let echo = api.store.put(&wat::parse_str(common::ECHO).unwrap()).unwrap();
 	let v1 = release("echo", 1, &echo);
 	let absent = ContentId::of(b"a release nobody has fetched yet");
 	let proposed = ContentId::of(b"a proposed release");
@@ -248,7 +244,7 @@ async fn a_hostile_actor_is_contained_and_callers_past_the_slots_are_told_to_ret
 	let api = api(config, 1024).await;
 	assert_eq!(api.executor.slots(), 1);
 	let spin = api.store.put(&wat::parse_str(SPIN).unwrap()).unwrap();
-	let echo = api.store.put(&wat::parse_str(ECHO).unwrap()).unwrap();
+	let echo = api.store.put(&wat::parse_str(common::ECHO).unwrap()).unwrap();
 	let not_wasm = api.store.put(b"\0asm but not really").unwrap();
 	api.executor.update(view(
 		1,
@@ -281,7 +277,7 @@ async fn a_hostile_actor_is_contained_and_callers_past_the_slots_are_told_to_ret
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_stops_reading_the_chain_stops_running_releases() {
 	let api = api_stale_after(RuntimeConfig::default(), 1024, Duration::from_millis(400)).await;
-	let echo = api.store.put(&wat::parse_str(ECHO).unwrap()).unwrap();
+	let echo = api.store.put(&wat::parse_str(common::ECHO).unwrap()).unwrap();
 	api.executor.update(view(1, &[release("echo", 1, &echo)], &[]));
 	let (status, _) = call(api.addr, "POST", "/v1/actors/echo", b"hi").await;
 	assert_eq!(status, 200);

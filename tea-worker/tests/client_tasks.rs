@@ -4,6 +4,8 @@
 //! refused with its own kind. What the chain says is the view `read_view` would return (the
 //! chain's part runs end to end in `scripts/e2e/nodes.test.mjs`).
 
+mod common;
+
 use codec::Encode;
 use sp_core::{sr25519, Pair, H256};
 use sp_runtime::MultiSignature;
@@ -21,13 +23,6 @@ use tea_worker::{
 	store::ContentStore,
 	tasks::Executor,
 };
-
-/// Returns its input.
-const ECHO: &str = r#"(module (memory (export "memory") 1)
-	(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
-	(func (export "tea_run") (param i32 i32) (result i64)
-		local.get 0 i64.extend_i32_u i64.const 32 i64.shl
-		local.get 1 i64.extend_i32_u i64.or))"#;
 
 const NODE: [u8; 32] = [0x11; 32];
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -49,7 +44,7 @@ async fn node(rate: u32) -> Node {
 		MiniRuntime::new(RuntimeConfig::default(), store.clone(), grants.clone(), providers)
 			.unwrap();
 	let executor = Arc::new(Executor::new(runtime, grants, store.clone(), 1024));
-	let cid = store.put(&wat::parse_str(ECHO).unwrap()).unwrap();
+	let cid = store.put(&wat::parse_str(common::ECHO).unwrap()).unwrap();
 	let release = ApprovedRelease { actor: "echo".into(), version: 2, cid, grants: vec![] };
 	let tasks = Arc::new(ClientTasks::new(executor.clone(), ReceiptKey::generate(), NODE, rate));
 	let addr: SocketAddr =
@@ -74,8 +69,7 @@ impl Node {
 
 	fn attested(&self, last_valid: u32) -> NodeFacts {
 		NodeFacts {
-			registered: true,
-			serving: true,
+			standing: Standing::Serving,
 			last_valid: Some(last_valid),
 			receipt_key: Some(self.tasks.key()),
 		}
@@ -130,7 +124,7 @@ async fn a_signed_task_answers_with_a_receipt_that_verifies_offline_and_against_
 		.unwrap();
 	assert_eq!(run.output, b"hello");
 	let r = &run.receipt.receipt;
-	assert_eq!(run.receipt.verify_offline(b"hello", b"hello"), Ok(()));
+	assert_eq!(run.receipt.verify_offline(Some(b"hello"), Some(b"hello")), Ok(()));
 	assert_eq!(
 		(r.node, &r.actor[..], r.version, &r.cid, r.block, r.attestation, r.key),
 		(NODE, &b"echo"[..], 2, &node.release.cid, 30, 28, node.tasks.key())
@@ -149,8 +143,14 @@ async fn a_signed_task_answers_with_a_receipt_that_verifies_offline_and_against_
 	};
 	assert_eq!(r.check_chain(&facts), Ok(()));
 	// The receipt is not about other bytes.
-	assert_eq!(run.receipt.verify_offline(b"hello", b"hellp"), Err(ReceiptError::OutputMismatch));
-	assert_eq!(run.receipt.verify_offline(b"hellp", b"hello"), Err(ReceiptError::InputMismatch));
+	assert_eq!(
+		run.receipt.verify_offline(Some(b"hello"), Some(b"hellp")),
+		Err(ReceiptError::OutputMismatch)
+	);
+	assert_eq!(
+		run.receipt.verify_offline(Some(b"hellp"), Some(b"hello")),
+		Err(ReceiptError::InputMismatch)
+	);
 	// GET /v1/node tells a client what to sign for.
 	let (status, info) =
 		tea_worker::http::call_json(&node.url, hyper::Method::GET, "/v1/node", None, TIMEOUT)
@@ -254,7 +254,7 @@ async fn no_receipt_is_signed_unless_it_would_verify() {
 		// No accepted attestation.
 		NodeFacts { last_valid: None, ..node.attested(28) },
 		// Quarantined (or a candidate, or exiting).
-		NodeFacts { serving: false, ..node.attested(28) },
+		NodeFacts { standing: Standing::NotServing, ..node.attested(28) },
 		NodeFacts::default(),
 	];
 	for (i, facts) in cases.into_iter().enumerate() {

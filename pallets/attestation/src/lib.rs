@@ -68,7 +68,7 @@ mod tests;
 pub mod weights;
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{pallet_prelude::ConstU32, BoundedVec};
+use frame_support::{pallet_prelude::ConstU32, weights::Weight, BoundedVec};
 use pallet_tea_nodes::NodeId;
 use scale_info::TypeInfo;
 use sp_core::H256;
@@ -140,6 +140,29 @@ impl<BlockNumber> LoggedReleases<BlockNumber> for () {
 	}
 	#[cfg(feature = "runtime-benchmarks")]
 	fn ran_for_benchmark(_: &ContentId, _: Name, _: u32) {}
+}
+
+/// What the attestation pallet tells the rewards (implemented by `pallet-tea-rewards`; `()`
+/// ignores it): the duties a node did and the evidence against it.
+pub trait OnAttestation {
+	/// A quote of `node` was accepted (before its purpose's effect: an appeal's node is still
+	/// quarantined); `receipt_key` is the receipt key its evidence binds now.
+	fn attested(node: &NodeId, receipt_key: Option<[u8; 32]>);
+	/// `member` voted with the final majority of a closed committee review.
+	fn voted_with_majority(member: &NodeId);
+	/// Evidence against `node` was reported (it is quarantined, or stays so).
+	fn reported(node: &NodeId);
+	/// The most weight one of these calls costs.
+	fn weight() -> Weight;
+}
+
+impl OnAttestation for () {
+	fn attested(_: &NodeId, _: Option<[u8; 32]>) {}
+	fn voted_with_majority(_: &NodeId) {}
+	fn reported(_: &NodeId) {}
+	fn weight() -> Weight {
+		Weight::zero()
+	}
 }
 
 /// A node's attestation record.
@@ -260,6 +283,8 @@ pub mod pallet {
 		/// Most weight one rollout signal (`note_upgraded` or `note_failure`) of `Upgrades`
 		/// costs.
 		type SignalsWeight: Get<Weight>;
+		/// Told of accepted quotes, committee duties done and evidence (the rewards).
+		type Duties: OnAttestation;
 		/// Weights of the calls and hooks.
 		type WeightInfo: WeightInfo;
 	}
@@ -458,7 +483,7 @@ pub mod pallet {
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			let due = ReviewsDue::<T>::take(now);
-			let mut weight = T::WeightInfo::close_review().saturating_mul(due.len() as u64);
+			let mut weight = Self::close_weight().saturating_mul(due.len() as u64);
 			for node in due {
 				Self::close(node);
 			}
@@ -477,6 +502,7 @@ pub mod pallet {
 			if !rules.period.is_zero() && (now % rules.period).is_zero() {
 				Self::check_heartbeats(now, rules);
 				weight.saturating_accrue(T::WeightInfo::check_heartbeats(nodes));
+				weight.saturating_accrue(T::Duties::weight().saturating_mul(nodes.into()));
 			}
 			weight.saturating_add(T::DbWeight::get().reads_writes(2, 1))
 		}
@@ -585,6 +611,7 @@ pub mod pallet {
 						T::Upgrades::note_failure(&node);
 					}
 					T::Nodes::report(&node, offence, &[]);
+					T::Duties::reported(&node);
 					Self::deposit_event(Event::QuoteRejected { node, purpose, offence });
 					return Ok(().into());
 				}
@@ -595,7 +622,9 @@ pub mod pallet {
 			record.missed = 0;
 			Records::<T>::insert(node, record);
 			Clocks::<T>::insert(node, clock);
+			let receipt_key = state.receipt_key;
 			Evidence::<T>::insert(node, state);
+			T::Duties::attested(&node, receipt_key);
 			Self::deposit_event(Event::Attested { node, purpose, measurement });
 			match (purpose, review) {
 				(_, true) => {
@@ -622,7 +651,7 @@ pub mod pallet {
 		#[pallet::call_index(1)]
 		#[pallet::weight(
 			T::WeightInfo::vote()
-				.saturating_add(T::WeightInfo::close_review())
+				.saturating_add(Pallet::<T>::close_weight())
 				.saturating_add(T::DbWeight::get().reads_writes(MAX_CLOSE_SLOTS.into(), 1))
 		)]
 		pub fn vote(
@@ -736,7 +765,16 @@ pub mod pallet {
 				.max(T::WeightInfo::submit_rejected())
 				.max(T::WeightInfo::submit_admission())
 				.saturating_add(T::SignalsWeight::get())
+				.saturating_add(T::Duties::weight())
 				.saturating_add(T::WeightInfo::log_entries(entries))
+		}
+
+		/// Closing one review: the tally, and telling the rewards of each member's duty and of
+		/// a rejection.
+		pub fn close_weight() -> Weight {
+			T::WeightInfo::close_review().saturating_add(
+				T::Duties::weight().saturating_mul(u64::from(T::CommitteeSize::get()) + 1),
+			)
 		}
 
 		/// Tells the rollouts that `node` proved it loaded `releases` (from its judged log).
@@ -1009,6 +1047,11 @@ pub mod pallet {
 			for member in noted.iter().filter(|m| T::Nodes::node(m).is_some()) {
 				CommitteeMisses::<T>::mutate(member, |n| n.saturating_inc());
 			}
+			if let Some(verdict) = verdict {
+				for (member, _) in review.votes.iter().filter(|(_, approve)| *approve == verdict) {
+					T::Duties::voted_with_majority(member);
+				}
+			}
 			match verdict {
 				Some(true) => {
 					Records::<T>::mutate(node, |r| {
@@ -1029,6 +1072,7 @@ pub mod pallet {
 						.filter_map(|(member, _)| T::Nodes::node(member).map(|v| v.operator))
 						.collect();
 					T::Nodes::report(&node, Offence::CommitteeRejected, &reporters);
+					T::Duties::reported(&node);
 				}
 				None => {}
 			}
@@ -1054,6 +1098,7 @@ pub mod pallet {
 					record.missed = 0;
 					T::Upgrades::note_failure(&node);
 					T::Nodes::report(&node, Offence::MissedHeartbeats, &[]);
+					T::Duties::reported(&node);
 				}
 				Records::<T>::insert(node, record);
 			}

@@ -162,6 +162,7 @@ impl Config for Test {
 	type Releases = TestReleases;
 	type MaxLogEntries = ConstU32<16>;
 	type SignalsWeight = ();
+	type Duties = ();
 	type WeightInfo = ();
 }
 

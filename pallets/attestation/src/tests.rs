@@ -1074,51 +1074,49 @@ fn a_log_from_launch_proves_the_runtime_and_the_next_continues_from_it() {
 /// The receipt key (issue 15): a worker runtime extends its ed25519 public key after its
 /// launch; the chain keeps the latest one since the latest runtime, carries it across quotes
 /// that continue the log, and forgets it when another runtime launches.
+/// The receipt key the attestation pallet keeps for `node`.
+fn kept_key(node: NodeId) -> Option<[u8; 32]> {
+	Evidence::<Test>::get(node).and_then(|e| e.receipt_key)
+}
+
+/// A trusted node's first accepted quote: launched, then receipt key `[1; 32]`. Gives the
+/// node, its TPM and the PCRs quoted.
+fn keyed_node() -> (NodeId, SoftTpm, Vec<(u8, [u8; 32])>) {
+	let node = trusted(0);
+	let signer = tpm(1000);
+	let log = [launch(), vec![entry(EventKind::ReceiptKey, &[1; 32])]].concat();
+	let first = pcrs_after([0; 32], &log);
+	assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first.clone(), log)));
+	assert_eq!(state(node), Some(NodeState::Active));
+	assert_eq!(kept_key(node), Some([1; 32]));
+	(node, signer, first)
+}
+
 #[test]
 fn a_receipt_key_is_bound_after_its_runtime_and_only_there() {
 	with_policy(|| {
-		let node = trusted(0);
-		let signer = tpm(1000);
-		let key = |b: u8| entry(EventKind::ReceiptKey, &[b; 32]);
-		let kept = || Evidence::<Test>::get(node).and_then(|e| e.receipt_key);
-		// Launched, then the key: bound.
-		let log = [launch(), vec![key(1)]].concat();
-		let first = pcrs_after([0; 32], &log);
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first.clone(), log)));
-		assert_eq!(state(node), Some(NodeState::Active));
-		assert_eq!(kept(), Some([1; 32]));
+		let (node, signer, first) = keyed_node();
 		// A heartbeat with nothing new keeps it; a relaunch of the same build (no new runtime
 		// entry) makes a new key, which replaces it.
 		run_to(5);
 		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first.clone(), vec![])));
-		assert_eq!(kept(), Some([1; 32]));
+		assert_eq!(kept_key(node), Some([1; 32]));
 		run_to(6);
-		let more = vec![key(2)];
+		let more = vec![entry(EventKind::ReceiptKey, &[2; 32])];
 		let second = pcrs_after(first[1].1, &more);
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second.clone(), more)));
-		assert_eq!(kept(), Some([2; 32]));
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second, more)));
+		assert_eq!(kept_key(node), Some([2; 32]));
 	});
 	with_policy(|| {
-		let node = trusted(0);
-		let signer = tpm(1000);
-		let key = |b: u8| entry(EventKind::ReceiptKey, &[b; 32]);
-		let kept = || Evidence::<Test>::get(node).and_then(|e| e.receipt_key);
-		let log = [launch(), vec![key(1)]].concat();
-		let first = pcrs_after([0; 32], &log);
-		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, first.clone(), log)));
+		let (node, signer, first) = keyed_node();
 		// The same allowed runtime launched again, with its configuration and no key yet: the
 		// old key is forgotten until the new process extends its own.
 		run_to(5);
 		let relaunch = launch();
 		let second = pcrs_after(first[1].1, &relaunch);
-		assert_ok!(submit(
-			1000,
-			node,
-			Purpose::Heartbeat,
-			&logged(&signer, second.clone(), relaunch)
-		));
+		assert_ok!(submit(1000, node, Purpose::Heartbeat, &logged(&signer, second, relaunch)));
 		assert_eq!(state(node), Some(NodeState::Active));
-		assert_eq!(kept(), None);
+		assert_eq!(kept_key(node), None);
 	});
 }
 
@@ -1151,7 +1149,7 @@ fn a_receipt_key_without_a_runtime_or_of_the_wrong_size_is_evidence() {
 				"case {i}: {:?}",
 				state(node)
 			);
-			assert_eq!(Evidence::<Test>::get(node).and_then(|e| e.receipt_key), None);
+			assert_eq!(kept_key(node), None);
 		});
 	}
 }

@@ -72,6 +72,8 @@ impl pallet_tea_attestation::Config for Runtime {
 	/// A quote's log holds at most 64 entries (a worker quotes again before it loads more).
 	type MaxLogEntries = ConstU32<64>;
 	type SignalsWeight = SignalsWeight;
+	/// No rewards yet.
+	type Duties = ();
 	type WeightInfo = crate::weights::pallet_tea_attestation::WeightInfo<Runtime>;
 }
 

@@ -236,30 +236,16 @@ pub(super) async fn tier_is_open(
 	version: u32,
 	node: H256,
 ) -> Result<bool, ChainError> {
-	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
-	let by_key =
-		storage::dynamic::<(Static<RolloutKey>,), Static<RolloutId>>("Upgrades", "LiveByKey");
-	let key = Static(RolloutKey::Actor(actor.clone()));
-	let Some(id) = at
-		.storage()
-		.try_fetch(by_key, (key,))
-		.await
-		.map_err(|e| fail("Upgrades.LiveByKey")(e.into()))?
+	let Some(id): Option<RolloutId> =
+		super::by_key(at, url, "Upgrades.LiveByKey", RolloutKey::Actor(actor.clone())).await?
 	else {
 		return Ok(false);
 	};
-	let Static(id) = id.decode().map_err(|e| fail("Upgrades.LiveByKey value")(e.into()))?;
-	let rollouts = storage::dynamic::<(u32,), Static<ChainRollout>>("Upgrades", "Rollouts");
-	let Some(rollout) = at
-		.storage()
-		.try_fetch(rollouts, (id,))
-		.await
-		.map_err(|e| fail("Upgrades.Rollouts")(e.into()))?
+	let Some(rollout): Option<ChainRollout> =
+		super::by_key(at, url, "Upgrades.Rollouts", id).await?
 	else {
 		return Ok(false);
 	};
-	let Static(rollout) =
-		rollout.decode().map_err(|e| fail("Upgrades.Rollouts value")(e.into()))?;
 	if !matches!(&rollout.target, RolloutTarget::Release { version: v, .. } if *v == version) {
 		return Ok(false);
 	}
@@ -275,19 +261,11 @@ pub(super) async fn open_for(
 	rollout: &ChainRollout,
 	node: H256,
 ) -> Result<bool, ChainError> {
-	let fail = |what: &'static str| move |e: subxt::Error| request_error(url, what, &e);
-	let assignments =
-		storage::dynamic::<(u32, Static<H256>), Static<Assignment>>("Upgrades", "Assignments");
-	let Some(assignment) = at
-		.storage()
-		.try_fetch(assignments, (id, Static(node)))
-		.await
-		.map_err(|e| fail("Upgrades.Assignments")(e.into()))?
+	let Some(assignment): Option<Assignment> =
+		super::by_keys(at, url, "Upgrades.Assignments", id, node).await?
 	else {
 		return Ok(false);
 	};
-	let Static(assignment) =
-		assignment.decode().map_err(|e| fail("Upgrades.Assignments value")(e.into()))?;
 	Ok(rollout.state.open_tier().is_some_and(|open| assignment.tier <= open))
 }
 

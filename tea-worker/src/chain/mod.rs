@@ -231,6 +231,30 @@ pub(crate) async fn by_key<
 	}
 }
 
+/// Reads a storage double map entry under `(k1, k2)` (SCALE, hashed as the map says) at block
+/// `at`.
+pub(crate) async fn by_keys<
+	K1: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
+	K2: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
+	V: subxt::ext::codec::Decode,
+>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+	k1: K1,
+	k2: K2,
+) -> Result<Option<V>, ChainError> {
+	use subxt::utils::Static;
+	let fail = |e: subxt::Error| request_error(url, entry, &e);
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
+	let address = subxt::storage::dynamic::<(Static<K1>, Static<K2>), Static<V>>(pallet, name);
+	match at.storage().try_fetch(address, (Static(k1), Static(k2))).await {
+		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
+		Ok(None) => Ok(None),
+		Err(e) => Err(fail(e.into())),
+	}
+}
+
 /// Reads a storage value at block `at` (its default when unset): `entry` is `"Pallet.Entry"`,
 /// `V` the runtime's value type (SCALE).
 pub(crate) async fn value<V: subxt::ext::codec::Decode>(

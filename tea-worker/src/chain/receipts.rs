@@ -3,13 +3,13 @@
 //! `tea-worker verify` when it checks one at the block the receipt names.
 
 use super::{
-	by_key, by_node, committee::ChainNode, grants, request_error, ChainClient, ChainError,
+	by_key, by_keys, by_node, committee::ChainNode, grants, request_error, ChainClient, ChainError,
 };
 use pallet_tea_actors::ReleaseStatus;
 use pallet_tea_attestation::{EvidenceState, Record};
 use pallet_tea_nodes::NodeState;
 use sp_core::H256;
-use subxt::{utils::Static, SubstrateConfig};
+use subxt::SubstrateConfig;
 use tea_primitives::{
 	receipt::{ChainFacts, Standing},
 	ContentId, Name,
@@ -20,25 +20,12 @@ use grants::BlockNumber;
 /// What a receipt of `node` at one block says about the node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeFacts {
-	/// Whether it was registered and serving (probation or active).
-	pub serving: bool,
-	/// Whether it was registered.
-	pub registered: bool,
+	/// Where it stood: not registered, serving (probation or active), or not serving.
+	pub standing: Standing,
 	/// Its latest accepted attestation.
 	pub last_valid: Option<BlockNumber>,
 	/// The receipt key its evidence bound.
 	pub receipt_key: Option<[u8; 32]>,
-}
-
-impl NodeFacts {
-	/// Where the node stood, as [`ChainFacts`] says it.
-	pub fn standing(&self) -> Standing {
-		match (self.registered, self.serving) {
-			(false, _) => Standing::Unknown,
-			(true, true) => Standing::Serving,
-			(true, false) => Standing::NotServing,
-		}
-	}
 }
 
 /// Reads [`NodeFacts`] of `node` at block `at`.
@@ -52,10 +39,11 @@ pub async fn node_facts(
 	let evidence: Option<EvidenceState<BlockNumber>> =
 		by_node(at, url, "Attestation.Evidence", node).await?;
 	Ok(NodeFacts {
-		registered: info.is_some(),
-		serving: info.is_some_and(|info| {
-			matches!(info.state, NodeState::Probation { .. } | NodeState::Active)
-		}),
+		standing: match info.map(|info| info.state) {
+			None => Standing::Unknown,
+			Some(NodeState::Probation { .. } | NodeState::Active) => Standing::Serving,
+			Some(_) => Standing::NotServing,
+		},
 		last_valid: record.and_then(|r| r.last_valid),
 		receipt_key: evidence.and_then(|e| e.receipt_key),
 	})
@@ -121,26 +109,8 @@ pub async fn chain_facts(
 	let runnable = match &release {
 		None => false,
 		Some((actor, version)) => {
-			let releases = subxt::storage::dynamic::<
-				(Static<Name>, u32),
-				Static<grants::ChainRelease>,
-			>("Actors", "Releases");
-			let stored = match at
-				.storage()
-				.try_fetch(releases, (Static(actor.clone()), *version))
-				.await
-			{
-				Ok(Some(value)) => Some(
-					value
-						.decode()
-						.map_err(|e| request_error(url, "Actors.Releases", &subxt::Error::from(e)))?
-						.0,
-				),
-				Ok(None) => None,
-				Err(e) => {
-					return Err(request_error(url, "Actors.Releases", &subxt::Error::from(e)).into())
-				}
-			};
+			let stored: Option<grants::ChainRelease> =
+				by_keys(&at, url, "Actors.Releases", actor.clone(), *version).await?;
 			match stored.map(|r| r.status) {
 				Some(ReleaseStatus::Active) => true,
 				Some(ReleaseStatus::Rolling) => {
@@ -152,7 +122,7 @@ pub async fn chain_facts(
 	};
 	Ok(ChainFacts {
 		block: canonical.then_some(number as BlockNumber),
-		standing: facts.standing(),
+		standing: facts.standing,
 		last_valid: facts.last_valid,
 		receipt_key: facts.receipt_key,
 		release,

@@ -72,8 +72,7 @@ fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, Refusal> {
 		.get(name)
 		.and_then(|v| v.as_str())
 		.ok_or_else(|| Refusal::Malformed(format!("no `{name}` (a 0x-prefixed hex string)")))?;
-	let digits = text.strip_prefix("0x").unwrap_or(text);
-	hex::decode(digits).map_err(|e| Refusal::Malformed(format!("`{name}`: {e}")))
+	crate::unhex0x(text).map_err(|e| Refusal::Malformed(format!("`{name}`: {e}")))
 }
 
 async fn answer(tasks: &ClientTasks, request: hyper::Request<hyper::body::Incoming>) -> Reply {

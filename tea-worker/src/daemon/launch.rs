@@ -36,8 +36,7 @@ pub fn config_digest(config: &Config) -> [u8; 32] {
 
 /// A SHA-256 in 0x-hex (`launch --expect`).
 pub fn parse_digest(text: &str) -> Result<[u8; 32], String> {
-	let hex = text.strip_prefix("0x").unwrap_or(text);
-	let bytes = hex::decode(hex).map_err(|e| format!("not hex: {e}"))?;
+	let bytes = crate::unhex0x(text).map_err(|e| format!("not hex: {e}"))?;
 	bytes.try_into().map_err(|_| "not 32 bytes".to_string())
 }
 

@@ -17,6 +17,13 @@ use tea_worker::{
 	store::ContentStore,
 };
 
+/// Returns its input: `tea_run(ptr, len)` answers `(ptr << 32) | len`.
+pub const ECHO: &str = r#"(module (memory (export "memory") 1)
+	(func (export "tea_alloc") (param i32) (result i32) i32.const 1024)
+	(func (export "tea_run") (param i32 i32) (result i64)
+		local.get 0 i64.extend_i32_u i64.const 32 i64.shl
+		local.get 1 i64.extend_i32_u i64.or))"#;
+
 /// Builds `tea-worker/actors` for wasm32v1-none once per test process; returns the .wasm dir.
 pub fn actors_dir() -> &'static Path {
 	static DIR: OnceLock<PathBuf> = OnceLock::new();
