@@ -1,0 +1,855 @@
+//! # TEA rewards
+//!
+//! Compute rewards, era by era. Each era (`RewardParams::era_length` blocks) every serving node
+//! (on probation or active) earns points for
+//! - **attested uptime**: each accepted quote counts `heartbeat_points`, at most once per
+//!   `beat_interval` blocks (a node that quotes every block earns no more);
+//! - **committee duty**: each vote with the final majority of a closed review counts
+//!   `duty_points`;
+//! - **acknowledged work**: the worker batches receipts its clients signed back
+//!   ([`submit_receipts`](Pallet::submit_receipts), `tea_primitives::receipt::Acknowledged`).
+//!   The chain checks the node's receipt signature with a receipt key the node's accepted
+//!   evidence bound, the client's acknowledgement, that the release under the receipt's CID is
+//!   the one it names and was not revoked by the receipt's block, and that each `(node,
+//!   client, nonce)` counts once. A receipt counts `fuel_used / fuel_per_point` points, at most
+//!   `client_cap` per client and node in an era; the node's operator earns nothing for its
+//!   own tasks, and a client must be an account that exists (its existential deposit is what
+//!   each sybil client costs).
+//!
+//! Points earned on probation count `probation` of their value. A node quarantined (evidence
+//! reported against it) or removed during an era forfeits all its points of that era.
+//!
+//! When an era ends its reward is fixed ([`RewardSource`]): minted by inflation, or a share of
+//! the pot's funds not owed to earlier eras; it is kept in the pot account and split pro rata
+//! to points. The node's operator [`claim`](Pallet::claim)s its share; after `HistoryDepth`
+//! eras what is unclaimed expires and stays in the pot.
+//!
+//! Limits: the batch size (`MaxBatch`), receipts per era (`MaxReceiptsPerEra`), and the storage
+//! of an ended era is swept in the blocks after it (`SWEEP_PER_BLOCK` keys a block).
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use weights::WeightInfo;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod weights;
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use pallet_tea_nodes::NodeId;
+use scale_info::TypeInfo;
+use sp_runtime::Perbill;
+
+/// An era's number.
+pub type EraIndex = u32;
+
+/// Where an era's reward comes from.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub enum RewardSource<Balance> {
+	/// This much is minted into the pot at the end of each era that has points.
+	Inflation(Balance),
+	/// This share of the pot's funds that no earlier era is owed.
+	Pot(Perbill),
+}
+
+/// The reward rules governance sets.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub struct RewardParams<BlockNumber, Balance> {
+	/// Blocks per era (at least [`MIN_ERA_LENGTH`]).
+	pub era_length: BlockNumber,
+	/// Where each era's reward comes from.
+	pub source: RewardSource<Balance>,
+	/// Points per counted accepted quote.
+	pub heartbeat_points: u32,
+	/// Fewest blocks between two counted quotes of a node.
+	pub beat_interval: BlockNumber,
+	/// Points per vote with a review's final majority.
+	pub duty_points: u32,
+	/// Fuel per work point (at least 1).
+	pub fuel_per_point: u64,
+	/// Most work points one client's receipts earn one node in an era.
+	pub client_cap: u32,
+	/// What a point earned on probation is worth.
+	pub probation: Perbill,
+}
+
+/// Fewest blocks per era: an ended era's storage is swept before the next one ends.
+pub const MIN_ERA_LENGTH: u32 = 10;
+/// Most storage keys swept per block.
+pub const SWEEP_PER_BLOCK: u32 = 256;
+/// Receipt keys remembered per node (the latest last): receipts of a process relaunched since
+/// still count.
+pub const RECEIPT_KEYS: u32 = 4;
+
+/// A node's points in one era.
+#[derive(
+	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct NodePoints<AccountId, BlockNumber> {
+	/// Its operator when it first earned points in the era: who claims them.
+	pub operator: AccountId,
+	/// Uptime points.
+	pub uptime: u32,
+	/// Committee duty points.
+	pub duty: u32,
+	/// Acknowledged work points.
+	pub work: u32,
+	/// Distinct clients whose receipts counted.
+	pub clients: u32,
+	/// The block of its last counted quote.
+	pub last_beat: Option<BlockNumber>,
+	/// Quarantined or removed during the era: it earns nothing.
+	pub forfeited: bool,
+	/// Its reward was claimed.
+	pub claimed: bool,
+}
+
+impl<AccountId, BlockNumber> NodePoints<AccountId, BlockNumber> {
+	/// All its points.
+	pub fn total(&self) -> u64 {
+		u64::from(self.uptime) + u64::from(self.duty) + u64::from(self.work)
+	}
+
+	fn new(operator: AccountId) -> Self {
+		NodePoints {
+			operator,
+			uptime: 0,
+			duty: 0,
+			work: 0,
+			clients: 0,
+			last_beat: None,
+			forfeited: false,
+			claimed: false,
+		}
+	}
+}
+
+/// An ended era.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub struct EraReward<Balance> {
+	/// What it pays in all.
+	pub reward: Balance,
+	/// The points it pays for (forfeited ones not counted).
+	pub points: u64,
+	/// What was claimed of it so far.
+	pub paid: Balance,
+}
+
+/// Storage of an ended era still to delete.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum Sweep {
+	/// The receipts counted in the era (no later era's receipt can repeat them).
+	Seen(EraIndex),
+	/// The per-client work of the era.
+	ClientWork(EraIndex),
+	/// The points of an expired era.
+	Points(EraIndex),
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{Inspect, Mutate},
+			tokens::{Fortitude, Preservation},
+		},
+		PalletId,
+	};
+	use frame_system::pallet_prelude::*;
+	use pallet_tea_attestation::LoggedReleases;
+	use pallet_tea_nodes::{NodeRegistry, NodeState};
+	use sp_runtime::traits::{AccountIdConversion, IdentifyAccount, Saturating, Verify, Zero};
+	use tea_primitives::receipt::Acknowledged;
+
+	/// The balance type of the reward currency.
+	pub type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	/// The reward rules of this runtime.
+	pub type ParamsOf<T> = RewardParams<BlockNumberFor<T>, BalanceOf<T>>;
+	/// A node's points of this runtime.
+	pub type NodePointsOf<T> =
+		NodePoints<<T as frame_system::Config>::AccountId, BlockNumberFor<T>>;
+	/// An acknowledged receipt of this runtime.
+	pub type AcknowledgedOf<T> = Acknowledged<
+		<T as frame_system::Config>::AccountId,
+		BlockNumberFor<T>,
+		<T as frame_system::Config>::Hash,
+		<T as Config>::Signature,
+	>;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// The currency rewards are paid in.
+		type Currency: Mutate<Self::AccountId>;
+		/// The node registry: operators and states.
+		type Nodes: NodeRegistry<Self::AccountId, BlockNumberFor<Self>>;
+		/// The actor releases receipts name.
+		type Releases: LoggedReleases<BlockNumberFor<Self>>;
+		/// Governance: sets the reward rules.
+		type GovernanceOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+		/// A client's signature (acknowledgements).
+		type Signature: Verify<Signer: IdentifyAccount<AccountId = Self::AccountId>>
+			+ Parameter
+			+ MaxEncodedLen;
+		/// The pot's account is derived from it.
+		#[pallet::constant]
+		type PalletId: Get<PalletId>;
+		/// Blocks per era unless genesis or governance set another.
+		#[pallet::constant]
+		type EraLength: Get<BlockNumberFor<Self>>;
+		/// Eras whose rewards stay claimable after they end.
+		#[pallet::constant]
+		type HistoryDepth: Get<u32>;
+		/// Most receipts in one batch.
+		#[pallet::constant]
+		type MaxBatch: Get<u32>;
+		/// Most receipts counted in one era, over all nodes.
+		#[pallet::constant]
+		type MaxReceiptsPerEra: Get<u32>;
+		/// Weights of the calls and hooks.
+		type WeightInfo: WeightInfo;
+	}
+
+	/// The reward rules.
+	#[pallet::storage]
+	pub type Params<T: Config> = StorageValue<_, ParamsOf<T>, ValueQuery, DefaultParams<T>>;
+
+	/// Defaults: `EraLength` blocks per era, nothing minted, 100 points a quote at most every
+	/// 100 blocks, 100 a duty, a point per million fuel, 1 000 points per client, probation
+	/// half.
+	#[pallet::type_value]
+	pub fn DefaultParams<T: Config>() -> ParamsOf<T> {
+		RewardParams {
+			era_length: T::EraLength::get(),
+			source: RewardSource::Inflation(Zero::zero()),
+			heartbeat_points: 100,
+			beat_interval: 100u32.into(),
+			duty_points: 100,
+			fuel_per_point: 1_000_000,
+			client_cap: 1_000,
+			probation: Perbill::from_percent(50),
+		}
+	}
+
+	/// The era that runs now.
+	#[pallet::storage]
+	pub type CurrentEra<T: Config> = StorageValue<_, EraIndex, ValueQuery>;
+
+	/// The block at which the current era began.
+	#[pallet::storage]
+	pub type EraStart<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
+	/// The era before the current one began at this block (receipts older than it no longer
+	/// count).
+	#[pallet::storage]
+	pub type PreviousEraStart<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
+	/// Points per era and node.
+	#[pallet::storage]
+	pub type Points<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, EraIndex, Identity, NodeId, NodePointsOf<T>>;
+
+	/// The points the current era pays for so far (forfeited ones taken out).
+	#[pallet::storage]
+	pub type EraPoints<T: Config> = StorageValue<_, u64, ValueQuery>;
+
+	/// Receipts counted in the current era.
+	#[pallet::storage]
+	pub type EraReceipts<T: Config> = StorageValue<_, u32, ValueQuery>;
+
+	/// The ended eras still claimable.
+	#[pallet::storage]
+	pub type Eras<T: Config> = StorageMap<_, Twox64Concat, EraIndex, EraReward<BalanceOf<T>>>;
+
+	/// What the pot owes the ended eras' unclaimed rewards.
+	#[pallet::storage]
+	pub type Owed<T: Config> = StorageValue<_, BalanceOf<T>, ValueQuery>;
+
+	/// Work points per era, node and client (for `client_cap`).
+	#[pallet::storage]
+	pub type ClientWork<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EraIndex>,
+			NMapKey<Identity, NodeId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		u32,
+		ValueQuery,
+	>;
+
+	/// The receipts counted, by the era that counted them: `blake2_256` of `(node, client,
+	/// nonce)`.
+	#[pallet::storage]
+	pub type Seen<T: Config> = StorageDoubleMap<_, Twox64Concat, EraIndex, Identity, [u8; 32], ()>;
+
+	/// Each node's recent receipt keys, as its accepted evidence bound them (the latest last).
+	#[pallet::storage]
+	pub type ReceiptKeys<T: Config> =
+		StorageMap<_, Identity, NodeId, BoundedVec<[u8; 32], ConstU32<RECEIPT_KEYS>>, ValueQuery>;
+
+	/// Ended eras' storage still to delete, oldest first.
+	#[pallet::storage]
+	pub type Sweeps<T: Config> = StorageValue<_, BoundedVec<Sweep, ConstU32<16>>, ValueQuery>;
+
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// The reward rules (`None`: the defaults).
+		pub params: Option<ParamsOf<T>>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			if let Some(params) = &self.params {
+				Pallet::<T>::check_params(params).expect("genesis reward rules are valid");
+				Params::<T>::put(params);
+			}
+			// The pot holds its existential deposit, never paid out: payouts never reap it.
+			let pot = Pallet::<T>::pot();
+			if T::Currency::balance(&pot).is_zero() {
+				T::Currency::mint_into(&pot, T::Currency::minimum_balance())
+					.expect("the pot's existential deposit can be minted");
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// An era ended: it pays `reward` for `points`.
+		EraEnded { era: EraIndex, reward: BalanceOf<T>, points: u64 },
+		/// The inflation of an era could not be minted: it pays nothing.
+		MintFailed { era: EraIndex, error: DispatchError },
+		/// What an era's operators left unclaimed expired.
+		Expired { era: EraIndex, unclaimed: BalanceOf<T> },
+		/// A node's acknowledged receipts counted.
+		ReceiptsCounted { node: NodeId, era: EraIndex, receipts: u32, points: u32 },
+		/// A node forfeited its points of the era (quarantined or removed).
+		Forfeited { node: NodeId, era: EraIndex, points: u64 },
+		/// A node's reward of an era was paid to its operator.
+		Rewarded { era: EraIndex, node: NodeId, operator: T::AccountId, amount: BalanceOf<T> },
+		/// Governance set the reward rules.
+		ParamsSet { params: ParamsOf<T> },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// The signer is not the node's operator.
+		NotOperator,
+		/// The node is not registered.
+		UnknownNode,
+		/// The node is not serving (candidate, quarantined or exiting): it earns nothing.
+		NotServing,
+		/// An empty batch.
+		EmptyBatch,
+		/// A receipt is another node's.
+		WrongNode,
+		/// A receipt's signature is not its key's over it.
+		BadReceiptSignature,
+		/// A receipt's key is not one the node's accepted evidence bound.
+		KeyNotBound,
+		/// An acknowledgement is not the receipt's client's signature over the signed receipt.
+		BadAcknowledgement,
+		/// A receipt's client is the node's operator: its own tasks earn nothing.
+		SelfDealing,
+		/// A receipt's client is not an account that exists.
+		UnknownClient,
+		/// A receipt names a release the chain does not have under its CID.
+		UnknownRelease,
+		/// A receipt's release was revoked at or before the receipt's block.
+		RevokedRelease,
+		/// A receipt's block is before the previous era began.
+		StaleReceipt,
+		/// A receipt's block is after the current block.
+		FutureReceipt,
+		/// A receipt was counted already (the same node, client and nonce).
+		Duplicate,
+		/// The era counted its most receipts (`MaxReceiptsPerEra`).
+		EraFull,
+		/// The era has not ended.
+		EraNotEnded,
+		/// The era's rewards expired (or it never was).
+		EraExpired,
+		/// The node earned no points in the era.
+		NoPoints,
+		/// The node forfeited the era.
+		Forfeited,
+		/// The node's reward of the era was claimed already.
+		AlreadyClaimed,
+		/// The pot cannot pay (it holds less than it owes: a bug, see `try_state`).
+		PotShort,
+		/// Invalid reward rules: an era shorter than `MIN_ERA_LENGTH`, no fuel per point.
+		InvalidParams,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			let mut weight = T::WeightInfo::on_initialize_idle();
+			let params = Params::<T>::get();
+			if now >= EraStart::<T>::get().saturating_add(params.era_length) {
+				Self::end_era(now, &params);
+				weight.saturating_accrue(T::WeightInfo::end_era());
+			}
+			if !Sweeps::<T>::get().is_empty() {
+				let swept = Self::sweep(SWEEP_PER_BLOCK);
+				weight.saturating_accrue(T::WeightInfo::sweep(swept));
+			}
+			weight
+		}
+
+		fn integrity_test() {
+			assert!(T::HistoryDepth::get() > 0, "rewards must be claimable for an era");
+			assert!(T::MaxBatch::get() > 0, "batches need room");
+			assert!(
+				T::EraLength::get() >= MIN_ERA_LENGTH.into(),
+				"eras of at least MIN_ERA_LENGTH blocks"
+			);
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Count `receipts`, acknowledged by their clients, as work of `node` (its operator
+		/// signs) in the current era. The batch counts whole or not at all: each bad receipt
+		/// fails it with its own error.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::submit_receipts(receipts.len() as u32))]
+		pub fn submit_receipts(
+			origin: OriginFor<T>,
+			node: NodeId,
+			receipts: BoundedVec<AcknowledgedOf<T>, T::MaxBatch>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let view = T::Nodes::node(&node).ok_or(Error::<T>::UnknownNode)?;
+			ensure!(view.operator == who, Error::<T>::NotOperator);
+			let probation = match view.state {
+				NodeState::Active => false,
+				NodeState::Probation { .. } => true,
+				_ => return Err(Error::<T>::NotServing.into()),
+			};
+			ensure!(!receipts.is_empty(), Error::<T>::EmptyBatch);
+			let params = Params::<T>::get();
+			let now = frame_system::Pallet::<T>::block_number();
+			let era = CurrentEra::<T>::get();
+			let oldest = PreviousEraStart::<T>::get();
+			let keys = ReceiptKeys::<T>::get(node);
+			let mut points = Points::<T>::get(era, node).unwrap_or(NodePoints::new(who.clone()));
+			let mut counted = EraReceipts::<T>::get();
+			let mut earned = 0u32;
+			for acked in &receipts {
+				let r = &acked.signed.receipt;
+				ensure!(r.node == node.0, Error::<T>::WrongNode);
+				ensure!(acked.signed.signature_valid(), Error::<T>::BadReceiptSignature);
+				ensure!(keys.contains(&r.key), Error::<T>::KeyNotBound);
+				ensure!(acked.acknowledgement_valid(), Error::<T>::BadAcknowledgement);
+				ensure!(r.client != who, Error::<T>::SelfDealing);
+				ensure!(
+					frame_system::Pallet::<T>::account_exists(&r.client),
+					Error::<T>::UnknownClient
+				);
+				ensure!(
+					T::Releases::release(&r.cid)
+						.is_some_and(|(actor, version)| actor == r.actor && version == r.version),
+					Error::<T>::UnknownRelease
+				);
+				ensure!(
+					T::Releases::revoked_at(&r.cid).is_none_or(|revoked| revoked > r.block),
+					Error::<T>::RevokedRelease
+				);
+				ensure!(r.block >= oldest, Error::<T>::StaleReceipt);
+				ensure!(r.block <= now, Error::<T>::FutureReceipt);
+				let seen = sp_io::hashing::blake2_256(&(node, &r.client, r.nonce).encode());
+				ensure!(
+					!Seen::<T>::contains_key(era, seen)
+						&& !(era > 0 && Seen::<T>::contains_key(era - 1, seen)),
+					Error::<T>::Duplicate
+				);
+				ensure!(counted < T::MaxReceiptsPerEra::get(), Error::<T>::EraFull);
+				counted += 1;
+				Seen::<T>::insert(era, seen, ());
+				if points.forfeited {
+					continue;
+				}
+				let so_far = ClientWork::<T>::get((era, node, &r.client));
+				let fuel_points = r.fuel_used / params.fuel_per_point.max(1);
+				let fuel_points = u32::try_from(fuel_points).unwrap_or(u32::MAX);
+				let add = fuel_points.min(params.client_cap.saturating_sub(so_far));
+				if so_far == 0 && add > 0 {
+					points.clients.saturating_inc();
+				}
+				ClientWork::<T>::insert((era, node, &r.client), so_far.saturating_add(add));
+				earned.saturating_accrue(Self::worth(add, probation, &params));
+			}
+			EraReceipts::<T>::put(counted);
+			if !points.forfeited {
+				points.work.saturating_accrue(earned);
+				EraPoints::<T>::mutate(|p| p.saturating_accrue(earned.into()));
+			}
+			Points::<T>::insert(era, node, points);
+			Self::deposit_event(Event::ReceiptsCounted {
+				node,
+				era,
+				receipts: receipts.len() as u32,
+				points: earned,
+			});
+			Ok(())
+		}
+
+		/// Pay `node`'s reward of the ended `era` to its operator (who signs).
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::claim())]
+		pub fn claim(origin: OriginFor<T>, era: EraIndex, node: NodeId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			ensure!(era < CurrentEra::<T>::get(), Error::<T>::EraNotEnded);
+			let mut ended = Eras::<T>::get(era).ok_or(Error::<T>::EraExpired)?;
+			let mut points = Points::<T>::get(era, node).ok_or(Error::<T>::NoPoints)?;
+			ensure!(points.operator == who, Error::<T>::NotOperator);
+			ensure!(!points.forfeited, Error::<T>::Forfeited);
+			ensure!(!points.claimed, Error::<T>::AlreadyClaimed);
+			ensure!(points.total() > 0, Error::<T>::NoPoints);
+			let amount = Self::share(&ended, points.total());
+			if !amount.is_zero() {
+				T::Currency::transfer(&Self::pot(), &who, amount, Preservation::Preserve)
+					.map_err(|_| Error::<T>::PotShort)?;
+			}
+			ended.paid = ended.paid.saturating_add(amount);
+			Owed::<T>::mutate(|owed| *owed = owed.saturating_sub(amount));
+			Eras::<T>::insert(era, ended);
+			points.claimed = true;
+			Points::<T>::insert(era, node, points);
+			Self::deposit_event(Event::Rewarded { era, node, operator: who, amount });
+			Ok(())
+		}
+
+		/// Governance: set the reward rules (from the next era boundary on; an era's length
+		/// counts from its start).
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::set_params())]
+		pub fn set_params(origin: OriginFor<T>, params: ParamsOf<T>) -> DispatchResult {
+			T::GovernanceOrigin::ensure_origin(origin)?;
+			Self::check_params(&params)?;
+			Params::<T>::put(params);
+			Self::deposit_event(Event::ParamsSet { params });
+			Ok(())
+		}
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The pot: era rewards wait here for their claims.
+		pub fn pot() -> T::AccountId {
+			T::PalletId::get().into_account_truncating()
+		}
+
+		/// What `points` of the ended era `ended` are paid (rounded down: the payouts of an era
+		/// never add up to more than its reward).
+		pub fn share(ended: &EraReward<BalanceOf<T>>, points: u64) -> BalanceOf<T> {
+			if ended.points == 0 {
+				return Zero::zero();
+			}
+			let amount = sp_runtime::helpers_128bit::multiply_by_rational_with_rounding(
+				sp_runtime::SaturatedConversion::saturated_into::<u128>(ended.reward),
+				u128::from(points.min(ended.points)),
+				u128::from(ended.points),
+				sp_runtime::Rounding::Down,
+			)
+			.unwrap_or(0);
+			sp_runtime::SaturatedConversion::saturated_into(amount)
+		}
+
+		pub(crate) fn check_params(params: &ParamsOf<T>) -> DispatchResult {
+			ensure!(
+				params.era_length >= MIN_ERA_LENGTH.into() && params.fuel_per_point > 0,
+				Error::<T>::InvalidParams
+			);
+			Ok(())
+		}
+
+		/// `points` earned by a node on probation or not.
+		fn worth(points: u32, probation: bool, params: &ParamsOf<T>) -> u32 {
+			if probation {
+				params.probation.mul_floor(points)
+			} else {
+				points
+			}
+		}
+
+		/// Credits `node` with a duty (`duty`) or an accepted quote in the current era, if it
+		/// serves and did not forfeit the era; a quote counts only `beat_interval` blocks after
+		/// the last counted one.
+		fn credit(node: &NodeId, duty: bool) {
+			let Some(view) = T::Nodes::node(node) else { return };
+			let probation = match view.state {
+				NodeState::Active => false,
+				NodeState::Probation { .. } => true,
+				_ => return,
+			};
+			let era = CurrentEra::<T>::get();
+			let params = Params::<T>::get();
+			let mut points = Points::<T>::get(era, node).unwrap_or(NodePoints::new(view.operator));
+			if points.forfeited {
+				return;
+			}
+			let raw = if duty {
+				params.duty_points
+			} else {
+				let now = frame_system::Pallet::<T>::block_number();
+				if points
+					.last_beat
+					.is_some_and(|last| now < last.saturating_add(params.beat_interval))
+				{
+					return;
+				}
+				points.last_beat = Some(now);
+				params.heartbeat_points
+			};
+			let earned = Self::worth(raw, probation, &params);
+			if duty {
+				points.duty.saturating_accrue(earned);
+			} else {
+				points.uptime.saturating_accrue(earned);
+			}
+			EraPoints::<T>::mutate(|p| p.saturating_accrue(earned.into()));
+			Points::<T>::insert(era, node, points);
+		}
+
+		/// `node` forfeits its points of the current era.
+		pub(crate) fn forfeit(node: &NodeId) {
+			let era = CurrentEra::<T>::get();
+			let mut points = match Points::<T>::get(era, node) {
+				Some(points) if points.forfeited => return,
+				Some(points) => points,
+				None => match T::Nodes::node(node) {
+					Some(view) => NodePoints::new(view.operator),
+					None => return,
+				},
+			};
+			let lost = points.total();
+			EraPoints::<T>::mutate(|p| *p = p.saturating_sub(lost));
+			points.forfeited = true;
+			Points::<T>::insert(era, node, points);
+			Self::deposit_event(Event::Forfeited { node: *node, era, points: lost });
+		}
+
+		/// Ends the current era at block `now`: fixes its reward, expires the oldest, queues
+		/// their storage for sweeping.
+		pub(crate) fn end_era(now: BlockNumberFor<T>, params: &ParamsOf<T>) {
+			let era = CurrentEra::<T>::get();
+			let points = EraPoints::<T>::take();
+			EraReceipts::<T>::kill();
+			let pot = Self::pot();
+			let owed = Owed::<T>::get();
+			let reward = match (points, params.source) {
+				(0, _) => Zero::zero(),
+				(_, RewardSource::Inflation(amount)) => {
+					match T::Currency::mint_into(&pot, amount) {
+						Ok(minted) => minted,
+						Err(error) => {
+							Self::deposit_event(Event::MintFailed { era, error });
+							Zero::zero()
+						}
+					}
+				}
+				(_, RewardSource::Pot(share)) => {
+					let free = T::Currency::reducible_balance(
+						&pot,
+						Preservation::Preserve,
+						Fortitude::Polite,
+					);
+					share * free.saturating_sub(owed)
+				}
+			};
+			Owed::<T>::put(owed.saturating_add(reward));
+			Eras::<T>::insert(era, EraReward { reward, points, paid: Zero::zero() });
+			Self::deposit_event(Event::EraEnded { era, reward, points });
+			let mut sweeps = Sweeps::<T>::get();
+			// No receipt counted from now on can repeat one the era before this one counted,
+			// and the per-client work of this era is done.
+			if era > 0 {
+				let _ = sweeps.try_push(Sweep::Seen(era - 1));
+			}
+			let _ = sweeps.try_push(Sweep::ClientWork(era));
+			if let Some(expired) = era.checked_sub(T::HistoryDepth::get()) {
+				if let Some(ended) = Eras::<T>::take(expired) {
+					let unclaimed = ended.reward.saturating_sub(ended.paid);
+					Owed::<T>::mutate(|owed| *owed = owed.saturating_sub(unclaimed));
+					Self::deposit_event(Event::Expired { era: expired, unclaimed });
+				}
+				let _ = sweeps.try_push(Sweep::Points(expired));
+			}
+			Sweeps::<T>::put(sweeps);
+			CurrentEra::<T>::put(era.saturating_add(1));
+			PreviousEraStart::<T>::put(EraStart::<T>::get());
+			EraStart::<T>::put(now);
+		}
+
+		/// Deletes at most `limit` keys of the queued sweeps; returns how many it deleted.
+		pub(crate) fn sweep(limit: u32) -> u32 {
+			let mut sweeps = Sweeps::<T>::get();
+			let mut left = limit;
+			while let Some(next) = sweeps.first().copied() {
+				if left == 0 {
+					break;
+				}
+				let result = match next {
+					Sweep::Seen(era) => Seen::<T>::clear_prefix(era, left, None),
+					Sweep::ClientWork(era) => ClientWork::<T>::clear_prefix((era,), left, None),
+					Sweep::Points(era) => Points::<T>::clear_prefix(era, left, None),
+				};
+				left = left.saturating_sub(result.unique);
+				if result.maybe_cursor.is_some() {
+					break;
+				}
+				sweeps.remove(0);
+			}
+			Sweeps::<T>::put(sweeps);
+			limit - left
+		}
+
+		/// The invariants: the pot holds what it owes; no ended era paid more than its reward;
+		/// the current era's points are the sum of its unforfeited nodes'; the owed sum is the
+		/// ended eras' unclaimed rewards.
+		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+			let pot = T::Currency::reducible_balance(
+				&Self::pot(),
+				Preservation::Preserve,
+				Fortitude::Polite,
+			);
+			let owed = Owed::<T>::get();
+			ensure!(pot >= owed, "the pot holds less than it owes");
+			let mut unclaimed: BalanceOf<T> = Zero::zero();
+			for (era, ended) in Eras::<T>::iter() {
+				ensure!(ended.paid <= ended.reward, "an era paid more than its reward");
+				let mut points = 0u64;
+				let mut paid: BalanceOf<T> = Zero::zero();
+				// Points of an era still being swept are not all there; only check the others.
+				for (_, p) in Points::<T>::iter_prefix(era) {
+					if !p.forfeited {
+						points = points.saturating_add(p.total());
+						if p.claimed {
+							paid = paid.saturating_add(Self::share(&ended, p.total()));
+						}
+					}
+				}
+				ensure!(points == ended.points, "an ended era's points are not its nodes'");
+				ensure!(paid == ended.paid, "an ended era paid other than its claims");
+				unclaimed = unclaimed.saturating_add(ended.reward.saturating_sub(ended.paid));
+			}
+			ensure!(unclaimed == owed, "the owed sum is not the eras' unclaimed rewards");
+			let era = CurrentEra::<T>::get();
+			let current: u64 = Points::<T>::iter_prefix(era)
+				.filter(|(_, p)| !p.forfeited)
+				.map(|(_, p)| p.total())
+				.sum();
+			ensure!(current == EraPoints::<T>::get(), "the era's points are not its nodes'");
+			ensure!(
+				EraReceipts::<T>::get() <= T::MaxReceiptsPerEra::get(),
+				"more receipts than an era counts"
+			);
+			Ok(())
+		}
+	}
+
+	impl<T: Config> pallet_tea_attestation::OnAttestation for Pallet<T> {
+		fn attested(node: &NodeId, receipt_key: Option<[u8; 32]>) {
+			if let Some(key) = receipt_key {
+				ReceiptKeys::<T>::mutate(node, |keys| {
+					if keys.last() != Some(&key) {
+						if keys.is_full() {
+							keys.remove(0);
+						}
+						let _ = keys.try_push(key);
+					}
+				});
+			}
+			Self::credit(node, false);
+		}
+
+		fn voted_with_majority(member: &NodeId) {
+			Self::credit(member, true);
+		}
+
+		fn reported(node: &NodeId) {
+			Self::forfeit(node);
+		}
+
+		fn weight() -> Weight {
+			T::WeightInfo::note_attested().max(T::WeightInfo::note_reported())
+		}
+	}
+
+	impl<T: Config> pallet_tea_nodes::OnNodeRemoved for Pallet<T> {
+		fn on_node_removed(node: &NodeId) {
+			Self::forfeit(node);
+			ReceiptKeys::<T>::remove(node);
+		}
+	}
+}
