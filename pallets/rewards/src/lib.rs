@@ -10,22 +10,29 @@
 //!   ([`submit_receipts`](Pallet::submit_receipts), `tea_primitives::receipt::Acknowledged`).
 //!   The chain checks the node's receipt signature with a receipt key the node's accepted
 //!   evidence bound, the client's acknowledgement, that the release under the receipt's CID is
-//!   the one it names and was not revoked by the receipt's block, and that each `(node,
-//!   client, nonce)` counts once. A receipt counts `fuel_used / fuel_per_point` points, at most
-//!   `client_cap` per client and node in an era; the node's operator earns nothing for its
-//!   own tasks, and a client must be an account that exists (its existential deposit is what
-//!   each sybil client costs).
+//!   the one it names and was not revoked by the receipt's block, that the receipt was made in
+//!   the current era (so an era's forfeit covers every receipt made in it), and that each
+//!   `(node, client, nonce)` counts once. A receipt counts `fuel_used / fuel_per_point` points,
+//!   at most `client_cap` per client and node in an era; one that earns nothing is not stored.
+//!   The node's operator earns nothing for its own tasks, and a client must be an account that
+//!   exists: the chain cannot tell a real client from an operator's second account, so what
+//!   sybil clients earn is bounded by `client_cap` per account, `node_receipts` per node and
+//!   era, and audits (next).
 //!
-//! Points earned on probation count `probation` of their value. A node quarantined (evidence
-//! reported against it) or removed during an era forfeits all its points of that era.
+//! Points earned on probation count `probation` of their value, and so do the receipts an
+//! active node made before it became active. A node quarantined (evidence reported against it)
+//! or removed forfeits all its points of the era, and of the era before it, whose claims open
+//! only when the current era ends: evidence found soon after an era still costs the reward.
 //!
 //! When an era ends its reward is fixed ([`RewardSource`]): minted by inflation, or a share of
 //! the pot's funds not owed to earlier eras; it is kept in the pot account and split pro rata
-//! to points. The node's operator [`claim`](Pallet::claim)s its share; after `HistoryDepth`
-//! eras what is unclaimed expires and stays in the pot.
+//! to points. The node's operator [`claim`](Pallet::claim)s its share once the next era ended
+//! too, for `HistoryDepth` eras; then what is unclaimed expires and stays in the pot.
 //!
-//! Limits: the batch size (`MaxBatch`), receipts per era (`MaxReceiptsPerEra`), and the storage
-//! of an ended era is swept in the blocks after it (`SWEEP_PER_BLOCK` keys a block).
+//! Limits: the batch size (`MaxBatch`), receipts per era (`max_receipts`, at most
+//! `MaxReceiptsPerEra`) and per node (`node_receipts`); an ended era's storage is swept in the
+//! blocks after it (`SWEEP_PER_BLOCK` keys a block, cursors that never lose an era), and an era
+//! must be long enough to sweep its receipts.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -104,12 +111,19 @@ pub struct RewardParams<BlockNumber, Balance> {
 	pub client_cap: u32,
 	/// What a point earned on probation is worth.
 	pub probation: Perbill,
+	/// Most receipts counted in an era, over all nodes (at most `MaxReceiptsPerEra`, and
+	/// `era_length × SWEEP_PER_BLOCK` sweeps twice as many keys).
+	pub max_receipts: u32,
+	/// Most receipts counted per node in an era.
+	pub node_receipts: u32,
 }
 
-/// Fewest blocks per era: an ended era's storage is swept before the next one ends.
+/// Fewest blocks per era.
 pub const MIN_ERA_LENGTH: u32 = 10;
 /// Most storage keys swept per block.
 pub const SWEEP_PER_BLOCK: u32 = 256;
+/// Most storage prefixes a block's sweep visits (each costs a seek even when empty).
+pub const SWEEP_CALLS: u32 = 4;
 /// Receipt keys remembered per node (the latest last): receipts of a process relaunched since
 /// still count.
 pub const RECEIPT_KEYS: u32 = 4;
@@ -129,6 +143,8 @@ pub struct NodePoints<AccountId, BlockNumber> {
 	pub work: u32,
 	/// Distinct clients whose receipts counted.
 	pub clients: u32,
+	/// Receipts counted.
+	pub receipts: u32,
 	/// The block of its last counted quote.
 	pub last_beat: Option<BlockNumber>,
 	/// Quarantined or removed during the era: it earns nothing.
@@ -150,6 +166,7 @@ impl<AccountId, BlockNumber> NodePoints<AccountId, BlockNumber> {
 			duty: 0,
 			work: 0,
 			clients: 0,
+			receipts: 0,
 			last_beat: None,
 			forfeited: false,
 			claimed: false,
@@ -180,26 +197,27 @@ pub struct EraReward<Balance> {
 	pub paid: Balance,
 }
 
-/// Storage of an ended era still to delete.
+/// How far the sweeping of ended eras' storage got: the next era of each map to delete.
 #[derive(
 	Clone,
 	Copy,
 	PartialEq,
 	Eq,
 	Debug,
+	Default,
 	Encode,
 	Decode,
 	DecodeWithMemTracking,
 	MaxEncodedLen,
 	TypeInfo,
 )]
-pub enum Sweep {
-	/// The receipts counted in the era (no later era's receipt can repeat them).
-	Seen(EraIndex),
-	/// The per-client work of the era.
-	ClientWork(EraIndex),
-	/// The points of an expired era.
-	Points(EraIndex),
+pub struct SweepCursor {
+	/// `Seen` of eras before it is deleted (an era's receipts are dead when it ends).
+	pub seen: EraIndex,
+	/// `ClientWork` of eras before it is deleted.
+	pub work: EraIndex,
+	/// `Points` of eras before it is deleted (dead when they expire).
+	pub points: EraIndex,
 }
 
 #[frame_support::pallet]
@@ -216,7 +234,10 @@ pub mod pallet {
 	use frame_system::pallet_prelude::*;
 	use pallet_tea_attestation::LoggedReleases;
 	use pallet_tea_nodes::{NodeRegistry, NodeState};
-	use sp_runtime::traits::{AccountIdConversion, IdentifyAccount, Saturating, Verify, Zero};
+	use sp_runtime::traits::{
+		AccountIdConversion, Bounded, IdentifyAccount, Saturating, UniqueSaturatedInto, Verify,
+		Zero,
+	};
 	use tea_primitives::receipt::Acknowledged;
 
 	/// The balance type of the reward currency.
@@ -258,7 +279,7 @@ pub mod pallet {
 		/// Blocks per era unless genesis or governance set another.
 		#[pallet::constant]
 		type EraLength: Get<BlockNumberFor<Self>>;
-		/// Eras whose rewards stay claimable after they end.
+		/// Eras a reward stays claimable once its claims open (when the era after it ends).
 		#[pallet::constant]
 		type HistoryDepth: Get<u32>;
 		/// Most receipts in one batch.
@@ -277,7 +298,7 @@ pub mod pallet {
 
 	/// Defaults: `EraLength` blocks per era, nothing minted, 100 points a quote at most every
 	/// 100 blocks, 100 a duty, a point per million fuel, 1 000 points per client, probation
-	/// half.
+	/// half, `MaxReceiptsPerEra` receipts per era and an eighth of them per node.
 	#[pallet::type_value]
 	pub fn DefaultParams<T: Config>() -> ParamsOf<T> {
 		RewardParams {
@@ -289,6 +310,8 @@ pub mod pallet {
 			fuel_per_point: 1_000_000,
 			client_cap: 1_000,
 			probation: Perbill::from_percent(50),
+			max_receipts: T::MaxReceiptsPerEra::get(),
+			node_receipts: (T::MaxReceiptsPerEra::get() / 8).max(1),
 		}
 	}
 
@@ -299,11 +322,6 @@ pub mod pallet {
 	/// The block at which the current era began.
 	#[pallet::storage]
 	pub type EraStart<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
-
-	/// The era before the current one began at this block (receipts older than it no longer
-	/// count).
-	#[pallet::storage]
-	pub type PreviousEraStart<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
 
 	/// Points per era and node.
 	#[pallet::storage]
@@ -349,9 +367,9 @@ pub mod pallet {
 	pub type ReceiptKeys<T: Config> =
 		StorageMap<_, Identity, NodeId, BoundedVec<[u8; 32], ConstU32<RECEIPT_KEYS>>, ValueQuery>;
 
-	/// Ended eras' storage still to delete, oldest first.
+	/// How far the sweeping of ended eras' storage got.
 	#[pallet::storage]
-	pub type Sweeps<T: Config> = StorageValue<_, BoundedVec<Sweep, ConstU32<16>>, ValueQuery>;
+	pub type Swept<T: Config> = StorageValue<_, SweepCursor, ValueQuery>;
 
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
@@ -367,12 +385,7 @@ pub mod pallet {
 				Pallet::<T>::check_params(params).expect("genesis reward rules are valid");
 				Params::<T>::put(params);
 			}
-			// The pot holds its existential deposit, never paid out: payouts never reap it.
-			let pot = Pallet::<T>::pot();
-			if T::Currency::balance(&pot).is_zero() {
-				T::Currency::mint_into(&pot, T::Currency::minimum_balance())
-					.expect("the pot's existential deposit can be minted");
-			}
+			Pallet::<T>::keep_pot_alive();
 		}
 	}
 
@@ -421,27 +434,32 @@ pub mod pallet {
 		UnknownRelease,
 		/// A receipt's release was revoked at or before the receipt's block.
 		RevokedRelease,
-		/// A receipt's block is before the previous era began.
+		/// A receipt's block is before the current era began.
 		StaleReceipt,
 		/// A receipt's block is after the current block.
 		FutureReceipt,
 		/// A receipt was counted already (the same node, client and nonce).
 		Duplicate,
-		/// The era counted its most receipts (`MaxReceiptsPerEra`).
+		/// The era counted its most receipts (`max_receipts`).
 		EraFull,
-		/// The era has not ended.
+		/// The node's receipts of the era counted their most (`node_receipts`).
+		NodeFull,
+		/// The era has not ended, or the era after it has not: claims open when evidence in
+		/// that era can no longer forfeit it.
 		EraNotEnded,
 		/// The era's rewards expired (or it never was).
 		EraExpired,
 		/// The node earned no points in the era.
 		NoPoints,
-		/// The node forfeited the era.
+		/// The node forfeited the era (its receipts of it count nothing).
 		Forfeited,
 		/// The node's reward of the era was claimed already.
 		AlreadyClaimed,
 		/// The pot cannot pay (it holds less than it owes: a bug, see `try_state`).
 		PotShort,
-		/// Invalid reward rules: an era shorter than `MIN_ERA_LENGTH`, no fuel per point.
+		/// Invalid reward rules: an era shorter than `MIN_ERA_LENGTH` or than its receipts take
+		/// to sweep, no fuel per point, a zero beat interval, more receipts than
+		/// `MaxReceiptsPerEra` or per node than per era.
 		InvalidParams,
 	}
 
@@ -454,7 +472,7 @@ pub mod pallet {
 				Self::end_era(now, &params);
 				weight.saturating_accrue(T::WeightInfo::end_era());
 			}
-			if !Sweeps::<T>::get().is_empty() {
+			if Self::sweep_pending() {
 				let swept = Self::sweep(SWEEP_PER_BLOCK);
 				weight.saturating_accrue(T::WeightInfo::sweep(swept));
 			}
@@ -465,8 +483,9 @@ pub mod pallet {
 			assert!(T::HistoryDepth::get() > 0, "rewards must be claimable for an era");
 			assert!(T::MaxBatch::get() > 0, "batches need room");
 			assert!(
-				T::EraLength::get() >= MIN_ERA_LENGTH.into(),
-				"eras of at least MIN_ERA_LENGTH blocks"
+				Self::check_params(&DefaultParams::<T>::get()).is_ok(),
+				"the default reward rules are valid (an era of at least MIN_ERA_LENGTH blocks that \
+				 sweeps its receipts)"
 			);
 		}
 
@@ -491,20 +510,23 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let view = T::Nodes::node(&node).ok_or(Error::<T>::UnknownNode)?;
 			ensure!(view.operator == who, Error::<T>::NotOperator);
-			let probation = match view.state {
-				NodeState::Active => false,
-				NodeState::Probation { .. } => true,
+			// Active since `since`: what it did before then was done on probation (or worse).
+			let active_since = match view.state {
+				NodeState::Active => view.since,
+				NodeState::Probation { .. } => BlockNumberFor::<T>::max_value(),
 				_ => return Err(Error::<T>::NotServing.into()),
 			};
 			ensure!(!receipts.is_empty(), Error::<T>::EmptyBatch);
 			let params = Params::<T>::get();
 			let now = frame_system::Pallet::<T>::block_number();
 			let era = CurrentEra::<T>::get();
-			let oldest = PreviousEraStart::<T>::get();
+			let oldest = EraStart::<T>::get();
 			let keys = ReceiptKeys::<T>::get(node);
 			let mut points = Points::<T>::get(era, node).unwrap_or(NodePoints::new(who.clone()));
+			ensure!(!points.forfeited, Error::<T>::Forfeited);
 			let mut counted = EraReceipts::<T>::get();
 			let mut earned = 0u32;
+			let mut stored = 0u32;
 			for acked in &receipts {
 				let r = &acked.signed.receipt;
 				ensure!(r.node == node.0, Error::<T>::WrongNode);
@@ -528,48 +550,52 @@ pub mod pallet {
 				ensure!(r.block >= oldest, Error::<T>::StaleReceipt);
 				ensure!(r.block <= now, Error::<T>::FutureReceipt);
 				let seen = sp_io::hashing::blake2_256(&(node, &r.client, r.nonce).encode());
-				ensure!(
-					!Seen::<T>::contains_key(era, seen)
-						&& !(era > 0 && Seen::<T>::contains_key(era - 1, seen)),
-					Error::<T>::Duplicate
-				);
-				ensure!(counted < T::MaxReceiptsPerEra::get(), Error::<T>::EraFull);
-				counted += 1;
-				Seen::<T>::insert(era, seen, ());
-				if points.forfeited {
-					continue;
-				}
+				ensure!(!Seen::<T>::contains_key(era, seen), Error::<T>::Duplicate);
 				let so_far = ClientWork::<T>::get((era, node, &r.client));
 				let fuel_points = r.fuel_used / params.fuel_per_point.max(1);
 				let fuel_points = u32::try_from(fuel_points).unwrap_or(u32::MAX);
 				let add = fuel_points.min(params.client_cap.saturating_sub(so_far));
-				if so_far == 0 && add > 0 {
+				let worth = Self::worth(add, r.block < active_since, &params);
+				// What earns nothing is neither stored nor counted against the limits (it
+				// may come again: it earns nothing again).
+				if worth == 0 {
+					continue;
+				}
+				ensure!(counted < params.max_receipts, Error::<T>::EraFull);
+				ensure!(points.receipts < params.node_receipts, Error::<T>::NodeFull);
+				counted.saturating_inc();
+				points.receipts.saturating_inc();
+				stored.saturating_inc();
+				Seen::<T>::insert(era, seen, ());
+				if so_far == 0 {
 					points.clients.saturating_inc();
 				}
 				ClientWork::<T>::insert((era, node, &r.client), so_far.saturating_add(add));
-				earned.saturating_accrue(Self::worth(add, probation, &params));
+				earned = earned.saturating_add(worth);
 			}
 			EraReceipts::<T>::put(counted);
-			if !points.forfeited {
-				points.work.saturating_accrue(earned);
-				EraPoints::<T>::mutate(|p| p.saturating_accrue(earned.into()));
-			}
+			// Only what the node's counter really gained goes into the era's total.
+			let before = points.work;
+			points.work = points.work.saturating_add(earned);
+			let gained = points.work - before;
+			EraPoints::<T>::mutate(|p| p.saturating_accrue(gained.into()));
 			Points::<T>::insert(era, node, points);
 			Self::deposit_event(Event::ReceiptsCounted {
 				node,
 				era,
-				receipts: receipts.len() as u32,
-				points: earned,
+				receipts: stored,
+				points: gained,
 			});
 			Ok(())
 		}
 
-		/// Pay `node`'s reward of the ended `era` to its operator (who signs).
+		/// Pay `node`'s reward of `era` to its operator (who signs), once the era after it
+		/// ended too.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::claim())]
 		pub fn claim(origin: OriginFor<T>, era: EraIndex, node: NodeId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			ensure!(era < CurrentEra::<T>::get(), Error::<T>::EraNotEnded);
+			ensure!(era.saturating_add(1) < CurrentEra::<T>::get(), Error::<T>::EraNotEnded);
 			let mut ended = Eras::<T>::get(era).ok_or(Error::<T>::EraExpired)?;
 			let mut points = Points::<T>::get(era, node).ok_or(Error::<T>::NoPoints)?;
 			ensure!(points.operator == who, Error::<T>::NotOperator);
@@ -590,8 +616,8 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Governance: set the reward rules (from the next era boundary on; an era's length
-		/// counts from its start).
+		/// Governance: set the reward rules. They apply at once: the current era ends
+		/// `era_length` blocks after its start, and what it counts from now on counts by them.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::set_params())]
 		pub fn set_params(origin: OriginFor<T>, params: ParamsOf<T>) -> DispatchResult {
@@ -626,11 +652,29 @@ pub mod pallet {
 		}
 
 		pub(crate) fn check_params(params: &ParamsOf<T>) -> DispatchResult {
+			let blocks: u64 = params.era_length.unique_saturated_into();
 			ensure!(
-				params.era_length >= MIN_ERA_LENGTH.into() && params.fuel_per_point > 0,
+				blocks >= MIN_ERA_LENGTH.into()
+					&& params.fuel_per_point > 0
+					&& !params.beat_interval.is_zero()
+					&& params.max_receipts <= T::MaxReceiptsPerEra::get()
+					&& params.node_receipts <= params.max_receipts
+					&& blocks.saturating_mul(SWEEP_PER_BLOCK.into())
+						>= 2 * u64::from(params.max_receipts),
 				Error::<T>::InvalidParams
 			);
 			Ok(())
+		}
+
+		/// Mints the pot's existential deposit if it lacks it (genesis, or a pallet added by
+		/// an upgrade): the pot keeps it, so payouts never reap it.
+		pub(crate) fn keep_pot_alive() {
+			let pot = Self::pot();
+			let minimum = T::Currency::minimum_balance();
+			let balance = T::Currency::balance(&pot);
+			if balance < minimum {
+				let _ = T::Currency::mint_into(&pot, minimum.saturating_sub(balance));
+			}
 		}
 
 		/// `points` earned by a node on probation or not.
@@ -672,31 +716,44 @@ pub mod pallet {
 				params.heartbeat_points
 			};
 			let earned = Self::worth(raw, probation, &params);
-			if duty {
-				points.duty.saturating_accrue(earned);
-			} else {
-				points.uptime.saturating_accrue(earned);
-			}
-			EraPoints::<T>::mutate(|p| p.saturating_accrue(earned.into()));
+			let counter = if duty { &mut points.duty } else { &mut points.uptime };
+			let before = *counter;
+			*counter = counter.saturating_add(earned);
+			let gained = *counter - before;
+			EraPoints::<T>::mutate(|p| p.saturating_accrue(gained.into()));
 			Points::<T>::insert(era, node, points);
 		}
 
-		/// `node` forfeits its points of the current era.
+		/// `node` forfeits its points of the current era, and of the ended era before it (whose
+		/// claims are not open yet).
 		pub(crate) fn forfeit(node: &NodeId) {
 			let era = CurrentEra::<T>::get();
 			let mut points = match Points::<T>::get(era, node) {
-				Some(points) if points.forfeited => return,
-				Some(points) => points,
-				None => match T::Nodes::node(node) {
-					Some(view) => NodePoints::new(view.operator),
-					None => return,
-				},
+				Some(points) if points.forfeited => None,
+				Some(points) => Some(points),
+				None => T::Nodes::node(node).map(|view| NodePoints::new(view.operator)),
 			};
+			if let Some(mut points) = points.take() {
+				let lost = points.total();
+				EraPoints::<T>::mutate(|p| *p = p.saturating_sub(lost));
+				points.forfeited = true;
+				Points::<T>::insert(era, node, points);
+				Self::deposit_event(Event::Forfeited { node: *node, era, points: lost });
+			}
+			let Some(previous) = era.checked_sub(1) else { return };
+			let Some(mut points) = Points::<T>::get(previous, node) else { return };
+			if points.forfeited {
+				return;
+			}
 			let lost = points.total();
-			EraPoints::<T>::mutate(|p| *p = p.saturating_sub(lost));
+			Eras::<T>::mutate(previous, |ended| {
+				if let Some(ended) = ended {
+					ended.points = ended.points.saturating_sub(lost);
+				}
+			});
 			points.forfeited = true;
-			Points::<T>::insert(era, node, points);
-			Self::deposit_event(Event::Forfeited { node: *node, era, points: lost });
+			Points::<T>::insert(previous, node, points);
+			Self::deposit_event(Event::Forfeited { node: *node, era: previous, points: lost });
 		}
 
 		/// Ends the current era at block `now`: fixes its reward, expires the oldest, queues
@@ -705,6 +762,7 @@ pub mod pallet {
 			let era = CurrentEra::<T>::get();
 			let points = EraPoints::<T>::take();
 			EraReceipts::<T>::kill();
+			Self::keep_pot_alive();
 			let pot = Self::pot();
 			let owed = Owed::<T>::get();
 			let reward = match (points, params.source) {
@@ -730,48 +788,60 @@ pub mod pallet {
 			Owed::<T>::put(owed.saturating_add(reward));
 			Eras::<T>::insert(era, EraReward { reward, points, paid: Zero::zero() });
 			Self::deposit_event(Event::EraEnded { era, reward, points });
-			let mut sweeps = Sweeps::<T>::get();
-			// No receipt counted from now on can repeat one the era before this one counted,
-			// and the per-client work of this era is done.
-			if era > 0 {
-				let _ = sweeps.try_push(Sweep::Seen(era - 1));
-			}
-			let _ = sweeps.try_push(Sweep::ClientWork(era));
-			if let Some(expired) = era.checked_sub(T::HistoryDepth::get()) {
+			// Its receipts and per-client work are dead now (no later receipt is of this era);
+			// the sweep cursors reach them in the next blocks.
+			if let Some(expired) = era.checked_sub(T::HistoryDepth::get().saturating_add(1)) {
 				if let Some(ended) = Eras::<T>::take(expired) {
 					let unclaimed = ended.reward.saturating_sub(ended.paid);
 					Owed::<T>::mutate(|owed| *owed = owed.saturating_sub(unclaimed));
 					Self::deposit_event(Event::Expired { era: expired, unclaimed });
 				}
-				let _ = sweeps.try_push(Sweep::Points(expired));
 			}
-			Sweeps::<T>::put(sweeps);
 			CurrentEra::<T>::put(era.saturating_add(1));
-			PreviousEraStart::<T>::put(EraStart::<T>::get());
 			EraStart::<T>::put(now);
 		}
 
-		/// Deletes at most `limit` keys of the queued sweeps; returns how many it deleted.
+		/// The oldest era not expired while `era` runs: era `e` is claimable while `e + 2 <=
+		/// era <= e + 1 + HistoryDepth`.
+		fn first_unexpired(era: EraIndex) -> EraIndex {
+			era.saturating_sub(T::HistoryDepth::get().saturating_add(1))
+		}
+
+		/// Whether ended eras' storage waits to be deleted.
+		pub(crate) fn sweep_pending() -> bool {
+			let cursor = Swept::<T>::get();
+			let era = CurrentEra::<T>::get();
+			cursor.seen < era || cursor.work < era || cursor.points < Self::first_unexpired(era)
+		}
+
+		/// Deletes at most `limit` keys of ended eras (visiting at most `SWEEP_CALLS`
+		/// prefixes); returns how many it deleted. Each map's cursor moves past an era only
+		/// once all of it is gone, so nothing is ever left behind.
 		pub(crate) fn sweep(limit: u32) -> u32 {
-			let mut sweeps = Sweeps::<T>::get();
+			let mut cursor = Swept::<T>::get();
+			let era = CurrentEra::<T>::get();
+			let expired = Self::first_unexpired(era);
 			let mut left = limit;
-			while let Some(next) = sweeps.first().copied() {
+			for _ in 0..SWEEP_CALLS {
 				if left == 0 {
 					break;
 				}
-				let result = match next {
-					Sweep::Seen(era) => Seen::<T>::clear_prefix(era, left, None),
-					Sweep::ClientWork(era) => ClientWork::<T>::clear_prefix((era,), left, None),
-					Sweep::Points(era) => Points::<T>::clear_prefix(era, left, None),
+				let (result, next) = if cursor.seen < era {
+					(Seen::<T>::clear_prefix(cursor.seen, left, None), &mut cursor.seen)
+				} else if cursor.work < era {
+					(ClientWork::<T>::clear_prefix((cursor.work,), left, None), &mut cursor.work)
+				} else if cursor.points < expired {
+					(Points::<T>::clear_prefix(cursor.points, left, None), &mut cursor.points)
+				} else {
+					break;
 				};
 				left = left.saturating_sub(result.unique);
-				if result.maybe_cursor.is_some() {
-					break;
+				if result.maybe_cursor.is_none() {
+					next.saturating_inc();
 				}
-				sweeps.remove(0);
 			}
-			Sweeps::<T>::put(sweeps);
-			limit - left
+			Swept::<T>::put(cursor);
+			limit.saturating_sub(left)
 		}
 
 		/// The invariants: the pot holds what it owes; no ended era paid more than its reward;
@@ -790,7 +860,7 @@ pub mod pallet {
 				ensure!(ended.paid <= ended.reward, "an era paid more than its reward");
 				let mut points = 0u64;
 				let mut paid: BalanceOf<T> = Zero::zero();
-				// Points of an era still being swept are not all there; only check the others.
+				// (An expired era leaves `Eras` before its points are swept.)
 				for (_, p) in Points::<T>::iter_prefix(era) {
 					if !p.forfeited {
 						points = points.saturating_add(p.total());
@@ -813,6 +883,12 @@ pub mod pallet {
 			ensure!(
 				EraReceipts::<T>::get() <= T::MaxReceiptsPerEra::get(),
 				"more receipts than an era counts"
+			);
+			let counted: u64 =
+				Points::<T>::iter_prefix(era).map(|(_, p)| u64::from(p.receipts)).sum();
+			ensure!(
+				counted == u64::from(EraReceipts::<T>::get()),
+				"the era's receipts are not its nodes'"
 			);
 			Ok(())
 		}
@@ -839,6 +915,8 @@ pub mod pallet {
 
 		fn reported(node: &NodeId) {
 			Self::forfeit(node);
+			// Its keys count again only once a new accepted quote binds one.
+			ReceiptKeys::<T>::remove(node);
 		}
 
 		fn weight() -> Weight {

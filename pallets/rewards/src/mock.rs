@@ -83,6 +83,10 @@ impl Registry {
 	pub fn set_state(node: NodeId, state: NodeState<u64>) {
 		NODES.with(|n| n.borrow_mut().get_mut(&node).expect("registered").state = state);
 	}
+	/// Sets the block at which `node` entered its state.
+	pub fn set_since(node: NodeId, since: u64) {
+		NODES.with(|n| n.borrow_mut().get_mut(&node).expect("registered").since = since);
+	}
 	/// Deletes `node`.
 	pub fn remove(node: NodeId) {
 		NODES.with(|n| n.borrow_mut().remove(&node));
@@ -169,9 +173,14 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();
-	pallet_tea_rewards::GenesisConfig::<Test> { params: None }
-		.assimilate_storage(&mut storage)
-		.unwrap();
+	pallet_tea_rewards::GenesisConfig::<Test> {
+		params: Some(RewardParams {
+			node_receipts: 16,
+			..<DefaultParams<Test> as frame_support::traits::Get<_>>::get()
+		}),
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.register_extension(sp_keystore::KeystoreExt::new(
 		sp_keystore::testing::MemoryKeystore::new(),
