@@ -14,4 +14,5 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_tea_upgrades, Upgrades]
 	[pallet_tea_nodes, Nodes]
 	[pallet_tea_attestation, Attestation]
+	[pallet_tea_rewards, Rewards]
 );

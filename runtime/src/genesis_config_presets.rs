@@ -6,7 +6,7 @@
 
 use crate::{
 	AccountId, ActorsConfig, AttestationConfig, BalancesConfig, BlockNumber, ElectionsConfig,
-	NodesConfig, RuntimeGenesisConfig, SudoConfig, UpgradesConfig, UNIT,
+	NodesConfig, RewardsConfig, RuntimeGenesisConfig, SudoConfig, UpgradesConfig, UNIT,
 };
 use alloc::{string::String, vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -60,6 +60,7 @@ fn testnet_genesis(
 	rollout_timings: Option<RolloutTimings<BlockNumber>>,
 	birth_control: Option<pallet_tea_nodes::BirthControl<BlockNumber>>,
 	slot_duration: Option<u64>,
+	rewards: RewardParams,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -85,6 +86,7 @@ fn testnet_genesis(
 			heartbeats: Some(DEV_HEARTBEATS),
 			policy: Some(tea_primitives::evidence::dev_policy().pcrs.into_inner()),
 		},
+		rewards: RewardsConfig { params: Some(rewards) },
 	})
 }
 
@@ -148,6 +150,29 @@ pub const DEV_BIRTH_CONTROL: pallet_tea_nodes::BirthControl<BlockNumber> =
 		reporter_share: sp_runtime::Perbill::from_percent(10),
 	};
 
+/// The reward rules of the runtime's presets.
+pub type RewardParams = pallet_tea_rewards::RewardParams<BlockNumber, crate::Balance>;
+
+/// Rewards on the dev chain: 20-block (40-second) eras that mint 1 000 UNIT each (claims of
+/// an era open two eras after it began), a quote counted at most every 10 blocks, a work
+/// point per unit of fuel (the example actors' tasks burn a few), at most 2 048 receipts an era
+/// and 512 per node.
+pub const DEV_REWARDS: RewardParams = RewardParams {
+	era_length: 20,
+	source: pallet_tea_rewards::RewardSource::Inflation(crate::configs::rewards::DEV_ERA_REWARD),
+	heartbeat_points: 100,
+	beat_interval: 10,
+	duty_points: 100,
+	fuel_per_point: 1,
+	client_cap: 1_000,
+	probation: sp_runtime::Perbill::from_percent(50),
+	max_receipts: 2_048,
+	node_receipts: 512,
+};
+
+/// Rewards on the local testnet: hour-long eras, otherwise the dev chain's rules.
+pub const LOCAL_REWARDS: RewardParams = RewardParams { era_length: crate::HOURS, ..DEV_REWARDS };
+
 /// Milliseconds per block on the dev chain: a third of the default, so that every timing
 /// counted in blocks passes three times faster.
 pub const DEV_SLOT_DURATION: u64 = 2_000;
@@ -163,6 +188,7 @@ pub fn development_config_genesis() -> Value {
 		Some(DEV_ROLLOUT_TIMINGS),
 		Some(DEV_BIRTH_CONTROL),
 		Some(DEV_SLOT_DURATION),
+		DEV_REWARDS,
 	)
 }
 
@@ -180,6 +206,7 @@ pub fn local_config_genesis() -> Value {
 		None,
 		None,
 		None,
+		LOCAL_REWARDS,
 	)
 }
 

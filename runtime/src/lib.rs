@@ -258,4 +258,7 @@ mod runtime {
 
 	#[runtime::pallet_index(23)]
 	pub type Attestation = pallet_tea_attestation;
+
+	#[runtime::pallet_index(24)]
+	pub type Rewards = pallet_tea_rewards;
 }

@@ -57,6 +57,16 @@ fn development_preset_has_alice_as_sole_validator_and_sudo() {
 			pallet_tea_attestation::Policy::<Runtime>::get(),
 			Some(tea_primitives::evidence::dev_policy())
 		);
+		// Rewards: 20-block eras that mint; the pot holds its existential deposit.
+		assert_eq!(
+			pallet_tea_rewards::Params::<Runtime>::get(),
+			tea_runtime::genesis_config_presets::DEV_REWARDS
+		);
+		assert_eq!(
+			Balances::free_balance(tea_runtime::Rewards::pot()),
+			tea_runtime::EXISTENTIAL_DEPOSIT
+		);
+		tea_runtime::Rewards::do_try_state().unwrap();
 	});
 }
 
@@ -79,6 +89,10 @@ fn local_preset_has_three_validators_and_no_sudo() {
 		assert_eq!(tea_runtime::block_time::SlotDuration::<Runtime>::get(), None);
 		assert_eq!(pallet_aura::Pallet::<Runtime>::slot_duration(), tea_runtime::SLOT_DURATION);
 		assert_eq!(tea_runtime::SLOT_DURATION, 6_000);
+		assert_eq!(
+			pallet_tea_rewards::Params::<Runtime>::get(),
+			tea_runtime::genesis_config_presets::LOCAL_REWARDS
+		);
 		assert_eq!(
 			pallet_tea_attestation::Policy::<Runtime>::get(),
 			Some(tea_primitives::evidence::dev_policy())

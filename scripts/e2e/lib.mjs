@@ -158,7 +158,21 @@ export function teaNode(args, timeoutMs = 120_000) {
 
 /** Sends `tx` signed by `signer`; resolves with the block's events of this extrinsic, rejects
  * with `pallet.Error` text on a dispatch error. */
-export function send(api, tx, signer) {
+export async function send(api, tx, signer) {
+  // The genesis and worker daemons sign with the same dev accounts: a transaction sent from
+  // here can race one of theirs for a nonce (the pool refuses the second with 1014, or as
+  // stale). Sent again after a block, it takes the next nonce.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await sendOnce(api, tx, signer);
+    } catch (e) {
+      if (attempt >= 3 || !/1014|Priority is too low|outdated|stale/i.test(`${e}`)) throw e;
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+}
+
+function sendOnce(api, tx, signer) {
   return new Promise((resolve, reject) => {
     let unsub;
     tx.signAndSend(signer, (result) => {

@@ -12,7 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady, ed25519Verify, sha256AsU8a } from '@polkadot/util-crypto';
-import { stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
+import { hexToU8a, stringToHex, stringToU8a, u8aConcat, u8aToHex } from '@polkadot/util';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
@@ -610,6 +610,81 @@ test('a client runs a task on an attested worker and gets a receipt that verifie
   badSig.signature = flip(badSig.signature, 20);
   assert.deepEqual((await post(JSON.stringify(badSig))).map((x, i) => (i ? x.error : x)), [401, 'bad_signature']);
   rollouts.receipt = { file: out, answer };
+});
+
+test('acknowledged receipts earn work points on chain (both signatures checked, once, never for the operator itself); after the era the operator claims a reward that reflects the work', async () => {
+  assert.ok(rollouts?.receipt, 'the receipt test ran');
+  const w = net.good;
+  const nodeId = w.started.nodeId;
+  const dir = tempDir('acks');
+  const input = join(dir, 'input');
+  writeFileSync(input, 'acknowledged work');
+  /** Runs a task for `client`; returns the worker's answer (the receipt as SCALE hex). */
+  const task = (client, name) => {
+    const out = join(dir, `${name}.json`);
+    const run = worker(['task', 'run', '--worker', w.started.tasks, '--actor', 'prover', '--input', input,
+      '--key', `//${client}`, '--chain', node.ws, '--out', out]);
+    assert.equal(run.status, 0, run.stderr);
+    return JSON.parse(readFileSync(out, 'utf8'));
+  };
+  /** The client's acknowledgement: its signature over `tea/ack/v1 ‖ sha256(signed receipt)`. */
+  const acked = (receiptHex, client) => ({
+    signed: receiptHex,
+    acknowledgement: { Sr25519: keys[client].sign(u8aConcat(stringToU8a('tea/ack/v1'), sha256AsU8a(hexToU8a(receiptHex)))) },
+  });
+  const submit = (batch, signer = keys.Dave) => send(api, api.tx.rewards.submitReceipts(nodeId, batch), signer);
+  // A receipt counts only in the era it was made in: a batch that misses the era's end is
+  // stale, and the next task's receipt is tried (dev eras are 20 blocks).
+  let answer;
+  let counted;
+  for (let attempt = 0; !counted; attempt++) {
+    answer = task('Eve', `eve-${attempt}`);
+    try {
+      counted = (await submit([acked(answer.receipt, 'Eve')])).find((e) => e.section === 'rewards' && e.method === 'ReceiptsCounted');
+    } catch (e) {
+      assert.ok(attempt < 3 && /StaleReceipt/.test(`${e}`), `${e}`);
+    }
+  }
+  const era = counted.data.era.toNumber();
+  const fuel = answer.fuelUsed;
+  const params = (await api.query.rewards.params()).toJSON();
+  const expected = Math.floor(fuel / params.fuelPerPoint);
+  assert.ok(expected > 0, `prover burns ${fuel} fuel, more than a point's ${params.fuelPerPoint}`);
+  assert.deepEqual([counted.data.receipts.toNumber(), counted.data.points.toNumber()], [1, expected]);
+  const points = (await api.query.rewards.points(era, nodeId)).unwrap();
+  assert.equal(points.work.toNumber(), expected);
+  assert.equal(points.clients.toNumber(), 1);
+  assert.equal(points.operator.toString(), keys.Dave.address);
+
+  // The same receipt again; the acknowledgement of another account; the operator's own task;
+  // a batch sent by someone else than the operator: each its own error, nothing counted.
+  await assert.rejects(submit([acked(answer.receipt, 'Eve')]), /rewards\.Duplicate/);
+  const next = task('Eve', 'eve-forged');
+  await assert.rejects(submit([acked(next.receipt, 'Ferdie')]), /rewards\.BadAcknowledgement/);
+  const own = task('Dave', 'dave');
+  await assert.rejects(submit([acked(own.receipt, 'Dave')]), /rewards\.SelfDealing/);
+  await assert.rejects(submit([acked(next.receipt, 'Eve')], keys.Ferdie), /rewards\.NotOperator/);
+  // A byte of the node's signature changed (the client acknowledges what it was sent).
+  const at = next.receipt.length - 1;
+  const flipped = next.receipt.slice(0, at) + (next.receipt[at] === '0' ? '1' : '0');
+  await assert.rejects(submit([acked(flipped, 'Eve')]), /rewards\.BadReceiptSignature/);
+  const after = (await api.query.rewards.points(era, nodeId)).unwrap();
+  if ((await api.query.rewards.currentEra()).toNumber() === era) assert.equal(after.work.toNumber(), expected);
+
+  // Claims open once the era after it ended; the reward is the era's, pro rata to points.
+  while ((await api.query.rewards.currentEra()).toNumber() < era + 2) await sleep(2000);
+  const ended = (await api.query.rewards.eras(era)).unwrap();
+  const mine = (await api.query.rewards.points(era, nodeId)).unwrap();
+  const total = mine.uptime.toBigInt() + mine.duty.toBigInt() + mine.work.toBigInt();
+  const share = ended.reward.toBigInt() * total / ended.points.toBigInt();
+  assert.ok(share > 0n);
+  const events = await send(api, api.tx.rewards.claim(era, nodeId), keys.Dave);
+  const paid = events.find((e) => e.section === 'rewards' && e.method === 'Rewarded');
+  assert.ok(paid, 'a Rewarded event');
+  assert.equal(paid.data.operator.toString(), keys.Dave.address);
+  assert.equal(paid.data.amount.toBigInt(), share);
+  assert.ok((await api.query.rewards.points(era, nodeId)).unwrap().claimed.isTrue);
+  await assert.rejects(send(api, api.tx.rewards.claim(era, nodeId), keys.Dave), /rewards\.AlreadyClaimed/);
 });
 
 test('a new worker build rolls out tier by tier: each worker fetches it by CID, relaunches into it through the launcher, and its next heartbeat proves it', async () => {

@@ -72,6 +72,7 @@ pub type EraIndex = u32;
 	serde::Serialize,
 	serde::Deserialize,
 )]
+#[serde(rename_all = "camelCase")]
 pub enum RewardSource<Balance> {
 	/// This much is minted into the pot at the end of each era that has points.
 	Inflation(Balance),
@@ -94,6 +95,7 @@ pub enum RewardSource<Balance> {
 	serde::Serialize,
 	serde::Deserialize,
 )]
+#[serde(rename_all = "camelCase")]
 pub struct RewardParams<BlockNumber, Balance> {
 	/// Blocks per era (at least [`MIN_ERA_LENGTH`]).
 	pub era_length: BlockNumber,

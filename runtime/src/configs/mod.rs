@@ -6,6 +6,7 @@
 mod actors;
 pub mod governance;
 mod nodes;
+pub mod rewards;
 mod upgrades;
 
 use frame_support::{

@@ -22,12 +22,13 @@ parameter_types! {
 }
 
 /// Told when a node is removed: attestation drops its records, actors its refusal-report
-/// record.
+/// record, rewards its receipt keys (and the node forfeits the era).
 pub struct NodeRemoved;
 impl pallet_tea_nodes::OnNodeRemoved for NodeRemoved {
 	fn on_node_removed(node: &pallet_tea_nodes::NodeId) {
 		<crate::Attestation as pallet_tea_nodes::OnNodeRemoved>::on_node_removed(node);
 		crate::Actors::on_node_removed(node);
+		<crate::Rewards as pallet_tea_nodes::OnNodeRemoved>::on_node_removed(node);
 	}
 }
 
@@ -72,8 +73,8 @@ impl pallet_tea_attestation::Config for Runtime {
 	/// A quote's log holds at most 64 entries (a worker quotes again before it loads more).
 	type MaxLogEntries = ConstU32<64>;
 	type SignalsWeight = SignalsWeight;
-	/// No rewards yet.
-	type Duties = ();
+	/// Accepted quotes, votes with the majority and evidence earn or cost rewards.
+	type Duties = crate::Rewards;
 	type WeightInfo = crate::weights::pallet_tea_attestation::WeightInfo<Runtime>;
 }
 
