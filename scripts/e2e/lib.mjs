@@ -160,21 +160,25 @@ export function teaNode(args, timeoutMs = 120_000) {
  * with `pallet.Error` text on a dispatch error. */
 export async function send(api, tx, signer) {
   // The genesis and worker daemons sign with the same dev accounts: a transaction sent from
-  // here can race one of theirs for a nonce (the pool refuses the second with 1014, or as
-  // stale). Sent again after a block, it takes the next nonce.
+  // here can race one of theirs for a nonce (the pool refuses it with 1014 or as outdated, or
+  // drops it once theirs wins). Sent again, it takes the next nonce. A dispatch error (an
+  // included transaction that failed: `pallet.Error`) is never sent again.
   for (let attempt = 0; ; attempt++) {
     try {
       return await sendOnce(api, tx, signer);
     } catch (e) {
-      if (attempt >= 3 || !/1014|Priority is too low|outdated|stale/i.test(`${e}`)) throw e;
+      const pool = /1014|Priority is too low|1010|outdated|^Error: pool: /i.test(`${e}`);
+      if (attempt >= 3 || !pool) throw e;
       await new Promise((r) => setTimeout(r, 3000));
     }
   }
 }
 
-function sendOnce(api, tx, signer) {
+function sendOnce(api, tx, signer, timeoutMs = 120_000) {
   return new Promise((resolve, reject) => {
     let unsub;
+    const done = (f, x) => { clearTimeout(timer); if (unsub) unsub(); f(x); };
+    const timer = setTimeout(() => done(reject, new Error(`not in a block within ${timeoutMs} ms`)), timeoutMs);
     tx.signAndSend(signer, (result) => {
       if (result.dispatchError) {
         const e = result.dispatchError;
@@ -183,13 +187,13 @@ function sendOnce(api, tx, signer) {
           const meta = api.registry.findMetaError(e.asModule);
           text = `${meta.section}.${meta.name}`;
         }
-        if (unsub) unsub();
-        reject(new Error(text));
+        done(reject, new Error(text));
       } else if (result.status.isInBlock) {
-        if (unsub) unsub();
-        resolve(result.events.map(({ event }) => event));
+        done(resolve, result.events.map(({ event }) => event));
+      } else if (result.status.isInvalid || result.status.isDropped || result.status.isUsurped) {
+        done(reject, new Error(`pool: ${result.status.type}`));
       }
-    }).then((u) => { unsub = u; }, reject);
+    }).then((u) => { unsub = u; }, (e) => done(reject, e));
   });
 }
 

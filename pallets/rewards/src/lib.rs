@@ -21,8 +21,14 @@
 //!
 //! Points earned on probation count `probation` of their value, and so do the receipts an
 //! active node made before it became active. A node quarantined (evidence reported against it)
-//! or removed forfeits all its points of the era, and of the era before it, whose claims open
-//! only when the current era ends: evidence found soon after an era still costs the reward.
+//! forfeits all its points of the era, and of the era before it, whose claims open only when
+//! the current era ends: evidence found soon after an era still costs the reward. A node
+//! removed for cause was reported first; one that exited keeps what it earned (its operator
+//! still claims it).
+//!
+//! A receipt's block is the finalized block its run read, a few blocks behind the best one:
+//! the receipts of an era's first few blocks are from before the era began and count nothing
+//! (a worker batches them before the era ends).
 //!
 //! When an era ends its reward is fixed ([`RewardSource`]): minted by inflation, or a share of
 //! the pot's funds not owed to earlier eras; it is kept in the pot account and split pro rata
@@ -149,7 +155,7 @@ pub struct NodePoints<AccountId, BlockNumber> {
 	pub receipts: u32,
 	/// The block of its last counted quote.
 	pub last_beat: Option<BlockNumber>,
-	/// Quarantined or removed during the era: it earns nothing.
+	/// Reported (quarantined) during the era or the one after: it earns nothing.
 	pub forfeited: bool,
 	/// Its reward was claimed.
 	pub claimed: bool,
@@ -402,7 +408,7 @@ pub mod pallet {
 		Expired { era: EraIndex, unclaimed: BalanceOf<T> },
 		/// A node's acknowledged receipts counted.
 		ReceiptsCounted { node: NodeId, era: EraIndex, receipts: u32, points: u32 },
-		/// A node forfeited its points of the era (quarantined or removed).
+		/// A node forfeited its points of the era (evidence was reported against it).
 		Forfeited { node: NodeId, era: EraIndex, points: u64 },
 		/// A node's reward of an era was paid to its operator.
 		Rewarded { era: EraIndex, node: NodeId, operator: T::AccountId, amount: BalanceOf<T> },
@@ -927,8 +933,9 @@ pub mod pallet {
 	}
 
 	impl<T: Config> pallet_tea_nodes::OnNodeRemoved for Pallet<T> {
+		/// Its receipt keys are forgotten. Its points stay: a node removed for cause was
+		/// reported (and forfeited) first; one that exited keeps what it earned.
 		fn on_node_removed(node: &NodeId) {
-			Self::forfeit(node);
 			ReceiptKeys::<T>::remove(node);
 		}
 	}

@@ -476,7 +476,7 @@ fn receipts_of_a_relaunched_worker_count_while_its_key_is_among_the_recent_ones(
 }
 
 #[test]
-fn a_reported_or_removed_node_forfeits_the_era_and_the_one_before_and_earns_nothing_more_in_it() {
+fn a_reported_node_forfeits_the_era_and_the_one_before_and_an_exited_one_keeps_its_points() {
 	build_and_execute(|| {
 		for i in 1..=5 {
 			serving(i);
@@ -502,15 +502,19 @@ fn a_reported_or_removed_node_forfeits_the_era_and_the_one_before_and_earns_noth
 		// Reported again: no second forfeit.
 		Rewards::reported(&node(1));
 		assert_eq!(EraPoints::<Test>::get(), 400);
+		// An exit (a removal without evidence: one for cause was reported first) keeps what the
+		// node earned, and forgets its keys.
 		Rewards::on_node_removed(&node(2));
-		assert!(points(0, 2).forfeited);
+		assert!(!points(0, 2).forfeited);
+		assert!(ReceiptKeys::<Test>::get(node(2)).is_empty());
+		Registry::remove(node(2));
 		run_to(20);
-		assert_eq!(Eras::<Test>::get(0).unwrap().points, 300);
+		assert_eq!(Eras::<Test>::get(0).unwrap().points, 400);
 		// Evidence in era 1 forfeits era 0 too (its claims are not open yet): node 3's points
 		// leave era 0, whose reward the others share.
 		Rewards::reported(&node(3));
 		assert!(points(0, 3).forfeited && points(1, 3).forfeited);
-		assert_eq!(Eras::<Test>::get(0).unwrap().points, 200);
+		assert_eq!(Eras::<Test>::get(0).unwrap().points, 300);
 		// Node 6, new in era 1, forfeits only era 1.
 		Registry::set(node(6), account(6), NodeState::Active);
 		Rewards::attested(&node(6), None);
@@ -519,13 +523,14 @@ fn a_reported_or_removed_node_forfeits_the_era_and_the_one_before_and_earns_noth
 		assert_eq!(Points::<Test>::get(0, node(6)), None);
 		assert_eq!(EraPoints::<Test>::get(), 0);
 		run_to(40);
-		for i in 1..=3 {
+		for i in [1, 3] {
 			assert_noop!(
 				Rewards::claim(RuntimeOrigin::signed(account(i)), 0, node(i)),
 				Error::<Test>::Forfeited
 			);
 		}
 		assert_ok!(Rewards::claim(RuntimeOrigin::signed(account(4)), 0, node(4)));
+		assert_ok!(Rewards::claim(RuntimeOrigin::signed(account(2)), 0, node(2)));
 		// Evidence once era 0's claims opened no longer reaches it.
 		Rewards::reported(&node(5));
 		assert!(!points(0, 5).forfeited);

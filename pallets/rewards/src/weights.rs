@@ -33,7 +33,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn submit_receipts(n: u32) -> Weight {
 		Weight::from_parts(50_000_000, 10_000)
 			.saturating_add(Weight::from_parts(200_000_000, 1_000).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().reads(8_u64))
 			.saturating_add(T::DbWeight::get().reads((5_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
@@ -49,7 +49,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	}
 	fn on_initialize_idle() -> Weight {
 		Weight::from_parts(10_000_000, 1_000)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 	}
 	fn end_era() -> Weight {
 		Weight::from_parts(100_000_000, 10_000)
@@ -59,7 +59,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn sweep(k: u32) -> Weight {
 		Weight::from_parts(10_000_000, 1_000)
 			.saturating_add(Weight::from_parts(1_000_000, 100).saturating_mul(k.into()))
-			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().reads(1_u64 + crate::SWEEP_CALLS as u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(k.into())))
 	}
@@ -79,7 +79,7 @@ impl WeightInfo for () {
 	fn submit_receipts(n: u32) -> Weight {
 		Weight::from_parts(50_000_000, 10_000)
 			.saturating_add(Weight::from_parts(200_000_000, 1_000).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads(6_u64))
+			.saturating_add(RocksDbWeight::get().reads(8_u64))
 			.saturating_add(RocksDbWeight::get().reads((5_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(n.into())))
@@ -95,7 +95,7 @@ impl WeightInfo for () {
 	}
 	fn on_initialize_idle() -> Weight {
 		Weight::from_parts(10_000_000, 1_000)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().reads(4_u64))
 	}
 	fn end_era() -> Weight {
 		Weight::from_parts(100_000_000, 10_000)
@@ -105,7 +105,7 @@ impl WeightInfo for () {
 	fn sweep(k: u32) -> Weight {
 		Weight::from_parts(10_000_000, 1_000)
 			.saturating_add(Weight::from_parts(1_000_000, 100).saturating_mul(k.into()))
-			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().reads(1_u64 + crate::SWEEP_CALLS as u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(k.into())))
 	}
