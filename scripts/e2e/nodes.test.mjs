@@ -673,6 +673,49 @@ test('acknowledged receipts earn work points on chain (both signatures checked, 
   const after = (await api.query.rewards.points(era, nodeId)).unwrap();
   if ((await api.query.rewards.currentEra()).toNumber() === era) assert.equal(after.work.toNumber(), expected);
 
+  // The worker batches what its clients hand back: a web client's POST /v1/acks and the CLI
+  // client's `task run --ack`. What the worker can check alone it refuses at once, each with
+  // its reason.
+  const base = w.started.tasks.replace(/\/v1\/?$/, '');
+  /** A SCALE MultiSignature (Sr25519) of `client` acknowledging `receiptHex`. */
+  const ackOf = (receiptHex, client) => u8aToHex(u8aConcat(new Uint8Array([1]),
+    keys[client].sign(u8aConcat(stringToU8a('tea/ack/v1'), sha256AsU8a(hexToU8a(receiptHex))))));
+  const postAck = async (receipt, acknowledgement) => {
+    const r = await fetch(`${base}/v1/acks`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ receipt, acknowledgement }) });
+    return { status: r.status, body: await r.json() };
+  };
+  for (const [receipt, client, status, kind] of [
+    [next.receipt, 'Ferdie', 401, 'bad_acknowledgement'],
+    [own.receipt, 'Dave', 403, 'self_dealing'],
+    [flipped, 'Eve', 401, 'bad_receipt_signature'],
+    ['0x00', 'Eve', 400, 'bad_request'],
+  ]) {
+    const got = await postAck(receipt, ackOf(receipt === '0x00' ? next.receipt : receipt, client));
+    assert.deepEqual([got.status, got.body.error], [status, kind], JSON.stringify(got.body));
+  }
+  let batch;
+  for (let attempt = 0; !batch; attempt++) {
+    // A receipt counts only in its era: one that missed it is dropped as stale, and tried anew.
+    assert.ok(attempt < 3, 'a batch lands within its era');
+    const mark = w.lines.length;
+    const web = task('Ferdie', `ferdie-${attempt}`);
+    const queued = await postAck(web.receipt, ackOf(web.receipt, 'Ferdie'));
+    assert.equal(queued.status, 202, JSON.stringify(queued.body));
+    assert.ok(queued.body.queued >= 1);
+    const again = await postAck(web.receipt, ackOf(web.receipt, 'Ferdie'));
+    // Queued still (or already counted and gone: then the batch drops it as counted).
+    assert.ok(again.status === 409 || again.status === 202, JSON.stringify(again.body));
+    const cli = worker(['task', 'run', '--worker', w.started.tasks, '--actor', 'prover', '--input', input,
+      '--key', '//Eve', '--chain', node.ws, '--ack']);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.ok(JSON.parse(cli.stdout).acknowledged.queued >= 1, cli.stdout);
+    const line = await lineOf(w, (l) => l.receipts && (l.receipts.events.includes('Rewards.ReceiptsCounted') || l.receipts.dropped.stale), mark, 90_000);
+    if (line.receipts.events.includes('Rewards.ReceiptsCounted')) batch = line.receipts;
+  }
+  assert.ok(batch.sent >= 1 && batch.sent <= 2, JSON.stringify(batch));
+  assert.equal(batch.refused, null);
+
   // Claims open once the era after it ended; the reward is the era's, pro rata to points.
   for (let i = 0; (await api.query.rewards.currentEra()).toNumber() < era + 2; i++) {
     assert.ok(i < 90, 'two dev eras (80 s) pass');

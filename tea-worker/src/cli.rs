@@ -91,7 +91,8 @@ pub struct VerifyArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
 	/// Run an actor on a worker's client task API, print its output (0x-hex) and verify the
-	/// receipt against the chain; `--out` keeps the answer (with the input) for `verify`.
+	/// receipt against the chain; `--out` keeps the answer (with the input) for `verify`;
+	/// `--ack` then acknowledges the verified receipt, so that it earns the worker points.
 	Run {
 		/// The worker's client task API, as `tea-worker run` prints it (`http://HOST:PORT/v1`
 		/// or `http://HOST:PORT`).
@@ -118,6 +119,10 @@ pub enum TaskCommand {
 		/// Seconds to wait for the worker and the node.
 		#[arg(long, default_value_t = 30)]
 		timeout: u64,
+		/// Once the receipt verified, sign it as accepted and hand it back to the worker, which
+		/// sends it on chain for work points (`POST /v1/acks`).
+		#[arg(long)]
+		ack: bool,
 	},
 }
 
@@ -189,7 +194,7 @@ pub async fn verify(args: VerifyArgs) -> Result<(), WorkerError> {
 /// `tea-worker task ...`.
 pub async fn task(command: TaskCommand) -> Result<(), WorkerError> {
 	match command {
-		TaskCommand::Run { worker, actor, input, key, chain, valid_for, out, timeout } => {
+		TaskCommand::Run { worker, actor, input, key, chain, valid_for, out, timeout, ack } => {
 			use sp_core::Pair;
 			let pair = sp_core::sr25519::Pair::from_string(&key, None)
 				.map_err(|e| WorkerError::Usage(format!("--key: not a secret URI: {e:?}")))?;
@@ -227,10 +232,18 @@ pub async fn task(command: TaskCommand) -> Result<(), WorkerError> {
 			tea_worker::receipts::verify(&client, &run.receipt, Some(&input), Some(&run.output))
 				.await
 				.map_err(|e| WorkerError::Rejected(e.to_string()))?;
-			println!(
-				"{}",
-				serde_json::json!({ "output": hex0x(&run.output), "verified": receipt_json(&run.receipt) })
-			);
+			let mut printed = serde_json::json!({
+				"output": hex0x(&run.output),
+				"verified": receipt_json(&run.receipt),
+			});
+			if ack {
+				// Only what verified is acknowledged.
+				printed["acknowledged"] =
+					tea_worker::receipts::acknowledge_remote(&base, &pair, &run.receipt, timeout)
+						.await
+						.map_err(WorkerError::Rejected)?;
+			}
+			println!("{printed}");
 		}
 	}
 	Ok(())

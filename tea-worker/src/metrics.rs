@@ -17,6 +17,7 @@ struct Metrics {
 	fetches: IntCounterVec,
 	invocations: IntCounterVec,
 	client_tasks: IntCounterVec,
+	acks: IntCounterVec,
 	loaded: IntGauge,
 	tpm: Histogram,
 	finalized: IntGauge,
@@ -76,6 +77,11 @@ fn metrics() -> &'static Metrics {
 			"Client tasks (signed requests, receipts), by outcome (ok, or the refusal kind).",
 			&["outcome"],
 		);
+		let acks = counter(
+			"acks_total",
+			"Acknowledged receipts sent on chain, by what became of their batch (counted, refused, failed).",
+			&["outcome"],
+		);
 		let tpm = Histogram::with_opts(
 			HistogramOpts::new("tpm_seconds", "Time of one TPM job (quote, credential, …).")
 				.buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
@@ -99,6 +105,7 @@ fn metrics() -> &'static Metrics {
 			fetches,
 			invocations,
 			client_tasks,
+			acks,
 			loaded: gauge("actors_loaded", "Releases compiled and ready to run."),
 			tpm,
 			finalized: gauge("finalized_block", "The latest finalized block the worker saw."),
@@ -173,6 +180,11 @@ pub fn invocation(outcome: &str) {
 /// A client task's outcome.
 pub fn client_task(outcome: &str) {
 	metrics().client_tasks.with_label_values(&[outcome]).inc();
+}
+
+/// Acknowledged receipts by what became of their batch (`counted`, `refused`, `failed`).
+pub fn acks(outcome: &str, receipts: usize) {
+	metrics().acks.with_label_values(&[outcome]).inc_by(receipts as u64);
 }
 
 /// Releases compiled and ready to run.

@@ -396,3 +396,30 @@ pub async fn run_remote(
 		.map_err(|e| e.to_string())?;
 	Ok(RemoteRun { output, receipt, answer })
 }
+
+/// Acknowledges `receipt` for the client `pair` on the worker whose client task API is at
+/// `worker` (`POST /v1/acks`): the client accepted it, and the worker sends it on chain, where
+/// it earns work points. Returns the worker's answer (`{"queued"}`).
+pub async fn acknowledge_remote(
+	worker: &str,
+	pair: &sp_core::sr25519::Pair,
+	receipt: &ChainSignedReceipt,
+	timeout: std::time::Duration,
+) -> Result<serde_json::Value, String> {
+	use hyper::{Method, StatusCode};
+	let acknowledgement = MultiSignature::from(pair.sign(&receipt.acknowledgement_payload()[..]));
+	let body = serde_json::json!({
+		"receipt": crate::hex0x(&codec::Encode::encode(receipt)),
+		"acknowledgement": crate::hex0x(&codec::Encode::encode(&acknowledgement)),
+	});
+	let (status, answer) =
+		crate::http::call_json(worker, Method::POST, "/v1/acks", Some(&body), timeout).await?;
+	if status != StatusCode::ACCEPTED {
+		let kind = answer.get("error").and_then(|v| v.as_str()).unwrap_or("?");
+		let reason = answer.get("reason").and_then(|v| v.as_str()).unwrap_or("");
+		return Err(format!(
+			"the worker refused the acknowledgement (HTTP {status}, {kind}): {reason}"
+		));
+	}
+	Ok(answer)
+}

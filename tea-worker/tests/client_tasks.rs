@@ -13,7 +13,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tea_primitives::receipt::{self, ChainFacts, ReceiptError, Standing, TaskTarget};
 use tea_worker::{
 	chain::{
+		acks::AckQueue,
 		grants::{ChainGrants, ReleaseView},
+		outbox::Outbox,
 		receipts::NodeFacts,
 	},
 	grants::ApprovedRelease,
@@ -31,6 +33,7 @@ struct Node {
 	_dir: tempfile::TempDir,
 	executor: Arc<Executor>,
 	tasks: Arc<ClientTasks>,
+	acks: Arc<AckQueue>,
 	url: String,
 	release: ApprovedRelease,
 }
@@ -47,11 +50,17 @@ async fn node(rate: u32) -> Node {
 	let cid = store.put(&wat::parse_str(common::ECHO).unwrap()).unwrap();
 	let release = ApprovedRelease { actor: "echo".into(), version: 2, cid, grants: vec![] };
 	let tasks = Arc::new(ClientTasks::new(executor.clone(), ReceiptKey::generate(), NODE, rate));
-	let addr: SocketAddr =
-		tea_worker::daemon::client_api::serve("127.0.0.1:0".parse().unwrap(), tasks.clone())
-			.await
-			.unwrap();
-	Node { _dir: dir, executor, tasks, url: format!("http://{addr}"), release }
+	// Operated by Dave.
+	let operator = sp_keyring::Sr25519Keyring::Dave.to_account_id();
+	let acks = Arc::new(AckQueue::new(Arc::new(Outbox::in_memory()), NODE, operator));
+	let addr: SocketAddr = tea_worker::daemon::client_api::serve(
+		"127.0.0.1:0".parse().unwrap(),
+		tasks.clone(),
+		acks.clone(),
+	)
+	.await
+	.unwrap();
+	Node { _dir: dir, executor, tasks, acks, url: format!("http://{addr}"), release }
 }
 
 impl Node {
@@ -160,6 +169,25 @@ async fn a_signed_task_answers_with_a_receipt_that_verifies_offline_and_against_
 	assert_eq!(info["nodeId"], tea_worker::hex0x(&NODE));
 	assert_eq!(info["receiptKey"], tea_worker::hex0x(&node.tasks.key()));
 	assert_eq!(info["block"], 30);
+	// The client accepts it: the acknowledgement is queued for the node's next batch, once.
+	let queued =
+		tea_worker::receipts::acknowledge_remote(&node.url, &client(), &run.receipt, TIMEOUT)
+			.await
+			.unwrap();
+	assert_eq!(queued["queued"], 1);
+	let again =
+		tea_worker::receipts::acknowledge_remote(&node.url, &client(), &run.receipt, TIMEOUT)
+			.await
+			.unwrap_err();
+	assert!(again.contains("409") && again.contains("duplicate"), "{again}");
+	// Only the receipt's client can accept it.
+	let ferdie = sr25519::Pair::from_string("//Ferdie", None).unwrap();
+	let forged =
+		tea_worker::receipts::acknowledge_remote(&node.url, &ferdie, &run.receipt, TIMEOUT)
+			.await
+			.unwrap_err();
+	assert!(forged.contains("401") && forged.contains("bad_acknowledgement"), "{forged}");
+	assert_eq!(node.acks.len().unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

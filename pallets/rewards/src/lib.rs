@@ -63,6 +63,12 @@ use sp_runtime::Perbill;
 /// An era's number.
 pub type EraIndex = u32;
 
+/// The key under which a receipt of `node` for `client` with `nonce` is counted in `Seen`:
+/// `blake2_256` of the SCALE `(node, client, nonce)` (workers read it before they batch).
+pub fn seen_key<AccountId: Encode>(node: &NodeId, client: &AccountId, nonce: u64) -> [u8; 32] {
+	sp_io::hashing::blake2_256(&(node, client, nonce).encode())
+}
+
 /// Where an era's reward comes from.
 #[derive(
 	Clone,
@@ -189,7 +195,6 @@ impl<AccountId, BlockNumber> NodePoints<AccountId, BlockNumber> {
 	PartialEq,
 	Eq,
 	Debug,
-	Default,
 	Encode,
 	Decode,
 	DecodeWithMemTracking,
@@ -518,19 +523,15 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let view = T::Nodes::node(&node).ok_or(Error::<T>::UnknownNode)?;
 			ensure!(view.operator == who, Error::<T>::NotOperator);
-			// Active since `since`: what it did before then was done on probation (or worse).
-			let active_since = match view.state {
-				NodeState::Active => view.since,
-				NodeState::Probation { .. } => BlockNumberFor::<T>::max_value(),
-				_ => return Err(Error::<T>::NotServing.into()),
-			};
+			let active_since = Self::active_since(&view).ok_or(Error::<T>::NotServing)?;
 			ensure!(!receipts.is_empty(), Error::<T>::EmptyBatch);
 			let params = Params::<T>::get();
 			let now = frame_system::Pallet::<T>::block_number();
 			let era = CurrentEra::<T>::get();
 			let oldest = EraStart::<T>::get();
 			let keys = ReceiptKeys::<T>::get(node);
-			let mut points = Points::<T>::get(era, node).unwrap_or(NodePoints::new(who.clone()));
+			let mut points =
+				Points::<T>::get(era, node).unwrap_or_else(|| NodePoints::new(who.clone()));
 			ensure!(!points.forfeited, Error::<T>::Forfeited);
 			let mut counted = EraReceipts::<T>::get();
 			let mut earned = 0u32;
@@ -557,7 +558,7 @@ pub mod pallet {
 				);
 				ensure!(r.block >= oldest, Error::<T>::StaleReceipt);
 				ensure!(r.block <= now, Error::<T>::FutureReceipt);
-				let seen = sp_io::hashing::blake2_256(&(node, &r.client, r.nonce).encode());
+				let seen = seen_key(&node, &r.client, r.nonce);
 				ensure!(!Seen::<T>::contains_key(era, seen), Error::<T>::Duplicate);
 				let so_far = ClientWork::<T>::get((era, node, &r.client));
 				let fuel_points = r.fuel_used / params.fuel_per_point.max(1);
@@ -694,26 +695,37 @@ pub mod pallet {
 			}
 		}
 
+		/// The block from which what `view`'s node does counts in full (earlier: the probation
+		/// rate), none while it does not serve: an active node's promotion, never for a node on
+		/// probation.
+		fn active_since(
+			view: &pallet_tea_nodes::NodeView<T::AccountId, BlockNumberFor<T>>,
+		) -> Option<BlockNumberFor<T>> {
+			match view.state {
+				NodeState::Active => Some(view.since),
+				NodeState::Probation { .. } => Some(BlockNumberFor::<T>::max_value()),
+				_ => None,
+			}
+		}
+
 		/// Credits `node` with a duty (`duty`) or an accepted quote in the current era, if it
 		/// serves and did not forfeit the era; a quote counts only `beat_interval` blocks after
 		/// the last counted one.
 		fn credit(node: &NodeId, duty: bool) {
 			let Some(view) = T::Nodes::node(node) else { return };
-			let probation = match view.state {
-				NodeState::Active => false,
-				NodeState::Probation { .. } => true,
-				_ => return,
-			};
+			let Some(active_since) = Self::active_since(&view) else { return };
+			let now = frame_system::Pallet::<T>::block_number();
+			let probation = now < active_since;
 			let era = CurrentEra::<T>::get();
 			let params = Params::<T>::get();
-			let mut points = Points::<T>::get(era, node).unwrap_or(NodePoints::new(view.operator));
+			let mut points =
+				Points::<T>::get(era, node).unwrap_or_else(|| NodePoints::new(view.operator));
 			if points.forfeited {
 				return;
 			}
 			let raw = if duty {
 				params.duty_points
 			} else {
-				let now = frame_system::Pallet::<T>::block_number();
 				if points
 					.last_beat
 					.is_some_and(|last| now < last.saturating_add(params.beat_interval))

@@ -218,6 +218,10 @@ fn acknowledged_work_counts_fuel_per_client_up_to_the_cap() {
 		assert_eq!((points(0, 1).clients, points(0, 1).receipts), (2, 4));
 		assert_eq!(EraReceipts::<Test>::get(), 4);
 		assert_eq!(Seen::<Test>::iter_prefix(0).count(), 4);
+		// Workers find what counted under `seen_key`; what earned nothing is not there.
+		let alice = Sr25519Keyring::Alice.to_account_id();
+		assert!(Seen::<Test>::contains_key(0, crate::seen_key(&node(1), &alice, 3)));
+		assert!(!Seen::<Test>::contains_key(0, crate::seen_key(&node(1), &alice, 4)));
 		assert_eq!(EraPoints::<Test>::get(), 100 + 13);
 	});
 }

@@ -3,10 +3,14 @@
 //! probation or active, and an appeal as soon as it is quarantined, each a fresh TPM quote over
 //! the chain's challenge submitted by the node's operator.
 //!
+//! When nothing about the node itself is owed, it reports what its mini-runtime refused and
+//! sends its clients' acknowledged receipts ([`super::acks`]).
+//!
 //! The challenge is anchored at the latest finalized block (the runtime accepts anchors up to
 //! `ChallengeWindow` blocks old, and computes the same `tea_primitives::tpm::challenge`).
 
 use super::{
+	acks::{AckId, AckQueue, Settled},
 	by_node,
 	committee::{ChainNode, ChainReview},
 	optional,
@@ -420,6 +424,7 @@ const REGISTER: &str = "nodes.register";
 const CLAIM: &str = "nodes.claim";
 const ANNOUNCE: &str = "nodes.setAddresses";
 const REPORT: &str = "actors.reportRefusals";
+const RECEIPTS: &str = "rewards.submitReceipts";
 
 /// Whether the addresses on chain are not the ones to publish (in any order); nothing to
 /// publish is never stale.
@@ -488,6 +493,27 @@ fn reported(
 	}
 }
 
+/// The outcome of a batch of acknowledged receipts (`ids`; `dropped` before it was sent).
+fn batched(
+	queue: &AckQueue,
+	ids: &[AckId],
+	dropped: Vec<(&'static str, u32)>,
+	result: Result<Finalized, ChainError>,
+) -> Result<Done, ChainError> {
+	let settled = queue.settle(ids, result);
+	let outcome = match &settled {
+		Ok(Settled::Counted { .. }) => "counted",
+		Ok(Settled::Refused { .. }) => "refused",
+		Err(_) => "failed",
+	};
+	crate::metrics::acks(outcome, ids.len());
+	let (events, refused) = match settled? {
+		Settled::Counted { events } => (events, None),
+		Settled::Refused { error } => (Vec::new(), Some(error)),
+	};
+	Ok(Done::Receipts { sent: ids.len(), refused, dropped, events })
+}
+
 /// Blocks between two registration attempts.
 const REGISTER_AGAIN_AFTER: BlockNumber = 10;
 
@@ -539,6 +565,11 @@ pub struct NodeDuty {
 	/// What its mini-runtime refused, reported on chain while the node is trusted (none: no
 	/// reports).
 	pub refusals: Option<SecurityLog>,
+	/// Its clients' acknowledged receipts, sent in batches while the node serves (none: not
+	/// sent).
+	pub acks: Option<Arc<AckQueue>>,
+	/// When it last sent a batch.
+	acks_at: Option<BlockNumber>,
 	/// Whether a submission is in flight.
 	busy: bool,
 	/// Outcomes of submissions (they outlive a lost connection).
@@ -565,6 +596,17 @@ pub enum Done {
 	},
 	/// It reported refusals against releases.
 	Reported {
+		/// The events.
+		events: Vec<String>,
+	},
+	/// It sent a batch of acknowledged receipts (or only dropped what would not count).
+	Receipts {
+		/// How many it sent.
+		sent: usize,
+		/// The chain's error for a lone receipt it refused (dropped).
+		refused: Option<String>,
+		/// What it dropped before sending, by reason.
+		dropped: Vec<(&'static str, u32)>,
 		/// The events.
 		events: Vec<String>,
 	},
@@ -610,6 +652,8 @@ impl NodeDuty {
 			receipt_key: None,
 			withheld_at: None,
 			refusals: None,
+			acks: None,
+			acks_at: None,
 			busy: false,
 			done: tokio::sync::mpsc::unbounded_channel(),
 		}
@@ -790,9 +834,12 @@ impl NodeDuty {
 				early_heartbeat(&standing, now, self.last, unproven, evidence.max_entries)
 			});
 			tracing::debug!(target: LOG_TARGET, now, ?owed, record = ?standing.record, ?rules, "owed");
-			// Refusals are reported when nothing about the node itself is owed.
+			// Refusals and receipts are sent when nothing about the node itself is owed.
 			let Some(purpose) = owed else {
 				self.report_refusals(client, &standing, reports, now);
+				if !self.busy {
+					self.send_receipts(client, &standing, now);
+				}
 				continue;
 			};
 			let nonce = challenge(&hash.0, &node.0, &account, purpose).to_vec();
@@ -994,6 +1041,45 @@ impl NodeDuty {
 		});
 	}
 
+	/// Sends the oldest acknowledged receipts (what the chain would not count dropped first),
+	/// while the node serves: at once when a batch is full, otherwise every
+	/// [`BATCH_EVERY`](super::acks::BATCH_EVERY) blocks.
+	fn send_receipts(&mut self, client: &Arc<ChainClient>, standing: &Standing, now: BlockNumber) {
+		let Some(queue) = self.acks.clone() else { return };
+		if !matches!(standing.state, NodeState::Active | NodeState::Probation { .. }) {
+			return;
+		}
+		let queued = match queue.len() {
+			Ok(queued) => queued,
+			Err(e) => {
+				tracing::error!(target: LOG_TARGET, error = %e, "acknowledged receipts not read");
+				return;
+			}
+		};
+		let waited =
+			self.acks_at.is_none_or(|at| now >= at.saturating_add(super::acks::BATCH_EVERY));
+		if queued == 0 || (queued < super::acks::BATCH && !waited) {
+			return;
+		}
+		self.acks_at = Some(now);
+		let node = self.node;
+		self.spawn(client, move |signer, client| async move {
+			let prepared = queue.prepare(&client).await?;
+			let dropped = prepared.dropped;
+			if prepared.batch.is_empty() {
+				return Ok(Done::Receipts { sent: 0, refused: None, dropped, events: Vec::new() });
+			}
+			let (ids, batch): (Vec<AckId>, Vec<_>) = prepared.batch.into_iter().unzip();
+			tracing::info!(target: LOG_TARGET, receipts = ids.len(), "sending acknowledged receipts");
+			let call =
+				dynamic::transaction("Rewards", "submit_receipts", (Static(node), Static(batch)));
+			let key = Key::Receipts { node: node.0 };
+			let detail = codec::Encode::encode(&ids);
+			let result = signer.submit(&client, key, &call, RECEIPTS, detail).await;
+			batched(&queue, &ids, dropped, result)
+		});
+	}
+
 	/// An appeal that lapsed (never included) does not count against `MAX_APPEALS`.
 	fn lapsed(&mut self, error: &ChainError) {
 		let Some(last) = uncount_lapsed(self.last, error) else { return };
@@ -1027,6 +1113,15 @@ impl NodeDuty {
 			self.spawn(client, move |signer, client| async move {
 				let result = signer.resume(&client, report.clone(), REPORT).await;
 				reported(&signer, &report, &log, &taken, result)
+			});
+			return Ok(true);
+		}
+		let receipts = Key::Receipts { node };
+		if let (Some(entry), Some(queue)) = (self.signer.pending(&receipts)?, self.acks.clone()) {
+			let ids: Vec<AckId> = codec::Decode::decode(&mut &entry.detail[..]).unwrap_or_default();
+			self.spawn(client, move |signer, client| async move {
+				let result = signer.resume(&client, receipts, RECEIPTS).await;
+				batched(&queue, &ids, Vec::new(), result)
 			});
 			return Ok(true);
 		}

@@ -9,6 +9,7 @@
 //! extrinsic is signed by the node's operator ([`signer`]), kept in the persisted [`outbox`]
 //! until the chain settles it, and counts once it is finalized.
 
+pub mod acks;
 pub mod builds;
 pub mod committee;
 pub mod duty;

@@ -23,6 +23,10 @@ use std::path::Path;
 const OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outbox");
 /// Small records the duties keep across restarts (e.g. what the node duty submitted last).
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
+/// Acknowledged receipts waiting for a batch, in queue order ([`super::acks`]).
+pub(super) const ACKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("acks");
+/// The queued acknowledged receipts by client and nonce (to the block of each).
+pub(super) const ACK_IDS: TableDefinition<&[u8], u32> = TableDefinition::new("ack_ids");
 
 /// What a submission is: at most one of each is in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Encode, Decode)]
@@ -53,6 +57,11 @@ pub enum Key {
 	},
 	/// `actors.reportRefusals` of a node.
 	Refusals {
+		/// The node id.
+		node: [u8; 32],
+	},
+	/// `rewards.submitReceipts` of a node (a batch of acknowledged receipts).
+	Receipts {
 		/// The node id.
 		node: [u8; 32],
 	},
@@ -120,6 +129,8 @@ impl Outbox {
 		outbox.write(|txn| {
 			txn.open_table(OUTBOX)?;
 			txn.open_table(STATE)?;
+			txn.open_table(ACKS)?;
+			txn.open_table(ACK_IDS)?;
 			Ok(())
 		})?;
 		Ok(outbox)
@@ -129,13 +140,23 @@ impl Outbox {
 		OutboxError { path: self.path.clone(), reason: e.to_string() }
 	}
 
-	fn write(
+	/// Runs `f` in one write transaction, durable when this returns.
+	pub(super) fn write(
 		&self,
 		f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
 	) -> Result<(), OutboxError> {
 		let txn = self.db.begin_write().map_err(|e| self.fail(e))?;
 		f(&txn).map_err(|e| self.fail(e))?;
 		txn.commit().map_err(|e| self.fail(e))
+	}
+
+	/// Runs `f` in one read transaction.
+	pub(super) fn read<R>(
+		&self,
+		f: impl FnOnce(&redb::ReadTransaction) -> Result<R, redb::Error>,
+	) -> Result<R, OutboxError> {
+		let txn = self.db.begin_read().map_err(|e| self.fail(e))?;
+		f(&txn).map_err(|e| self.fail(e))
 	}
 
 	/// The entry stored under `key`.

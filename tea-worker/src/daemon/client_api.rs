@@ -15,8 +15,17 @@
 //!   bad_request` / `input_mismatch` / `too_long`, `401 bad_signature`, `421 wrong_node`, `409
 //!   replayed`, `410 expired`, `429 rate_limited` (with `retry-after`), `503 not_attested` /
 //!   `full`, and the local API's statuses for what the executor refuses.
+//! - `POST /v1/acks` with `{"receipt": "0x…", "acknowledgement": "0x…"}`: a receipt this node
+//!   signed (SCALE `SignedReceipt`, as `/v1/tasks` answered it) and the client's SCALE
+//!   `MultiSignature` over `b"tea/ack/v1" ‖ SHA-256(receipt)`: the client accepted it, and the
+//!   node sends it on chain in its next batch, where it earns work points
+//!   ([`crate::chain::acks`]). `202` answers `{"queued"}`; a refusal `{"error", "reason"}`:
+//!   `400 bad_request`, `421 wrong_node`, `401 bad_receipt_signature` /
+//!   `bad_acknowledgement`, `403 self_dealing`, `410 stale` (its era ended), `409 duplicate`,
+//!   `503 full` (with `retry-after`) / `store`.
 
 use crate::{
+	chain::acks::{AckQueue, AckRefusal},
 	hex0x,
 	http::{self, Reply},
 	receipts::{ClientTasks, Refusal},
@@ -26,13 +35,17 @@ use std::{net::SocketAddr, sync::Arc};
 
 const LOG_TARGET: &str = "tea::tasks";
 
-/// Serves the client task API of `tasks` on `addr` until the process ends; returns the bound
-/// address.
-pub async fn serve(addr: SocketAddr, tasks: Arc<ClientTasks>) -> std::io::Result<SocketAddr> {
+/// Serves the client task API of `tasks` on `addr` until the process ends, taking
+/// acknowledged receipts into `acks`; returns the bound address.
+pub async fn serve(
+	addr: SocketAddr,
+	tasks: Arc<ClientTasks>,
+	acks: Arc<AckQueue>,
+) -> std::io::Result<SocketAddr> {
 	http::serve(addr, move |request| {
-		let tasks = tasks.clone();
+		let (tasks, acks) = (tasks.clone(), acks.clone());
 		async move {
-			let mut reply = answer(&tasks, request).await;
+			let mut reply = answer(&tasks, &acks, request).await;
 			let headers = reply.headers_mut();
 			headers
 				.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
@@ -66,6 +79,61 @@ fn refused(e: &Refusal) -> Reply {
 	reply
 }
 
+fn ack_refused(e: &AckRefusal) -> Reply {
+	let status = match e {
+		AckRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
+		AckRefusal::WrongNode(_) => StatusCode::MISDIRECTED_REQUEST,
+		AckRefusal::BadReceiptSignature | AckRefusal::BadAcknowledgement => {
+			StatusCode::UNAUTHORIZED
+		}
+		AckRefusal::SelfDealing => StatusCode::FORBIDDEN,
+		AckRefusal::Stale { .. } => StatusCode::GONE,
+		AckRefusal::Duplicate(_) => StatusCode::CONFLICT,
+		AckRefusal::Full | AckRefusal::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+	};
+	let mut reply = error(status, e.kind(), &e.to_string());
+	if status == StatusCode::SERVICE_UNAVAILABLE {
+		reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("6"));
+	}
+	reply
+}
+
+/// The acknowledgement in `body` into `acks`.
+async fn acknowledge(acks: &AckQueue, request: hyper::Request<hyper::body::Incoming>) -> Reply {
+	// A receipt is under a kilobyte; hex doubles it.
+	let body = match http::body(request, 8192).await {
+		Ok(body) => body,
+		Err(true) => {
+			return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the body is over 8192 bytes")
+		}
+		Err(false) => {
+			return error(StatusCode::BAD_REQUEST, "bad_body", "the body was not sent whole")
+		}
+	};
+	let result = (|| {
+		let body: serde_json::Value = serde_json::from_slice(&body)
+			.map_err(|e| AckRefusal::Malformed(format!("the body is not JSON: {e}")))?;
+		let field = |name: &str| {
+			hex_field(&body, name).map_err(|e| match e {
+				Refusal::Malformed(why) => AckRefusal::Malformed(why),
+				other => AckRefusal::Malformed(other.to_string()),
+			})
+		};
+		acks.offer(&field("receipt")?, &field("acknowledgement")?)
+	})();
+	match result {
+		Ok(queued) => {
+			crate::metrics::client_task("ack");
+			http::json(StatusCode::ACCEPTED, &serde_json::json!({ "queued": queued }))
+		}
+		Err(e) => {
+			crate::metrics::client_task(&format!("ack_{}", e.kind()));
+			tracing::info!(target: LOG_TARGET, error = %e, "acknowledgement refused");
+			ack_refused(&e)
+		}
+	}
+}
+
 /// `0x`-prefixed hex of a JSON field.
 fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, Refusal> {
 	let text = body
@@ -75,10 +143,14 @@ fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, Refusal> {
 	crate::unhex0x(text).map_err(|e| Refusal::Malformed(format!("`{name}`: {e}")))
 }
 
-async fn answer(tasks: &ClientTasks, request: hyper::Request<hyper::body::Incoming>) -> Reply {
+async fn answer(
+	tasks: &ClientTasks,
+	acks: &AckQueue,
+	request: hyper::Request<hyper::body::Incoming>,
+) -> Reply {
 	let path = request.uri().path().to_owned();
 	match (request.method(), path.as_str()) {
-		(&Method::OPTIONS, "/v1/tasks" | "/v1/node") => {
+		(&Method::OPTIONS, "/v1/tasks" | "/v1/node" | "/v1/acks") => {
 			let mut reply = http::reply(StatusCode::NO_CONTENT, "text/plain", "");
 			let headers = reply.headers_mut();
 			headers.insert(
@@ -157,9 +229,12 @@ async fn answer(tasks: &ClientTasks, request: hyper::Request<hyper::body::Incomi
 				}
 			}
 		}
-		(_, "/v1/tasks" | "/v1/node") => {
-			error(StatusCode::METHOD_NOT_ALLOWED, "method", "POST /v1/tasks, GET /v1/node")
-		}
+		(&Method::POST, "/v1/acks") => acknowledge(acks, request).await,
+		(_, "/v1/tasks" | "/v1/node" | "/v1/acks") => error(
+			StatusCode::METHOD_NOT_ALLOWED,
+			"method",
+			"POST /v1/tasks, POST /v1/acks, GET /v1/node",
+		),
 		_ => error(StatusCode::NOT_FOUND, "not_found", "no such route"),
 	}
 }

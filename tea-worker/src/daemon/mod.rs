@@ -44,6 +44,7 @@ pub mod swtpm;
 use crate::hex0x;
 use crate::{
 	chain::{
+		acks::AckQueue,
 		builds::{BuildEvent, Builds},
 		committee::Member,
 		duty::{Done, NodeDuty},
@@ -119,11 +120,12 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 		WorkerError::Config(format!("{e}: move the file aside if its submissions are settled"))
 	})?;
 	crate::metrics::outbox_stored(stored.len());
+	let outbox = Arc::new(outbox);
 	let signer = Arc::new(Signer::new(
 		config::operator_key(&config.operator)
 			.map_err(|e| WorkerError::Config(format!("`operator`: {e}")))?,
 		Duration::from_secs(config.submit_timeout),
-		Arc::new(outbox),
+		outbox.clone(),
 	));
 
 	// The TPM, on its own thread.
@@ -268,13 +270,16 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 		node.0,
 		config.client_rate,
 	));
-	let tasks_api =
-		match config.tasks {
-			Some(addr) => Some(client_api::serve(addr, client_tasks).await.map_err(|e| {
+	// Acknowledged receipts wait in the outbox's database for the node duty's batches.
+	let acks = Arc::new(AckQueue::new(outbox, node.0, signer.account().0.into()));
+	let tasks_api = match config.tasks {
+		Some(addr) => {
+			Some(client_api::serve(addr, client_tasks, acks.clone()).await.map_err(|e| {
 				WorkerError::Config(format!("`tasks`: cannot listen on {addr}: {e}"))
-			})?),
-			None => None,
-		};
+			})?)
+		}
+		None => None,
+	};
 	{
 		let tpm = tpm.clone();
 		tokio::spawn(async move {
@@ -370,6 +375,7 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 	duty.providers = names.iter().map(|n| n.to_string()).collect();
 	duty.receipt_key = key_logged.then_some(receipt_public);
 	duty.refusals = Some(security);
+	duty.acks = Some(acks);
 	duty.announce = config
 		.announce
 		.clone()
@@ -456,6 +462,18 @@ pub async fn run(config: Config) -> Result<Stopped, WorkerError> {
 				Done::Registered { events } => emit(serde_json::json!({ "registered": events })),
 				Done::Announced { events } => emit(serde_json::json!({ "announced": events })),
 				Done::Reported { events } => emit(serde_json::json!({ "reported": events })),
+				Done::Receipts { sent, refused, dropped, events } => {
+					if *sent > 0 || !dropped.is_empty() {
+						let dropped: serde_json::Map<String, serde_json::Value> =
+							dropped.iter().map(|(why, n)| (why.to_string(), (*n).into())).collect();
+						emit(serde_json::json!({ "receipts": {
+							"sent": sent,
+							"refused": refused,
+							"dropped": dropped,
+							"events": events,
+						}}))
+					}
+				}
 				Done::Attested(a) => emit(serde_json::json!({
 					"attested": format!("{:?}", a.purpose),
 					"anchor": a.anchor,
