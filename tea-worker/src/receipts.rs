@@ -387,9 +387,7 @@ pub async fn run_remote(
 	let (status, answer) =
 		crate::http::call_json(worker, Method::POST, "/v1/tasks", Some(&body), timeout).await?;
 	if status != StatusCode::OK {
-		let kind = answer.get("error").and_then(|v| v.as_str()).unwrap_or("?");
-		let reason = answer.get("reason").and_then(|v| v.as_str()).unwrap_or("");
-		return Err(format!("the worker refused the task (HTTP {status}, {kind}): {reason}"));
+		return Err(refusal("the task", status, &answer));
 	}
 	let output = hex_of(&answer, "output")?;
 	let receipt = decode_receipt(answer.get("receipt").and_then(|v| v.as_str()).unwrap_or(""))
@@ -415,11 +413,14 @@ pub async fn acknowledge_remote(
 	let (status, answer) =
 		crate::http::call_json(worker, Method::POST, "/v1/acks", Some(&body), timeout).await?;
 	if status != StatusCode::ACCEPTED {
-		let kind = answer.get("error").and_then(|v| v.as_str()).unwrap_or("?");
-		let reason = answer.get("reason").and_then(|v| v.as_str()).unwrap_or("");
-		return Err(format!(
-			"the worker refused the acknowledgement (HTTP {status}, {kind}): {reason}"
-		));
+		return Err(refusal("the acknowledgement", status, &answer));
 	}
 	Ok(answer)
+}
+
+/// A worker's typed refusal `answer` (`{"error", "reason"}`) of `what`, as one message.
+fn refusal(what: &str, status: hyper::StatusCode, answer: &serde_json::Value) -> String {
+	let kind = answer.get("error").and_then(|v| v.as_str()).unwrap_or("?");
+	let reason = answer.get("reason").and_then(|v| v.as_str()).unwrap_or("");
+	format!("the worker refused {what} (HTTP {status}, {kind}): {reason}")
 }

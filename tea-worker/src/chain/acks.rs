@@ -496,6 +496,11 @@ mod tests {
 		AckQueue::new(outbox, NODE, Sr25519Keyring::Dave.to_account_id())
 	}
 
+	/// An empty queue in memory, a receipt key and the client Eve.
+	fn fresh() -> (AckQueue, ReceiptKey, sr25519::Pair) {
+		(queue(Arc::new(Outbox::in_memory())), ReceiptKey::generate(), Sr25519Keyring::Eve.pair())
+	}
+
 	#[test]
 	fn acknowledgements_queue_oldest_first_once_each_and_survive_a_restart() {
 		let dir = tempfile::tempdir().unwrap();
@@ -534,9 +539,7 @@ mod tests {
 	/// nothing queued.
 	#[test]
 	fn bad_acknowledgements_are_refused_each_with_its_reason() {
-		let q = queue(Arc::new(Outbox::in_memory()));
-		let key = ReceiptKey::generate();
-		let eve = Sr25519Keyring::Eve.pair();
+		let (q, key, eve) = fresh();
 		let good = receipt(&key, &eve, 9, 40);
 		let kind = |receipt: &[u8], ack: &[u8]| q.offer(receipt, ack).unwrap_err().kind();
 
@@ -570,9 +573,7 @@ mod tests {
 
 	#[test]
 	fn a_refused_batch_goes_one_receipt_at_a_time_and_a_refused_receipt_is_dropped() {
-		let q = queue(Arc::new(Outbox::in_memory()));
-		let key = ReceiptKey::generate();
-		let eve = Sr25519Keyring::Eve.pair();
+		let (q, key, eve) = fresh();
 		let mut ids = Vec::new();
 		for nonce in 0..3 {
 			let r = receipt(&key, &eve, nonce, 50 + nonce as u32);
@@ -617,9 +618,7 @@ mod tests {
 
 	#[test]
 	fn the_queue_is_bounded() {
-		let q = queue(Arc::new(Outbox::in_memory()));
-		let key = ReceiptKey::generate();
-		let eve = Sr25519Keyring::Eve.pair();
+		let (q, key, eve) = fresh();
 		let r = receipt(&key, &eve, 0, 1);
 		let a = ack(&eve, &r);
 		// Fill it cheaply: the same entry under MAX_QUEUED ids.

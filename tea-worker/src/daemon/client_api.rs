@@ -113,12 +113,7 @@ async fn acknowledge(acks: &AckQueue, request: hyper::Request<hyper::body::Incom
 	let result = (|| {
 		let body: serde_json::Value = serde_json::from_slice(&body)
 			.map_err(|e| AckRefusal::Malformed(format!("the body is not JSON: {e}")))?;
-		let field = |name: &str| {
-			hex_field(&body, name).map_err(|e| match e {
-				Refusal::Malformed(why) => AckRefusal::Malformed(why),
-				other => AckRefusal::Malformed(other.to_string()),
-			})
-		};
+		let field = |name: &str| hex_field(&body, name).map_err(AckRefusal::Malformed);
 		acks.offer(&field("receipt")?, &field("acknowledgement")?)
 	})();
 	match result {
@@ -134,13 +129,13 @@ async fn acknowledge(acks: &AckQueue, request: hyper::Request<hyper::body::Incom
 	}
 }
 
-/// `0x`-prefixed hex of a JSON field.
-fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, Refusal> {
+/// `0x`-prefixed hex of a JSON field (the error: why not).
+fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, String> {
 	let text = body
 		.get(name)
 		.and_then(|v| v.as_str())
-		.ok_or_else(|| Refusal::Malformed(format!("no `{name}` (a 0x-prefixed hex string)")))?;
-	crate::unhex0x(text).map_err(|e| Refusal::Malformed(format!("`{name}`: {e}")))
+		.ok_or_else(|| format!("no `{name}` (a 0x-prefixed hex string)"))?;
+	crate::unhex0x(text).map_err(|e| format!("`{name}`: {e}"))
 }
 
 async fn answer(
@@ -197,9 +192,9 @@ async fn answer(
 			let result = async {
 				let body: serde_json::Value = serde_json::from_slice(&body)
 					.map_err(|e| Refusal::Malformed(format!("the body is not JSON: {e}")))?;
-				let request = hex_field(&body, "request")?;
-				let signature = hex_field(&body, "signature")?;
-				let input = hex_field(&body, "input")?;
+				let field = |name: &str| hex_field(&body, name).map_err(Refusal::Malformed);
+				let (request, signature, input) =
+					(field("request")?, field("signature")?, field("input")?);
 				tasks.run(&request, &signature, input).await
 			}
 			.await;
