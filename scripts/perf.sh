@@ -11,3 +11,5 @@ echo
 cargo test -q -p tea-worker --bench blob 2>&1 | grep '^|'
 echo
 cargo test -q -p tea-worker --bench evidence 2>&1 | grep '^|'
+echo
+cargo test -q -p tea-worker --bench tasks 2>&1 | grep '^|'

@@ -79,7 +79,7 @@ fn metrics() -> &'static Metrics {
 		);
 		let acks = counter(
 			"acks_total",
-			"Acknowledged receipts sent on chain, by what became of their batch (counted, refused, failed).",
+			"Acknowledged receipts by what became of them: counted, refused (alone, dropped), batch_refused (sent again in smaller batches), kept (refused for the node's or the era's sake), or dropped before sending by reason (stale, full, counted, worthless, unknown_client, ...).",
 			&["outcome"],
 		);
 		let tpm = Histogram::with_opts(
@@ -182,7 +182,8 @@ pub fn client_task(outcome: &str) {
 	metrics().client_tasks.with_label_values(&[outcome]).inc();
 }
 
-/// Acknowledged receipts by what became of their batch (`counted`, `refused`, `failed`).
+/// Acknowledged receipts by what became of them (`counted`, `refused`, `batch_refused`, `kept`,
+/// or why they were dropped before sending).
 pub fn acks(outcome: &str, receipts: usize) {
 	metrics().acks.with_label_values(&[outcome]).inc_by(receipts as u64);
 }

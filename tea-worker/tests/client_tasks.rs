@@ -13,7 +13,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tea_primitives::receipt::{self, ChainFacts, ReceiptError, Standing, TaskTarget};
 use tea_worker::{
 	chain::{
-		acks::AckQueue,
+		acks::{Accounts, AckQueue},
 		grants::{ChainGrants, ReleaseView},
 		outbox::Outbox,
 		receipts::NodeFacts,
@@ -53,6 +53,9 @@ async fn node(rate: u32) -> Node {
 	// Operated by Dave.
 	let operator = sp_keyring::Sr25519Keyring::Dave.to_account_id();
 	let acks = Arc::new(AckQueue::new(Arc::new(Outbox::in_memory()), NODE, operator));
+	// The node serves, in an era that began at block 1; the chain has Eve's account.
+	let known = Known(vec![sp_keyring::Sr25519Keyring::Eve.to_account_id()]);
+	acks.observe(Arc::new(known), true, 1, 1).unwrap();
 	let addr: SocketAddr = tea_worker::daemon::client_api::serve(
 		"127.0.0.1:0".parse().unwrap(),
 		tasks.clone(),
@@ -61,6 +64,18 @@ async fn node(rate: u32) -> Node {
 	.await
 	.unwrap();
 	Node { _dir: dir, executor, tasks, acks, url: format!("http://{addr}"), release }
+}
+
+/// The accounts the chain has, as a view.
+struct Known(Vec<sp_runtime::AccountId32>);
+
+impl Accounts for Known {
+	fn exists(
+		&self,
+		who: sp_runtime::AccountId32,
+	) -> futures::future::BoxFuture<'_, Result<bool, String>> {
+		Box::pin(async move { Ok(self.0.contains(&who)) })
+	}
 }
 
 impl Node {
@@ -187,6 +202,15 @@ async fn a_signed_task_answers_with_a_receipt_that_verifies_offline_and_against_
 			.await
 			.unwrap_err();
 	assert!(forged.contains("401") && forged.contains("bad_acknowledgement"), "{forged}");
+	// A client with no account on chain: its receipt could never count.
+	let theirs = tea_worker::receipts::run_remote(&node.url, &ferdie, echo(), b"hi", 11, TIMEOUT)
+		.await
+		.unwrap();
+	let unknown =
+		tea_worker::receipts::acknowledge_remote(&node.url, &ferdie, &theirs.receipt, TIMEOUT)
+			.await
+			.unwrap_err();
+	assert!(unknown.contains("403") && unknown.contains("unknown_client"), "{unknown}");
 	assert_eq!(node.acks.len().unwrap(), 1);
 }
 

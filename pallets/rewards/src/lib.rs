@@ -69,6 +69,51 @@ pub fn seen_key<AccountId: Encode>(node: &NodeId, client: &AccountId, nonce: u64
 	sp_io::hashing::blake2_256(&(node, client, nonce).encode())
 }
 
+/// What a receipt of `fuel_used` fuel earns under `params`: `(added, worth)`, the work points
+/// it adds to its client's count with the node (`so_far` counted already in the era, at most
+/// `client_cap`) and what they are worth to the node (`probation`: made before the node was
+/// active). A receipt worth nothing is not counted (workers compute this before they batch).
+pub fn receipt_points<BlockNumber, Balance>(
+	params: &RewardParams<BlockNumber, Balance>,
+	fuel_used: u64,
+	so_far: u32,
+	probation: bool,
+) -> (u32, u32) {
+	let fuel_points = u32::try_from(fuel_used / params.fuel_per_point.max(1)).unwrap_or(u32::MAX);
+	let added = fuel_points.min(params.client_cap.saturating_sub(so_far));
+	(added, worth(params, added, probation))
+}
+
+/// What `points` earned on probation (or not) are worth under `params`.
+pub fn worth<BlockNumber, Balance>(
+	params: &RewardParams<BlockNumber, Balance>,
+	points: u32,
+	probation: bool,
+) -> u32 {
+	if probation {
+		sp_runtime::PerThing::mul_floor(params.probation, points)
+	} else {
+		points
+	}
+}
+
+/// The errors of [`submit_receipts`](Pallet::submit_receipts) that one receipt of a batch
+/// causes (a worker that sends it alone and sees one drops it); the others are the node's or
+/// the era's (`NotOperator`, `UnknownNode`, `NotServing`, `Forfeited`, `EraFull`, `NodeFull`).
+pub const RECEIPT_ERRORS: [&str; 11] = [
+	"WrongNode",
+	"BadReceiptSignature",
+	"KeyNotBound",
+	"BadAcknowledgement",
+	"SelfDealing",
+	"UnknownClient",
+	"UnknownRelease",
+	"RevokedRelease",
+	"StaleReceipt",
+	"FutureReceipt",
+	"Duplicate",
+];
+
 /// Where an era's reward comes from.
 #[derive(
 	Clone,
@@ -561,10 +606,8 @@ pub mod pallet {
 				let seen = seen_key(&node, &r.client, r.nonce);
 				ensure!(!Seen::<T>::contains_key(era, seen), Error::<T>::Duplicate);
 				let so_far = ClientWork::<T>::get((era, node, &r.client));
-				let fuel_points = r.fuel_used / params.fuel_per_point.max(1);
-				let fuel_points = u32::try_from(fuel_points).unwrap_or(u32::MAX);
-				let add = fuel_points.min(params.client_cap.saturating_sub(so_far));
-				let worth = Self::worth(add, r.block < active_since, &params);
+				let (add, worth) =
+					receipt_points(&params, r.fuel_used, so_far, r.block < active_since);
 				// What earns nothing is neither stored nor counted against the limits (it
 				// may come again: it earns nothing again).
 				if worth == 0 {
@@ -686,15 +729,6 @@ pub mod pallet {
 			}
 		}
 
-		/// `points` earned by a node on probation or not.
-		fn worth(points: u32, probation: bool, params: &ParamsOf<T>) -> u32 {
-			if probation {
-				params.probation.mul_floor(points)
-			} else {
-				points
-			}
-		}
-
 		/// The block from which what `view`'s node does counts in full (earlier: the probation
 		/// rate), none while it does not serve: an active node's promotion, never for a node on
 		/// probation.
@@ -735,7 +769,7 @@ pub mod pallet {
 				points.last_beat = Some(now);
 				params.heartbeat_points
 			};
-			let earned = Self::worth(raw, probation, &params);
+			let earned = worth(&params, raw, probation);
 			let counter = if duty { &mut points.duty } else { &mut points.uptime };
 			let before = *counter;
 			*counter = counter.saturating_add(earned);

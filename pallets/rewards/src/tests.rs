@@ -793,3 +793,35 @@ fn an_ended_eras_storage_is_swept_a_bounded_number_of_keys_a_block() {
 		assert!(!Rewards::sweep_pending());
 	});
 }
+
+/// Workers compute a receipt's points with `receipt_points` before they batch, and drop a lone
+/// receipt the chain refused only for the errors in `RECEIPT_ERRORS`: both must say what the
+/// pallet does.
+#[test]
+fn what_workers_reuse_says_what_the_pallet_does() {
+	let mut params = <DefaultParams<Test> as frame_support::traits::Get<_>>::get();
+	params.fuel_per_point = 100;
+	params.client_cap = 10;
+	params.probation = Perbill::from_percent(50);
+	assert_eq!(receipt_points(&params, 450, 0, false), (4, 4));
+	assert_eq!(receipt_points(&params, 450, 8, false), (2, 2), "the client cap");
+	assert_eq!(receipt_points(&params, 450, 10, false), (0, 0));
+	assert_eq!(receipt_points(&params, 300, 0, true), (3, 1), "probation rounds down");
+	assert_eq!(receipt_points(&params, 99, 0, false), (0, 0));
+	assert_eq!(receipt_points(&params, u64::MAX, 0, false), (10, 10));
+	params.fuel_per_point = 0;
+	assert_eq!(receipt_points(&params, 7, 0, false), (7, 7), "a zero rate counts as 1");
+
+	let errors = match <Error<Test> as scale_info::TypeInfo>::type_info().type_def {
+		scale_info::TypeDef::Variant(v) => v.variants.iter().map(|v| v.name).collect::<Vec<_>>(),
+		other => panic!("{other:?}"),
+	};
+	for name in RECEIPT_ERRORS {
+		assert!(errors.contains(&name), "{name} is not an error of the pallet");
+	}
+	for node_level in
+		["NotOperator", "UnknownNode", "NotServing", "Forfeited", "EraFull", "NodeFull"]
+	{
+		assert!(errors.contains(&node_level) && !RECEIPT_ERRORS.contains(&node_level));
+	}
+}

@@ -501,12 +501,21 @@ fn batched(
 	result: Result<Finalized, ChainError>,
 ) -> Result<Done, ChainError> {
 	let settled = queue.settle(ids, result);
+	// A timeout or a lapse is followed again (the signer counts those): not counted here.
 	let outcome = match &settled {
-		Ok(Settled::Counted { .. }) => "counted",
-		Ok(Settled::Refused { .. }) => "refused",
-		Err(_) => "failed",
+		Ok(Settled::Counted { .. }) => Some("counted"),
+		Ok(Settled::Refused { .. }) => Some("refused"),
+		Err(ChainError::Dispatch { error, .. })
+			if pallet_tea_rewards::RECEIPT_ERRORS.contains(&error.as_str()) =>
+		{
+			Some("batch_refused")
+		}
+		Err(ChainError::Dispatch { .. }) => Some("kept"),
+		Err(_) => None,
 	};
-	crate::metrics::acks(outcome, ids.len());
+	if let Some(outcome) = outcome {
+		crate::metrics::acks(outcome, ids.len());
+	}
 	let (events, refused) = match settled? {
 		Settled::Counted { events } => (events, None),
 		Settled::Refused { error } => (Vec::new(), Some(error)),
@@ -710,6 +719,30 @@ impl NodeDuty {
 			let name = state_name(standing.as_ref().map(|s| &s.state));
 			crate::metrics::node_state(name);
 			*self.standing.lock().expect("not poisoned") = Some((now, name.to_string()));
+			// Acknowledgements are taken while the node sends receipts: it attests and serves.
+			if let Some(queue) = &self.acks {
+				let serving = self.attest
+					&& standing.as_ref().is_some_and(|s| {
+						matches!(s.state, NodeState::Active | NodeState::Probation { .. })
+					});
+				match queue.follow(client, serving).await {
+					Ok(0) => {}
+					Ok(stale) => {
+						tracing::info!(target: LOG_TARGET, stale, "a new reward era: acknowledged receipts of the ended one dropped");
+						let stale = u32::try_from(stale).unwrap_or(u32::MAX);
+						crate::metrics::acks("stale", stale as usize);
+						report(&Done::Receipts {
+							sent: 0,
+							refused: None,
+							dropped: vec![("stale", stale)],
+							events: Vec::new(),
+						});
+					}
+					Err(e) => {
+						tracing::warn!(target: LOG_TARGET, error = %e, "the reward era not read; trying again next block")
+					}
+				}
+			}
 			if let Ok(lag) = super::finality_lag(client, u64::from(now)).await {
 				crate::metrics::chain(u64::from(now), lag, true);
 			}
@@ -1063,9 +1096,17 @@ impl NodeDuty {
 		}
 		self.acks_at = Some(now);
 		let node = self.node;
+		// Receipts of a block before the node became active count at the probation rate.
+		let active_since = match standing.state {
+			NodeState::Active => standing.since,
+			_ => BlockNumber::MAX,
+		};
 		self.spawn(client, move |signer, client| async move {
-			let prepared = queue.prepare(&client).await?;
+			let prepared = queue.prepare(&client, active_since).await?;
 			let dropped = prepared.dropped;
+			for (why, n) in &dropped {
+				crate::metrics::acks(why, *n as usize);
+			}
 			if prepared.batch.is_empty() {
 				return Ok(Done::Receipts { sent: 0, refused: None, dropped, events: Vec::new() });
 			}
@@ -1116,20 +1157,20 @@ impl NodeDuty {
 			});
 			return Ok(true);
 		}
+		let attest = Key::Attest { node: self.node.0 };
+		if let Some(entry) = self.signer.pending(&attest)? {
+			let (purpose, _) = attestation_detail(&entry.detail)?;
+			self.spawn(client, move |signer, client| async move {
+				attested(purpose, signer.resume(&client, attest, ATTEST).await)
+			});
+			return Ok(true);
+		}
 		let receipts = Key::Receipts { node };
 		if let (Some(entry), Some(queue)) = (self.signer.pending(&receipts)?, self.acks.clone()) {
 			let ids: Vec<AckId> = codec::Decode::decode(&mut &entry.detail[..]).unwrap_or_default();
 			self.spawn(client, move |signer, client| async move {
 				let result = signer.resume(&client, receipts, RECEIPTS).await;
 				batched(&queue, &ids, Vec::new(), result)
-			});
-			return Ok(true);
-		}
-		let attest = Key::Attest { node: self.node.0 };
-		if let Some(entry) = self.signer.pending(&attest)? {
-			let (purpose, _) = attestation_detail(&entry.detail)?;
-			self.spawn(client, move |signer, client| async move {
-				attested(purpose, signer.resume(&client, attest, ATTEST).await)
 			});
 			return Ok(true);
 		}

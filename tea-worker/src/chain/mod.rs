@@ -211,6 +211,70 @@ pub(crate) async fn by_node<V: subxt::ext::codec::Decode>(
 	by_key(at, url, entry, node).await
 }
 
+/// The latest finalized block of `client`, to read state at.
+pub(crate) async fn finalized(
+	client: &ChainClient,
+) -> Result<subxt::OnlineClientAtBlock<SubstrateConfig>, ChainError> {
+	client
+		.api
+		.at_current_block()
+		.await
+		.map_err(|e| request_error(&client.url, "finalized block", &subxt::Error::from(e)))
+}
+
+/// Reads the storage entry under the key parts `keys` (a tuple of `Static` keys, hashed as
+/// the map says) at block `at`: its value, or a `ValueQuery` map's default where it has none.
+async fn entry_at<Keys, V>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+	keys: Keys,
+) -> Result<Option<V>, ChainError>
+where
+	Keys: subxt::ext::frame_decode::storage::IntoEncodableValues
+		+ subxt::ext::frame_decode::storage::IntoDecodableValues,
+	V: subxt::ext::codec::Decode,
+{
+	use subxt::utils::Static;
+	let fail = |e: subxt::Error| request_error(url, entry, &e);
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
+	let address = subxt::storage::dynamic::<Keys, Static<V>>(pallet, name);
+	match at.storage().try_fetch(address, keys).await {
+		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
+		Ok(None) => Ok(None),
+		Err(e) => Err(fail(e.into())),
+	}
+}
+
+/// Whether the storage map `entry` has a value under the key parts `keys` at block `at`,
+/// unlike a read never the default of a `ValueQuery` map (`System.Account` has one for every
+/// account); the value is not decoded.
+pub(crate) async fn exists<Keys>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+	keys: Keys,
+) -> Result<bool, ChainError>
+where
+	Keys: subxt::ext::frame_decode::storage::IntoEncodableValues
+		+ subxt::ext::frame_decode::storage::IntoDecodableValues,
+{
+	use subxt::utils::Static;
+	let fail = |e: subxt::Error| request_error(url, entry, &e);
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
+	let address = subxt::storage::dynamic::<Keys, Static<()>>(pallet, name);
+	let storage = at.storage();
+	let key = storage
+		.entry(address)
+		.and_then(|entry| entry.fetch_key(keys))
+		.map_err(|e| fail(e.into()))?;
+	match storage.fetch_raw(key).await {
+		Ok(_) => Ok(true),
+		Err(subxt::error::StorageError::NoValueFound) => Ok(false),
+		Err(e) => Err(fail(e.into())),
+	}
+}
+
 /// Reads a storage map entry under `key` (SCALE, hashed as the map says) at block `at`.
 pub(crate) async fn by_key<
 	K: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
@@ -221,15 +285,7 @@ pub(crate) async fn by_key<
 	entry: &'static str,
 	key: K,
 ) -> Result<Option<V>, ChainError> {
-	use subxt::utils::Static;
-	let fail = |e: subxt::Error| request_error(url, entry, &e);
-	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
-	let address = subxt::storage::dynamic::<(Static<K>,), Static<V>>(pallet, name);
-	match at.storage().try_fetch(address, (Static(key),)).await {
-		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
-		Ok(None) => Ok(None),
-		Err(e) => Err(fail(e.into())),
-	}
+	entry_at(at, url, entry, (subxt::utils::Static(key),)).await
 }
 
 /// Reads a storage double map entry under `(k1, k2)` (SCALE, hashed as the map says) at block
@@ -246,14 +302,24 @@ pub(crate) async fn by_keys<
 	k2: K2,
 ) -> Result<Option<V>, ChainError> {
 	use subxt::utils::Static;
-	let fail = |e: subxt::Error| request_error(url, entry, &e);
-	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Entry");
-	let address = subxt::storage::dynamic::<(Static<K1>, Static<K2>), Static<V>>(pallet, name);
-	match at.storage().try_fetch(address, (Static(k1), Static(k2))).await {
-		Ok(Some(value)) => Ok(Some(value.decode().map_err(|e| fail(e.into()))?.0)),
-		Ok(None) => Ok(None),
-		Err(e) => Err(fail(e.into())),
-	}
+	entry_at(at, url, entry, (Static(k1), Static(k2))).await
+}
+
+/// Reads a storage map entry under three keys (an `NMap`'s `(k1, k2, k3)`) at block `at`.
+pub(crate) async fn by_three_keys<
+	K1: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
+	K2: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
+	K3: subxt::ext::codec::Encode + subxt::ext::codec::Decode,
+	V: subxt::ext::codec::Decode,
+>(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+	keys: (K1, K2, K3),
+) -> Result<Option<V>, ChainError> {
+	use subxt::utils::Static;
+	let (k1, k2, k3) = keys;
+	entry_at(at, url, entry, (Static(k1), Static(k2), Static(k3))).await
 }
 
 /// Reads a storage value at block `at` (its default when unset): `entry` is `"Pallet.Entry"`,

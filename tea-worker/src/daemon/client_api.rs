@@ -21,8 +21,10 @@
 //!   node sends it on chain in its next batch, where it earns work points
 //!   ([`crate::chain::acks`]). `202` answers `{"queued"}`; a refusal `{"error", "reason"}`:
 //!   `400 bad_request`, `421 wrong_node`, `401 bad_receipt_signature` /
-//!   `bad_acknowledgement`, `403 self_dealing`, `410 stale` (its era ended), `409 duplicate`,
-//!   `503 full` (with `retry-after`) / `store`.
+//!   `bad_acknowledgement`, `403 self_dealing` / `unknown_client` (no account on chain) /
+//!   `worthless` (less fuel than a work point), `410
+//!   stale` (its era ended), `409 duplicate`, `429 client_full` (with `retry-after`), `503
+//!   full` / `not_serving` / `chain` / `store` (with `retry-after`).
 
 use crate::{
 	chain::acks::{AckQueue, AckRefusal},
@@ -59,63 +61,93 @@ fn error(status: StatusCode, kind: &str, reason: &str) -> Reply {
 	http::json(status, &serde_json::json!({ "error": kind, "reason": reason }))
 }
 
-fn refused(e: &Refusal) -> Reply {
-	let status = match e {
-		Refusal::Malformed(_) | Refusal::InputMismatch | Refusal::TooLong { .. } => {
-			StatusCode::BAD_REQUEST
-		}
-		Refusal::BadSignature => StatusCode::UNAUTHORIZED,
-		Refusal::WrongNode(_) => StatusCode::MISDIRECTED_REQUEST,
-		Refusal::Replayed(_) => StatusCode::CONFLICT,
-		Refusal::Expired { .. } => StatusCode::GONE,
-		Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-		Refusal::Full | Refusal::NotAttested(_) => StatusCode::SERVICE_UNAVAILABLE,
-		Refusal::Task(e) => return super::api::refused(e),
-	};
-	let mut reply = error(status, e.kind(), &e.to_string());
-	if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-		reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+/// A refusal: `status` with `{"error": kind, "reason"}`, and `retry-after` (seconds) when it
+/// is worth trying again.
+fn refusal(
+	status: StatusCode,
+	kind: &str,
+	reason: &str,
+	retry_after: Option<&'static str>,
+) -> Reply {
+	let mut reply = error(status, kind, reason);
+	if let Some(secs) = retry_after {
+		reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(secs));
 	}
 	reply
+}
+
+fn refused(e: &Refusal) -> Reply {
+	let (status, retry) = match e {
+		Refusal::Malformed(_) | Refusal::InputMismatch | Refusal::TooLong { .. } => {
+			(StatusCode::BAD_REQUEST, None)
+		}
+		Refusal::BadSignature => (StatusCode::UNAUTHORIZED, None),
+		Refusal::WrongNode(_) => (StatusCode::MISDIRECTED_REQUEST, None),
+		Refusal::Replayed(_) => (StatusCode::CONFLICT, None),
+		Refusal::Expired { .. } => (StatusCode::GONE, None),
+		Refusal::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+		Refusal::Full | Refusal::NotAttested(_) => (StatusCode::SERVICE_UNAVAILABLE, Some("1")),
+		Refusal::Task(e) => return super::api::refused(e),
+	};
+	refusal(status, e.kind(), &e.to_string(), retry)
 }
 
 fn ack_refused(e: &AckRefusal) -> Reply {
-	let status = match e {
-		AckRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
-		AckRefusal::WrongNode(_) => StatusCode::MISDIRECTED_REQUEST,
+	// A batch goes every few blocks (dev blocks are 2 s): that is when room comes back.
+	let (status, retry) = match e {
+		AckRefusal::Malformed(_) => (StatusCode::BAD_REQUEST, None),
+		AckRefusal::WrongNode(_) => (StatusCode::MISDIRECTED_REQUEST, None),
 		AckRefusal::BadReceiptSignature | AckRefusal::BadAcknowledgement => {
-			StatusCode::UNAUTHORIZED
+			(StatusCode::UNAUTHORIZED, None)
 		}
-		AckRefusal::SelfDealing => StatusCode::FORBIDDEN,
-		AckRefusal::Stale { .. } => StatusCode::GONE,
-		AckRefusal::Duplicate(_) => StatusCode::CONFLICT,
-		AckRefusal::Full | AckRefusal::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+		AckRefusal::SelfDealing | AckRefusal::UnknownClient(_) | AckRefusal::Worthless { .. } => {
+			(StatusCode::FORBIDDEN, None)
+		}
+		AckRefusal::Stale { .. } => (StatusCode::GONE, None),
+		AckRefusal::Duplicate(_) => (StatusCode::CONFLICT, None),
+		AckRefusal::ClientFull => (StatusCode::TOO_MANY_REQUESTS, Some("6")),
+		AckRefusal::Full | AckRefusal::NotServing | AckRefusal::Chain(_) | AckRefusal::Store(_) => {
+			(StatusCode::SERVICE_UNAVAILABLE, Some("6"))
+		}
 	};
-	let mut reply = error(status, e.kind(), &e.to_string());
-	if status == StatusCode::SERVICE_UNAVAILABLE {
-		reply.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("6"));
+	refusal(status, e.kind(), &e.to_string(), retry)
+}
+
+/// The body of `request`, at most `max` bytes (over it: `413` with `kind` and `reason`).
+async fn body_of(
+	request: hyper::Request<hyper::body::Incoming>,
+	max: usize,
+	kind: &str,
+	reason: impl FnOnce() -> String,
+) -> Result<hyper::body::Bytes, Reply> {
+	match http::body(request, max).await {
+		Ok(body) => Ok(body),
+		Err(true) => Err(error(StatusCode::PAYLOAD_TOO_LARGE, kind, &reason())),
+		Err(false) => {
+			Err(error(StatusCode::BAD_REQUEST, "bad_body", "the body was not sent whole"))
+		}
 	}
-	reply
 }
 
 /// The acknowledgement in `body` into `acks`.
-async fn acknowledge(acks: &AckQueue, request: hyper::Request<hyper::body::Incoming>) -> Reply {
+async fn acknowledge(
+	acks: &Arc<AckQueue>,
+	request: hyper::Request<hyper::body::Incoming>,
+) -> Reply {
 	// A receipt is under a kilobyte; hex doubles it.
-	let body = match http::body(request, 8192).await {
-		Ok(body) => body,
-		Err(true) => {
-			return error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the body is over 8192 bytes")
-		}
-		Err(false) => {
-			return error(StatusCode::BAD_REQUEST, "bad_body", "the body was not sent whole")
-		}
-	};
-	let result = (|| {
+	let body =
+		match body_of(request, 8192, "too_large", || "the body is over 8192 bytes".into()).await {
+			Ok(body) => body,
+			Err(reply) => return reply,
+		};
+	let result = async {
 		let body: serde_json::Value = serde_json::from_slice(&body)
 			.map_err(|e| AckRefusal::Malformed(format!("the body is not JSON: {e}")))?;
 		let field = |name: &str| hex_field(&body, name).map_err(AckRefusal::Malformed);
-		acks.offer(&field("receipt")?, &field("acknowledgement")?)
-	})();
+		let (receipt, acknowledgement) = (field("receipt")?, field("acknowledgement")?);
+		acks.offer(receipt, acknowledgement).await
+	}
+	.await;
 	match result {
 		Ok(queued) => {
 			crate::metrics::client_task("ack");
@@ -140,7 +172,7 @@ fn hex_field(body: &serde_json::Value, name: &str) -> Result<Vec<u8>, String> {
 
 async fn answer(
 	tasks: &ClientTasks,
-	acks: &AckQueue,
+	acks: &Arc<AckQueue>,
 	request: hyper::Request<hyper::body::Incoming>,
 ) -> Reply {
 	let path = request.uri().path().to_owned();
@@ -169,25 +201,16 @@ async fn answer(
 		(&Method::POST, "/v1/tasks") => {
 			// Hex doubles the input; the request and signature add a few hundred bytes.
 			let max = tasks.executor().max_input() * 2 + 4096;
-			let body = match http::body(request, max).await {
+			let body = match body_of(request, max, "input_too_large", || {
+				format!(
+					"the body is over {max} bytes (inputs of at most {} bytes)",
+					tasks.executor().max_input()
+				)
+			})
+			.await
+			{
 				Ok(body) => body,
-				Err(true) => {
-					return error(
-						StatusCode::PAYLOAD_TOO_LARGE,
-						"input_too_large",
-						&format!(
-							"the body is over {max} bytes (inputs of at most {} bytes)",
-							tasks.executor().max_input()
-						),
-					)
-				}
-				Err(false) => {
-					return error(
-						StatusCode::BAD_REQUEST,
-						"bad_body",
-						"the body was not sent whole",
-					)
-				}
+				Err(reply) => return reply,
 			};
 			let result = async {
 				let body: serde_json::Value = serde_json::from_slice(&body)
