@@ -17,7 +17,12 @@
 //!   The node's operator earns nothing for its own tasks, and a client must be an account that
 //!   exists: the chain cannot tell a real client from an operator's second account, so what
 //!   sybil clients earn is bounded by `client_cap` per account, `node_receipts` per node and
-//!   era, and audits (next).
+//!   era, and audits (next). A receipt the node signed wrong (its signature, its client's
+//!   acknowledgement, the operator as client, a release that never ran, a future block) fails
+//!   the whole batch; one the chain's state refuses (stale, counted, key no longer bound, no
+//!   client account, release revoked, no room left) only counts nothing, since that state may
+//!   change between a worker's read and the inclusion, and a client could time it to fail
+//!   the batch.
 //!
 //! Points earned on probation count `probation` of their value, and so do the receipts an
 //! active node made before it became active. A node quarantined (evidence reported against it)
@@ -98,20 +103,16 @@ pub fn worth<BlockNumber, Balance>(
 }
 
 /// The errors of [`submit_receipts`](Pallet::submit_receipts) that one receipt of a batch
-/// causes (a worker that sends it alone and sees one drops it); the others are the node's or
-/// the era's (`NotOperator`, `UnknownNode`, `NotServing`, `Forfeited`, `EraFull`, `NodeFull`).
-pub const RECEIPT_ERRORS: [&str; 11] = [
+/// causes, what the node signed wrong (a worker that sends it alone and sees one drops it);
+/// the others are the node's (`NotOperator`, `UnknownNode`, `NotServing`, `Forfeited`).
+/// What the chain's state says of a well-formed receipt fails nothing: it counts nothing.
+pub const RECEIPT_ERRORS: [&str; 6] = [
 	"WrongNode",
 	"BadReceiptSignature",
-	"KeyNotBound",
 	"BadAcknowledgement",
 	"SelfDealing",
-	"UnknownClient",
 	"UnknownRelease",
-	"RevokedRelease",
-	"StaleReceipt",
 	"FutureReceipt",
-	"Duplicate",
 ];
 
 /// Where an era's reward comes from.
@@ -456,8 +457,11 @@ pub mod pallet {
 		MintFailed { era: EraIndex, error: DispatchError },
 		/// What an era's operators left unclaimed expired.
 		Expired { era: EraIndex, unclaimed: BalanceOf<T> },
-		/// A node's acknowledged receipts counted.
-		ReceiptsCounted { node: NodeId, era: EraIndex, receipts: u32, points: u32 },
+		/// A node's acknowledged receipts counted: `receipts` of the batch were stored,
+		/// `skipped` counted nothing (of an ended era, counted already, key no longer bound,
+		/// no client account, release revoked, worth no point, or past the era's or the
+		/// node's room), together worth `points`.
+		ReceiptsCounted { node: NodeId, era: EraIndex, receipts: u32, skipped: u32, points: u32 },
 		/// A node forfeited its points of the era (evidence was reported against it).
 		Forfeited { node: NodeId, era: EraIndex, points: u64 },
 		/// A node's reward of an era was paid to its operator.
@@ -480,28 +484,14 @@ pub mod pallet {
 		WrongNode,
 		/// A receipt's signature is not its key's over it.
 		BadReceiptSignature,
-		/// A receipt's key is not one the node's accepted evidence bound.
-		KeyNotBound,
 		/// An acknowledgement is not the receipt's client's signature over the signed receipt.
 		BadAcknowledgement,
 		/// A receipt's client is the node's operator: its own tasks earn nothing.
 		SelfDealing,
-		/// A receipt's client is not an account that exists.
-		UnknownClient,
 		/// A receipt names a release the chain does not have under its CID.
 		UnknownRelease,
-		/// A receipt's release was revoked at or before the receipt's block.
-		RevokedRelease,
-		/// A receipt's block is before the current era began.
-		StaleReceipt,
 		/// A receipt's block is after the current block.
 		FutureReceipt,
-		/// A receipt was counted already (the same node, client and nonce).
-		Duplicate,
-		/// The era counted its most receipts (`max_receipts`).
-		EraFull,
-		/// The node's receipts of the era counted their most (`node_receipts`).
-		NodeFull,
 		/// The era has not ended, or the era after it has not: claims open when evidence in
 		/// that era can no longer forfeit it.
 		EraNotEnded,
@@ -556,8 +546,12 @@ pub mod pallet {
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
 		/// Count `receipts`, acknowledged by their clients, as work of `node` (its operator
-		/// signs) in the current era. The batch counts whole or not at all: each bad receipt
-		/// fails it with its own error.
+		/// signs) in the current era. What the node signed wrong fails the whole batch with its
+		/// own error (`RECEIPT_ERRORS`: its operator sends only what it checked); what the
+		/// chain's state says of a well-formed receipt (of an ended era, counted already, its
+		/// key no longer bound, its client no account, its release revoked by its block) makes
+		/// that receipt count nothing, as does the era's or the node's room running out: that
+		/// state may change between a worker's read and the inclusion.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::submit_receipts(receipts.len() as u32))]
 		pub fn submit_receipts(
@@ -585,26 +579,23 @@ pub mod pallet {
 				let r = &acked.signed.receipt;
 				ensure!(r.node == node.0, Error::<T>::WrongNode);
 				ensure!(acked.signed.signature_valid(), Error::<T>::BadReceiptSignature);
-				ensure!(keys.contains(&r.key), Error::<T>::KeyNotBound);
 				ensure!(acked.acknowledgement_valid(), Error::<T>::BadAcknowledgement);
 				ensure!(r.client != who, Error::<T>::SelfDealing);
-				ensure!(
-					frame_system::Pallet::<T>::account_exists(&r.client),
-					Error::<T>::UnknownClient
-				);
 				ensure!(
 					T::Releases::release(&r.cid)
 						.is_some_and(|(actor, version)| actor == r.actor && version == r.version),
 					Error::<T>::UnknownRelease
 				);
-				ensure!(
-					T::Releases::revoked_at(&r.cid).is_none_or(|revoked| revoked > r.block),
-					Error::<T>::RevokedRelease
-				);
-				ensure!(r.block >= oldest, Error::<T>::StaleReceipt);
 				ensure!(r.block <= now, Error::<T>::FutureReceipt);
 				let seen = seen_key(&node, &r.client, r.nonce);
-				ensure!(!Seen::<T>::contains_key(era, seen), Error::<T>::Duplicate);
+				let counts = r.block >= oldest
+					&& keys.contains(&r.key)
+					&& frame_system::Pallet::<T>::account_exists(&r.client)
+					&& T::Releases::revoked_at(&r.cid).is_none_or(|revoked| revoked > r.block)
+					&& !Seen::<T>::contains_key(era, seen);
+				if !counts {
+					continue;
+				}
 				let so_far = ClientWork::<T>::get((era, node, &r.client));
 				let (add, worth) =
 					receipt_points(&params, r.fuel_used, so_far, r.block < active_since);
@@ -613,8 +604,9 @@ pub mod pallet {
 				if worth == 0 {
 					continue;
 				}
-				ensure!(counted < params.max_receipts, Error::<T>::EraFull);
-				ensure!(points.receipts < params.node_receipts, Error::<T>::NodeFull);
+				if counted >= params.max_receipts || points.receipts >= params.node_receipts {
+					break;
+				}
 				counted.saturating_inc();
 				points.receipts.saturating_inc();
 				stored.saturating_inc();
@@ -636,6 +628,7 @@ pub mod pallet {
 				node,
 				era,
 				receipts: stored,
+				skipped: (receipts.len() as u32).saturating_sub(stored),
 				points: gained,
 			});
 			Ok(())

@@ -13,28 +13,30 @@
 //! write run on the blocking pool; a write transaction is opened only for what will be
 //! stored.
 //!
-//! The node duty tells the queue at every finalized block whether the node serves and where
-//! the era began ([`AckQueue::observe`]): receipts of an ended era leave the queue then. It
-//! sends them when nothing about the node itself is owed: at most [`BATCH`] (the runtime's
-//! `MaxBatch`) per extrinsic, oldest first, as soon as a batch is full and otherwise every
-//! [`BATCH_EVERY`] blocks (dev eras are 20 blocks: a receipt reaches the chain well before its
-//! era ends). [`AckQueue::prepare`] first reads, at the latest finalized block, what the
-//! chain would refuse or not count, and drops it with its reason: receipts of an ended era
-//! (`stale`), counted already (`counted`), signed by a key the chain no longer binds
-//! (`key_not_bound`), of a release the chain does not have or revoked by the receipt's block
-//! (`unknown_release`, `revoked_release`), of a client account the chain does not have
-//! (`unknown_client`), worth no point (`worthless`: too little fuel, the client at its
-//! `client_cap` with this node, or a probation share that rounds to nothing; computed by the
-//! pallet's own `receipt_points`), and everything once the node forfeited the era or the era
-//! or node is full (`full`). A batch is never longer than the era and the node have room for.
-//! The chain still checks everything. One bad receipt fails its whole batch with its own
-//! error: the receipts of a refused batch then go first, in batches half as long at each
-//! refusal, until every one of them has settled (a bad receipt among 64 costs about 6 refused
-//! extrinsics), and one the chain refuses alone with an error of that receipt
-//! (`pallet_tea_rewards::RECEIPT_ERRORS`) is dropped ([`AckQueue::settle`]); one refused for
-//! the node's or the era's sake stays. What a refused batch left to find is kept in memory: after a
-//! restart its receipts go in a full batch once more. A receipt leaves the queue when its batch is finalized;
-//! a batch that timed out stays in the outbox and is followed until it settles.
+//! The node duty tells the queue at every finalized block whether the node serves and where the era
+//! began ([`AckQueue::observe`]): receipts of an ended era leave the queue then. It sends them when
+//! nothing about the node itself is owed: at most [`BATCH`] (the runtime's `MaxBatch`) per
+//! extrinsic, oldest first, as soon as a batch is full and otherwise every [`BATCH_EVERY`] blocks
+//! (dev eras are 20 blocks: a receipt reaches the chain well before its era ends).
+//! [`AckQueue::prepare`] first reads, at the latest finalized block, what the chain would refuse or
+//! not count, and drops it with its reason: receipts of an ended era (`stale`), counted already
+//! (`counted`), signed by a key the chain no longer binds (`key_not_bound`), of a release the chain
+//! does not have or revoked by the receipt's block (`unknown_release`, `revoked_release`), of a
+//! client account the chain does not have (`unknown_client`), worth no point (`worthless`: too
+//! little fuel, the client at its `client_cap` with this node, or a probation share that rounds to
+//! nothing; computed by the pallet's own `receipt_points`), and everything once the node forfeited
+//! the era or the era or node is full (`full`). A batch is never longer than the era and the node
+//! have room for. The chain still checks everything. One receipt the node signed wrong fails its
+//! whole batch with its own error: the receipts of a refused batch then go first, in batches half
+//! as long at each refusal and twice as long at each that lands (topped up with other receipts),
+//! until every one of them has settled: one bad receipt among 64 costs about 6 refused extrinsics
+//! and as many short batches. One the chain refuses alone with an error of that receipt
+//! (`pallet_tea_rewards::RECEIPT_ERRORS`) is dropped ([`AckQueue::settle`]); one refused for the
+//! node's sake stays. (What the chain's state refuses of a well-formed receipt, which a client
+//! could change between the finalized read and the inclusion, fails no batch: the receipt counts
+//! nothing and the batch lands.) What a refused batch left to find is kept in memory: after a
+//! restart its receipts go in a full batch once more. A receipt leaves the queue when its batch is
+//! finalized; a batch that timed out stays in the outbox and is followed until it settles.
 //!
 //! Who can fill the queue: anyone holding a receipt of this node and its client's key, that
 //! is anyone who ran a task here (at the client rate), with an account on chain (an existential
@@ -282,9 +284,9 @@ pub struct AckQueue {
 }
 
 /// After a batch the chain refused for one of its receipts: the receipts of that batch not
-/// settled yet, sent first and `size` a batch while any is queued. Each refusal halves the
-/// size, so one bad receipt among [`BATCH`] costs about log2([`BATCH`]) refused extrinsics, not
-/// one per receipt.
+/// settled yet, sent first and `size` a batch while any is queued (topped up with others).
+/// Each refusal halves the size and each batch that lands doubles it, so one bad receipt among
+/// [`BATCH`] costs about log2([`BATCH`]) refused extrinsics, not one per receipt.
 #[derive(Default)]
 struct Probe {
 	suspects: BTreeSet<AckId>,
@@ -337,22 +339,19 @@ impl AckQueue {
 		self.era_began(era_start)
 	}
 
-	/// [`AckQueue::observe`] of the latest finalized block of `chain` (the reward era and
-	/// rules are read only while the node serves).
+	/// [`AckQueue::observe`] of the latest finalized block of `chain`. Clients found unknown
+	/// are forgotten first, even when the chain cannot be read.
 	pub async fn follow(
 		&self,
 		chain: &Arc<ChainClient>,
 		serving: bool,
 	) -> Result<usize, ChainError> {
-		let (era_start, fuel_per_point) = if serving {
-			let at = finalized(chain).await?;
-			let params: pallet_tea_rewards::RewardParams<u32, u128> =
-				value(&at, &chain.url, "Rewards.Params").await?;
-			(value(&at, &chain.url, "Rewards.EraStart").await?, params.fuel_per_point)
-		} else {
-			(0, 0)
-		};
-		Ok(self.observe(chain.clone(), serving, era_start, fuel_per_point)?)
+		self.unknown.lock().unwrap_or_else(|e| e.into_inner()).clear();
+		let at = finalized(chain).await?;
+		let params: pallet_tea_rewards::RewardParams<u32, u128> =
+			value(&at, &chain.url, "Rewards.Params").await?;
+		let era_start = value(&at, &chain.url, "Rewards.EraStart").await?;
+		Ok(self.observe(chain.clone(), serving, era_start, params.fuel_per_point)?)
 	}
 
 	/// The current era began at `era_start`: receipts of a block before it leave the queue
@@ -634,14 +633,15 @@ impl AckQueue {
 		let mut candidates =
 			if suspects.is_empty() { Vec::new() } else { self.entries(&suspects)? };
 		let limit = if candidates.is_empty() {
-			let mut probe = self.probe.lock().unwrap_or_else(|e| e.into_inner());
-			*probe = Probe::default();
-			candidates = self.oldest(INSPECT)?;
+			*self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Probe::default();
 			BATCH
 		} else {
 			size.clamp(1, BATCH)
 		}
 		.min(room);
+		// A short batch of suspects is topped up with the oldest others.
+		let others = self.oldest(INSPECT)?;
+		candidates.extend(others.into_iter().filter(|(id, _)| !suspects.contains(id)));
 		// Each client's work points with the node so far this era, with what this batch adds.
 		let mut work: HashMap<AccountId32, u32> = HashMap::new();
 		let mut accounts: HashMap<AccountId32, bool> = HashMap::new();
@@ -749,6 +749,8 @@ impl AckQueue {
 				for id in ids {
 					probe.suspects.remove(id);
 				}
+				// Batches grow back as they land.
+				probe.size = probe.size.saturating_mul(2).clamp(1, BATCH);
 				Ok(Settled::Counted { events: done.events })
 			}
 			Err(ChainError::Dispatch { pallet, error, what })
@@ -759,6 +761,8 @@ impl AckQueue {
 					tracing::warn!(target: LOG_TARGET, ?id, %pallet, %error, "the chain refused an acknowledged receipt: dropped");
 					self.remove(ids)?;
 					probe.suspects.remove(id);
+					// Found: the others go in full batches again (halved anew if one more is bad).
+					probe.size = BATCH;
 					return Ok(Settled::Refused { error: format!("{pallet}.{error}") });
 				}
 				probe.suspects.extend(ids.iter().copied());
@@ -933,31 +937,13 @@ mod tests {
 			offer(&q, &r, &ack(&eve, &r)).unwrap();
 			ids.push(AckId::of(&ChainSignedReceipt::decode_all(&mut &r[..]).unwrap()));
 		}
-		// A batch of three refused: kept, and each is a suspect (batches carry one each).
+		// A batch of three refused: kept, and each is a suspect, sent first, one a batch.
 		assert!(q.settle(&ids, Err(refused("UnknownRelease"))).is_err());
 		assert_eq!(q.len().unwrap(), 3);
 		assert_eq!(suspects(&q), ids);
-		assert_eq!(q.probe.lock().unwrap().size, 1, "half of 3");
-		// The first alone refused for its own sake: dropped with the chain's reason.
-		assert_eq!(
-			q.settle(&ids[..1], Err(refused("UnknownRelease"))).unwrap(),
-			Settled::Refused { error: "Rewards.UnknownRelease".into() }
-		);
-		assert_eq!(q.len().unwrap(), 2);
-		// Refused for the node's or the era's sake, or timed out: kept.
-		for error in ["NotServing", "NotOperator", "UnknownNode", "EraFull", "NodeFull"] {
-			assert!(q.settle(&ids[1..2], Err(refused(error))).is_err(), "{error}");
-		}
-		let other = ChainError::Dispatch {
-			what: "rewards.submitReceipts",
-			pallet: "System".into(),
-			error: "CallFiltered".into(),
-		};
-		assert!(q.settle(&ids[1..2], Err(other)).is_err());
-		let timeout = ChainError::Timeout { url: "ws://x".into(), secs: 60 };
-		assert!(q.settle(&ids[1..2], Err(timeout)).is_err());
-		assert_eq!(q.len().unwrap(), 2);
-		// The next one lands: it leaves the queue, the last suspect still goes alone.
+		let size = |q: &AckQueue| q.probe.lock().unwrap().size;
+		assert_eq!(size(&q), 1, "half of 3");
+		// One lands: it leaves the queue, and batches grow back.
 		let done = || Finalized {
 			block: H256::zero(),
 			events: vec!["Rewards.ReceiptsCounted".into()],
@@ -967,11 +953,28 @@ mod tests {
 			q.settle(&ids[1..2], Ok(done())).unwrap(),
 			Settled::Counted { events: vec!["Rewards.ReceiptsCounted".into()] }
 		);
-		assert_eq!(suspects(&q), vec![ids[2]]);
+		assert_eq!((suspects(&q), size(&q)), (vec![ids[0], ids[2]], 2));
+		// One alone refused for its own sake: dropped with the chain's reason; found, the
+		// others go in full batches.
 		assert_eq!(
-			q.oldest(10).unwrap().into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
-			vec![ids[2]]
+			q.settle(&ids[..1], Err(refused("UnknownRelease"))).unwrap(),
+			Settled::Refused { error: "Rewards.UnknownRelease".into() }
 		);
+		assert_eq!((suspects(&q), size(&q)), (vec![ids[2]], BATCH));
+		assert_eq!(q.len().unwrap(), 1);
+		// Refused for the node's or the era's sake, or timed out: kept, nothing more suspect.
+		for error in ["NotServing", "NotOperator", "UnknownNode", "EraFull", "NodeFull"] {
+			assert!(q.settle(&ids[2..], Err(refused(error))).is_err(), "{error}");
+		}
+		let other = ChainError::Dispatch {
+			what: "rewards.submitReceipts",
+			pallet: "System".into(),
+			error: "CallFiltered".into(),
+		};
+		assert!(q.settle(&ids[2..], Err(other)).is_err());
+		let timeout = ChainError::Timeout { url: "ws://x".into(), secs: 60 };
+		assert!(q.settle(&ids[2..], Err(timeout)).is_err());
+		assert_eq!((suspects(&q), q.len().unwrap()), (vec![ids[2]], 1));
 		q.settle(&ids[2..], Ok(done())).unwrap();
 		assert!(suspects(&q).is_empty() && q.is_empty().unwrap());
 	}
