@@ -44,7 +44,7 @@
 //! past that, acknowledgements are refused (`full`, `client_full`) until batches drain it.
 
 use super::{
-	by_key, by_keys, by_node, by_three_keys, exists, finalized,
+	by_key, by_keys, by_node, by_three_keys, constant, exists, finalized,
 	outbox::{Outbox, OutboxError, ACKS, ACK_IDS},
 	signer::Finalized,
 	value, ChainClient, ChainError, LOG_TARGET,
@@ -67,7 +67,8 @@ use tea_primitives::{receipt, ContentId};
 /// An acknowledged receipt as the TEA runtime's types make it.
 pub type ChainAcknowledged = receipt::Acknowledged<AccountId32, u32, H256, MultiSignature>;
 
-/// Receipts one `rewards.submitReceipts` carries at most (the runtime's `MaxBatch`).
+/// Receipts one `rewards.submitReceipts` carries at most (the runtime's `MaxBatch`, read before
+/// each batch, when it is smaller).
 pub const BATCH: usize = 64;
 /// Most acknowledged receipts queued at once.
 pub const MAX_QUEUED: usize = 8192;
@@ -613,6 +614,8 @@ impl AckQueue {
 		let era_receipts: u32 = value(&at, url, "Rewards.EraReceipts").await?;
 		let keys: Vec<[u8; 32]> =
 			by_node(&at, url, "Rewards.ReceiptKeys", node).await?.unwrap_or_default();
+		// A runtime with a smaller batch would not even decode a longer one.
+		let most = BATCH.min(constant(&at, url, "Rewards.MaxBatch")? as usize).max(1);
 		let mut prepared = Prepared::default();
 		prepared.drop("stale", self.era_began(era_start)?);
 		let node_counted = points.as_ref().map_or(0, |p| p.receipts);
@@ -634,9 +637,9 @@ impl AckQueue {
 			if suspects.is_empty() { Vec::new() } else { self.entries(&suspects)? };
 		let limit = if candidates.is_empty() {
 			*self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Probe::default();
-			BATCH
+			most
 		} else {
-			size.clamp(1, BATCH)
+			size.clamp(1, most)
 		}
 		.min(room);
 		// A short batch of suspects is topped up with the oldest others.

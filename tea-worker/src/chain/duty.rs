@@ -337,22 +337,14 @@ async fn read(
 	}
 	let rules: HeartbeatRules<BlockNumber> = value(&at, url, "Attestation.Heartbeats").await?;
 	let last_refusal_report = by_node(&at, url, "Actors.LastRefusalReport", node).await?;
-	let constant = |name: &'static str| {
-		at.constants()
-			.entry(subxt::constants::dynamic::<u32>("Actors", name))
-			.map_err(|e| request_error(url, name, &subxt::Error::from(e)))
-	};
 	let reports = ReportRules {
-		interval: constant("RefusalReportInterval")?,
-		max: constant("MaxRefusalReports")?,
+		interval: super::constant(&at, url, "Actors.RefusalReportInterval")?,
+		max: super::constant(&at, url, "Actors.MaxRefusalReports")?,
 	};
 	let evidence = EvidenceRules {
 		policy: optional(&at, url, "Attestation.Policy").await?,
 		last: by_node(&at, url, "Attestation.Evidence", node).await?,
-		max_entries: at
-			.constants()
-			.entry(subxt::constants::dynamic::<u32>("Attestation", "MaxLogEntries"))
-			.map_err(|e| request_error(url, "MaxLogEntries", &subxt::Error::from(e)))?,
+		max_entries: super::constant(&at, url, "Attestation.MaxLogEntries")?,
 		runtime_allowed: match runtime {
 			Some(runtime) => {
 				by_node::<()>(&at, url, "Upgrades.EverAllowed", runtime).await?.is_some()

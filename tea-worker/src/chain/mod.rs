@@ -222,6 +222,18 @@ pub(crate) async fn finalized(
 		.map_err(|e| request_error(&client.url, "finalized block", &subxt::Error::from(e)))
 }
 
+/// A `u32` constant of the runtime at block `at`: `entry` is `"Pallet.Constant"`.
+pub(crate) fn constant(
+	at: &subxt::OnlineClientAtBlock<SubstrateConfig>,
+	url: &str,
+	entry: &'static str,
+) -> Result<u32, ChainError> {
+	let (pallet, name) = entry.split_once('.').expect("entry is Pallet.Constant");
+	at.constants()
+		.entry(subxt::constants::dynamic::<u32>(pallet, name))
+		.map_err(|e| request_error(url, entry, &subxt::Error::from(e)))
+}
+
 /// Reads the storage entry under the key parts `keys` (a tuple of `Static` keys, hashed as
 /// the map says) at block `at`: its value, or a `ValueQuery` map's default where it has none.
 async fn entry_at<Keys, V>(
