@@ -604,8 +604,9 @@ pub mod pallet {
 				if worth == 0 {
 					continue;
 				}
+				// No room left: it counts nothing (the receipts after it are still checked).
 				if counted >= params.max_receipts || points.receipts >= params.node_receipts {
-					break;
+					continue;
 				}
 				counted.saturating_inc();
 				points.receipts.saturating_inc();

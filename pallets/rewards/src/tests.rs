@@ -470,16 +470,27 @@ fn an_era_counts_at_most_its_receipts_and_a_node_at_most_its_share() {
 				.collect();
 			assert_ok!(submit(1, receipts));
 		}
-		// Past the node's room a receipt counts nothing, and neither does the rest of its
-		// batch.
+		// Past the node's room a receipt counts nothing.
 		let before = points(0, 1);
 		assert_ok!(submit(1, vec![acked(1, 1, Sr25519Keyring::Bob, 999, FUEL, 2)]));
 		assert_eq!(last_counted(), (0, 1, 0));
 		assert_eq!(points(0, 1), before);
+		// A batch that crosses the era's room: what fits counts, the rest counts nothing.
 		let receipts: Vec<_> =
-			(0..4).map(|k| acked(2, 2, Sr25519Keyring::Bob, k, FUEL, 2)).collect();
+			(0..6).map(|k| acked(2, 2, Sr25519Keyring::Bob, k, FUEL, 2)).collect();
 		assert_ok!(submit(2, receipts));
+		assert_eq!(last_counted(), (4, 2, 4));
 		assert_eq!(EraReceipts::<Test>::get(), MAX_PER_ERA);
+		assert_eq!(points(0, 1).receipts + points(0, 2).receipts, MAX_PER_ERA);
+		assert_eq!(Seen::<Test>::iter_prefix(0).count() as u32, MAX_PER_ERA);
+		assert_eq!(ClientWork::<Test>::get((0, node(2), Sr25519Keyring::Bob.to_account_id())), 4);
+		// Past the room a receipt is still checked: one the node signed wrong fails its batch.
+		let mut forged = acked(2, 2, Sr25519Keyring::Bob, 50, FUEL, 2);
+		forged.signed.signature[0] ^= 1;
+		assert_noop!(
+			submit(2, vec![acked(2, 2, Sr25519Keyring::Bob, 51, FUEL, 2), forged]),
+			Error::<Test>::BadReceiptSignature
+		);
 		assert_ok!(submit(2, vec![acked(2, 2, Sr25519Keyring::Bob, 999, FUEL, 2)]));
 		assert_eq!(last_counted(), (0, 1, 0));
 		assert_eq!(EraReceipts::<Test>::get(), MAX_PER_ERA);

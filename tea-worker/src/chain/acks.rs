@@ -619,7 +619,7 @@ impl AckQueue {
 		let mut prepared = Prepared::default();
 		prepared.drop("stale", self.era_began(era_start)?);
 		let node_counted = points.as_ref().map_or(0, |p| p.receipts);
-		// What the era and the node still count: a batch longer than that fails whole.
+		// What the era and the node still count: the receipts of a longer batch count nothing.
 		let room = params
 			.max_receipts
 			.saturating_sub(era_receipts)
